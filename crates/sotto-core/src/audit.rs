@@ -1,0 +1,124 @@
+//! Audit entries: who did what to which object, when, with what outcome. Never PHI values.
+//! The canonical encoding here is what the chain hashes.
+
+use serde::Serialize;
+
+/// Stable action codes.
+pub mod action {
+    /// An `identify` call changed a profile.
+    pub const PATIENT_IDENTIFY: &str = "patient.identify";
+    /// A `track` call recorded an event.
+    pub const EVENT_TRACK: &str = "event.track";
+    /// The masked patient view was read.
+    pub const PATIENT_READ: &str = "patient.read";
+    /// The unmasked patient view (PHI) was read.
+    pub const PATIENT_READ_PHI: &str = "patient.read_phi";
+    /// A dictionary field was declared.
+    pub const DICTIONARY_DECLARE: &str = "dictionary.declare";
+    /// An API key was created.
+    pub const API_KEY_CREATE: &str = "api_key.create";
+    /// A request was refused for a missing scope.
+    pub const ACCESS_DENIED: &str = "access.denied";
+    /// The demo clinic was generated.
+    pub const DEMO_SEED: &str = "demo.seed";
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It was done.
+    Success,
+    /// It was refused for lack of permission.
+    Denied,
+    /// It was refused by a rule (firewall, validation).
+    Rejected,
+    /// It repeated an earlier idempotent request and changed nothing.
+    Duplicate,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Rejected => "rejected",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// One audited action, before it is placed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// When, in microseconds since the Unix epoch (UTC).
+    pub at_micros: i64,
+    /// The principal: `key:<id>`, `cli` or `system:<job>`.
+    pub actor: String,
+    /// A stable action code from [`action`].
+    pub action: String,
+    /// The object, as `kind:<id>`; identifiers only.
+    pub object: String,
+    /// How it ended; a rejection adds its rule code after a colon.
+    pub outcome: String,
+    /// The request id that caused it.
+    pub request_id: String,
+    /// The client's address, when there was one.
+    pub source_ip: Option<String>,
+}
+
+impl AuditEvent {
+    /// The unambiguous byte encoding hashed into the chain: each field length-prefixed.
+    pub fn canonical_bytes(&self, seq: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(b"sotto-audit-v1");
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&self.at_micros.to_be_bytes());
+        let ip = self.source_ip.as_deref().unwrap_or("");
+        for field in [&self.actor, &self.action, &self.object, &self.outcome, &self.request_id, ip] {
+            out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out
+    }
+}
+
+/// An entry as stored: the event, its place in the chain and the hashes that link it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1 with no gaps.
+    pub seq: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// The previous entry's hash (zeros for the first).
+    #[serde(skip)]
+    pub prev_hash: Vec<u8>,
+    /// This entry's hash.
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(actor: &str, action: &str) -> AuditEvent {
+        AuditEvent {
+            at_micros: 1,
+            actor: actor.into(),
+            action: action.into(),
+            object: "o".into(),
+            outcome: "success".into(),
+            request_id: "r".into(),
+            source_ip: None,
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_cannot_be_confused_by_moving_text_between_fields() {
+        assert_ne!(event("ab", "c").canonical_bytes(1), event("a", "bc").canonical_bytes(1));
+        assert_ne!(event("a", "b").canonical_bytes(1), event("a", "b").canonical_bytes(2));
+    }
+}

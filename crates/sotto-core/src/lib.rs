@@ -1,0 +1,17 @@
+//! Sotto's pure core: domain types and policy with no I/O, no async and no clock.
+//! Time, ids and randomness come in as arguments.
+
+pub mod audit;
+pub mod contact;
+pub mod default_dictionary;
+pub mod dictionary;
+pub mod error;
+pub mod firewall;
+pub mod health_terms;
+pub mod ids;
+pub mod ingest;
+pub mod phi;
+pub mod scope;
+
+pub use error::FieldError;
+pub use phi::Phi;

@@ -1,0 +1,107 @@
+//! API key scopes: what a key may do. Every route names the one scope it needs.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A permission carried by an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// `identify`, `track` and `batch`.
+    #[serde(rename = "events:write")]
+    EventsWrite,
+    /// The masked patient view.
+    #[serde(rename = "patients:read")]
+    PatientsRead,
+    /// The unmasked patient view (audited).
+    #[serde(rename = "patients:read_phi")]
+    PatientsReadPhi,
+    /// Reading the data dictionary.
+    #[serde(rename = "dictionary:read")]
+    DictionaryRead,
+    /// Declaring dictionary fields.
+    #[serde(rename = "dictionary:write")]
+    DictionaryWrite,
+    /// Reading the audit trail.
+    #[serde(rename = "audit:read")]
+    AuditRead,
+    /// Inbound provider webhooks.
+    #[serde(rename = "inbound:write")]
+    InboundWrite,
+    /// Reading code meanings from the vault (audited).
+    #[serde(rename = "vault:read")]
+    VaultRead,
+    /// Writing code meanings to the vault.
+    #[serde(rename = "vault:write")]
+    VaultWrite,
+    /// Listing segment members (audited).
+    #[serde(rename = "segments:members")]
+    SegmentsMembers,
+    /// Compliance decisions such as template approval.
+    #[serde(rename = "compliance")]
+    Compliance,
+}
+
+impl Scope {
+    /// Every scope, for the demo key and for help texts.
+    pub const ALL: [Scope; 11] = [
+        Scope::EventsWrite,
+        Scope::PatientsRead,
+        Scope::PatientsReadPhi,
+        Scope::DictionaryRead,
+        Scope::DictionaryWrite,
+        Scope::AuditRead,
+        Scope::InboundWrite,
+        Scope::VaultRead,
+        Scope::VaultWrite,
+        Scope::SegmentsMembers,
+        Scope::Compliance,
+    ];
+
+    /// The wire name, such as `events:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::EventsWrite => "events:write",
+            Scope::PatientsRead => "patients:read",
+            Scope::PatientsReadPhi => "patients:read_phi",
+            Scope::DictionaryRead => "dictionary:read",
+            Scope::DictionaryWrite => "dictionary:write",
+            Scope::AuditRead => "audit:read",
+            Scope::InboundWrite => "inbound:write",
+            Scope::VaultRead => "vault:read",
+            Scope::VaultWrite => "vault:write",
+            Scope::SegmentsMembers => "segments:members",
+            Scope::Compliance => "compliance",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(raw: &str) -> Result<Self, UnknownScope> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| UnknownScope(raw.to_owned()))
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scope name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope {0:?}; known scopes: {known}", known = Scope::ALL.map(Scope::as_str).join(", "))]
+pub struct UnknownScope(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_round_trips_through_its_wire_name() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Ok(scope));
+            assert_eq!(serde_json::to_value(scope).expect("json"), scope.as_str());
+        }
+        assert!(Scope::parse("root").is_err());
+    }
+}
