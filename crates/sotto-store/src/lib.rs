@@ -1,1 +1,95 @@
-//! placeholder
+//! Sotto's storage: traits shaped like the use cases that need them, `StoreError`, and one
+//! SQL implementation that runs on SQLite (embedded, WAL) and PostgreSQL, each with its own
+//! migrations. Reads return `Result<Option<_>, StoreError>`: an error is never "not found".
+
+mod error;
+mod records;
+mod sql;
+pub mod testing;
+mod verify;
+
+use std::future::Future;
+
+pub use error::StoreError;
+pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
+pub use sql::{Backend, DatabaseUrl, SqlStore};
+pub use verify::verify_audit_chain;
+
+use sotto_core::audit::{AuditEvent, AuditRecord};
+use sotto_core::dictionary::FieldSpec;
+
+/// A result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Liveness of the database.
+pub trait HealthStore {
+    /// Succeeds when the database answers a trivial query.
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Durable, idempotent ingestion of identify and track calls.
+pub trait IngestStore {
+    /// Applies every write in one transaction, each idempotent by message id, appending one
+    /// audit entry per write and the `extra_audit` entries (refused items). Either all of it
+    /// is committed or none of it.
+    fn ingest<C: Send + Sync>(
+        &self,
+        writes: &[IngestWrite<C>],
+        merger: &dyn ProfileMerger<C>,
+        ctx: &AuditContext,
+        extra_audit: Vec<AuditEvent>,
+    ) -> impl Future<Output = StoreResult<Vec<WriteOutcome>>> + Send;
+}
+
+/// Reading patient profiles and their events.
+pub trait PatientStore {
+    /// One profile.
+    fn patient(&self, external_id: &str) -> impl Future<Output = StoreResult<Option<PatientRecord>>> + Send;
+    /// External ids whose email (`email`) or phone (`phone`) blind index equals `index`.
+    fn patients_by_index(&self, kind: IndexKind, index: &[u8]) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// A patient's events, oldest first.
+    fn events_of(&self, external_id: &str, limit: i64) -> impl Future<Output = StoreResult<Vec<EventRecord>>> + Send;
+    /// How many profiles and events are stored.
+    fn counts(&self) -> impl Future<Output = StoreResult<(i64, i64)>> + Send;
+}
+
+/// Which blind index to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    /// The email address index.
+    Email,
+    /// The phone number index.
+    Phone,
+}
+
+/// The deployment's own dictionary declarations.
+pub trait DictionaryStore {
+    /// Every declaration added through the API.
+    fn declared_fields(&self) -> impl Future<Output = StoreResult<Vec<FieldSpec>>> + Send;
+    /// Adds a declaration and audits it; `false` (and nothing written but the audit entry)
+    /// when a field of that kind and name already exists.
+    fn declare_field(&self, spec: &FieldSpec, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// API keys.
+pub trait KeyStore {
+    /// Stores a new key and audits its creation.
+    fn create_api_key(&self, key: &ApiKeyRecord, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Finds a key by the hash of its secret.
+    fn api_key_by_hash(&self, hash: &[u8]) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+}
+
+/// The audit chain.
+pub trait AuditStore {
+    /// Appends entries to the chain in their own transaction.
+    fn append_audit(&self, events: Vec<AuditEvent>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Entries after `after_seq`, in sequence order.
+    fn audit_page(&self, after_seq: i64, limit: i64) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
+    /// The chain's recorded head: the last sequence number and its hash.
+    fn audit_head(&self) -> impl Future<Output = StoreResult<(i64, Vec<u8>)>> + Send;
+}
+
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + Clone + Send + Sync + 'static {}

@@ -1,0 +1,145 @@
+//! The audit hash chain: each entry's hash covers the previous hash and the entry's
+//! canonical bytes, so an edited, removed or reordered entry breaks verification.
+
+use sha2::{Digest, Sha256};
+
+use sotto_core::audit::AuditRecord;
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: [u8; 32] = [0u8; 32];
+
+/// The hash of an entry given the previous entry's hash and its canonical bytes.
+pub fn chain_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical);
+    h.finalize().to_vec()
+}
+
+/// Where and why a chain stopped verifying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit entry {seq} does not verify: {reason}")]
+pub struct ChainBreak {
+    /// The sequence number of the first entry that does not verify.
+    pub seq: i64,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Checks entries one by one, in sequence order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    next_seq: i64,
+    prev: Vec<u8>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self { next_seq: 1, prev: GENESIS.to_vec() }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next entry.
+    pub fn check(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
+        let expected = self.next_seq;
+        if record.seq != expected {
+            return Err(ChainBreak { seq: expected.min(record.seq), reason: "an entry is missing or out of order" });
+        }
+        if record.prev_hash != self.prev {
+            return Err(ChainBreak { seq: record.seq, reason: "it does not link to the entry before it" });
+        }
+        let hash = chain_hash(&self.prev, &record.event.canonical_bytes(record.seq));
+        if hash != record.hash {
+            return Err(ChainBreak { seq: record.seq, reason: "its content was changed after it was written" });
+        }
+        self.prev = hash;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// How many entries have verified.
+    pub fn verified(&self) -> i64 {
+        self.next_seq - 1
+    }
+
+    /// Checks the chain's recorded head (last sequence number and hash) against what was read,
+    /// which catches entries removed from the end.
+    pub fn check_head(&self, head_seq: i64, head_hash: &[u8]) -> Result<(), ChainBreak> {
+        if head_seq != self.verified() || head_hash != self.prev.as_slice() {
+            return Err(ChainBreak { seq: self.verified().min(head_seq) + 1, reason: "entries at the end of the chain are missing" });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto_core::audit::AuditEvent;
+
+    fn chain(n: i64) -> Vec<AuditRecord> {
+        let mut prev = GENESIS.to_vec();
+        (1..=n)
+            .map(|seq| {
+                let event = AuditEvent {
+                    at_micros: seq * 1000,
+                    actor: "cli".into(),
+                    action: "test".into(),
+                    object: format!("patient:{seq}"),
+                    outcome: "success".into(),
+                    request_id: "r".into(),
+                    source_ip: None,
+                };
+                let hash = chain_hash(&prev, &event.canonical_bytes(seq));
+                let rec = AuditRecord { seq, event, prev_hash: prev.clone(), hash: hash.clone() };
+                prev = hash;
+                rec
+            })
+            .collect()
+    }
+
+    fn verify(records: &[AuditRecord]) -> Result<i64, ChainBreak> {
+        let mut v = ChainVerifier::default();
+        for r in records {
+            v.check(r)?;
+        }
+        Ok(v.verified())
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        assert_eq!(verify(&chain(5)), Ok(5));
+    }
+
+    #[test]
+    fn an_edited_entry_is_named() {
+        let mut c = chain(5);
+        c[2].event.object = "patient:99".into();
+        assert_eq!(verify(&c).map_err(|e| e.seq), Err(3));
+    }
+
+    #[test]
+    fn a_removed_entry_is_named() {
+        let mut c = chain(5);
+        c.remove(1);
+        assert_eq!(verify(&c).map_err(|e| e.seq), Err(2));
+    }
+
+    #[test]
+    fn swapped_entries_are_detected() {
+        let mut c = chain(5);
+        c.swap(1, 2);
+        assert!(verify(&c).is_err());
+    }
+
+    #[test]
+    fn a_truncated_chain_fails_the_head_check() {
+        let c = chain(5);
+        let mut v = ChainVerifier::default();
+        for r in &c[..4] {
+            v.check(r).expect("prefix verifies");
+        }
+        assert!(v.check_head(5, &c[4].hash).is_err());
+    }
+}

@@ -1,0 +1,72 @@
+-- Patients, events, idempotency keys, the dictionary, API keys and the audit chain (SQLite).
+CREATE TABLE patients (
+    external_id TEXT PRIMARY KEY,
+    key_version INTEGER,
+    wrapped_key BLOB,
+    identifiers BLOB,
+    email_index BLOB,
+    phone_index BLOB,
+    timezone TEXT,
+    language TEXT,
+    preferred_channel TEXT,
+    traits TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX patients_email_index ON patients (email_index);
+CREATE INDEX patients_phone_index ON patients (phone_index);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    external_id TEXT NOT NULL REFERENCES patients (external_id),
+    name TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX events_by_patient ON events (external_id, occurred_at);
+
+CREATE TABLE ingested_messages (
+    message_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+
+CREATE TABLE dictionary_fields (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    source_ip TEXT,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));

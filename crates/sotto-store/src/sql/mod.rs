@@ -1,0 +1,199 @@
+//! The SQL store: one implementation over sqlx's `Any` driver for SQLite and PostgreSQL.
+//! Statements use `$n` placeholders, which both engines accept; each engine has its own
+//! migrations. Every write transaction starts by locking the audit chain's head row, which
+//! serializes writers on both engines and keeps the chain linear.
+
+mod admin;
+mod ingest;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use sotto_core::audit::AuditEvent;
+use sotto_crypto::chain_hash;
+
+use crate::StoreError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in WAL mode.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A database URL that names a supported engine: `sqlite://PATH` or `postgres://…`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A PostgreSQL URL may carry a password; show only the engine.
+        write!(f, "DatabaseUrl({:?})", self.backend)
+    }
+}
+
+/// A database URL that is not one Sotto can use.
+#[derive(Debug, thiserror::Error)]
+#[error("database URL must start with sqlite:// (for example sqlite://./sotto.db) or postgres:// (for example postgres://postgres@127.0.0.1:5432/sotto)")]
+pub struct BadDatabaseUrl;
+
+impl FromStr for DatabaseUrl {
+    type Err = BadDatabaseUrl;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let raw = raw.trim();
+        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(BadDatabaseUrl);
+            }
+            let url = if path.contains('?') { format!("sqlite://{path}") } else { format!("sqlite://{path}?mode=rwc") };
+            return Ok(Self { url, backend: Backend::Sqlite });
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self { url: raw.to_owned(), backend: Backend::Postgres });
+        }
+        Err(BadDatabaseUrl)
+    }
+}
+
+impl DatabaseUrl {
+    /// The engine this URL names.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL text (may contain a password: never log it).
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+}
+
+/// The store. Cheap to clone: it holds a connection pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Opens a pool. SQLite files are created and switched to WAL; PostgreSQL connects lazily,
+    /// so a server can start (and answer 503) while its database is down.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url.expose())?;
+        let backend = url.backend();
+        let pool_options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;").await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = match backend {
+            Backend::Sqlite => {
+                let pool = pool_options.connect_with(options).await?;
+                pool.execute("PRAGMA journal_mode = WAL").await?;
+                pool
+            }
+            Backend::Postgres => pool_options.connect_lazy_with(options),
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies this engine's migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Aborted(format!("migration failed: {other}")),
+        })
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool; later calls fail as unavailable.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The pool, for tests and benchmarks that need raw SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<(Transaction<'static, Any>, ChainHead), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *tx)
+            .await?;
+        let head = ChainHead { seq: row.try_get("seq")?, hash: row.try_get("hash")? };
+        Ok((tx, head))
+    }
+}
+
+/// The audit chain's head, held locked for the length of a write transaction.
+struct ChainHead {
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+impl ChainHead {
+    async fn append(&mut self, tx: &mut Transaction<'static, Any>, events: &[AuditEvent]) -> Result<(), StoreError> {
+        for event in events {
+            let seq = self.seq + 1;
+            let hash = chain_hash(&self.hash, &event.canonical_bytes(seq));
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor, action, object, outcome, request_id, source_ip, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(seq)
+            .bind(event.at_micros)
+            .bind(&event.actor)
+            .bind(&event.action)
+            .bind(&event.object)
+            .bind(&event.outcome)
+            .bind(&event.request_id)
+            .bind(event.source_ip.clone())
+            .bind(self.hash.clone())
+            .bind(hash.clone())
+            .execute(&mut **tx)
+            .await?;
+            self.seq = seq;
+            self.hash = hash;
+        }
+        Ok(())
+    }
+
+    async fn commit(self, mut tx: Transaction<'static, Any>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(self.seq)
+            .bind(self.hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! The storage conformance suite: every test runs against SQLite, and against PostgreSQL
+//! when `SOTTO_TEST_DATABASE_URL` is set, and must pass the same way on both.
+
+use sqlx::Executor;
+
+use sotto_core::dictionary::{DataClass, FieldKind, FieldSpec, ValueType};
+use sotto_store::testing::{TestStore, backends, fresh_store};
+use sotto_store::{
+    ApiKeyRecord, AuditContext, AuditStore, DictionaryStore, EventRecord, HealthStore, IndexKind, IngestStore, IngestWrite,
+    KeyStore, PatientRecord, PatientStore, ProfileMerger, StoreError, WriteOutcome, verify_audit_chain,
+};
+
+/// For these tests the "changes" are a whole record; merging keeps the creation time.
+struct Replace;
+
+impl ProfileMerger<PatientRecord> for Replace {
+    fn merge(&self, _: &str, existing: Option<&PatientRecord>, changes: &PatientRecord, now: i64) -> Result<PatientRecord, String> {
+        let mut out = changes.clone();
+        out.created_at = existing.map_or(now, |e| e.created_at);
+        out.updated_at = now;
+        Ok(out)
+    }
+}
+
+fn ctx(at: i64) -> AuditContext {
+    AuditContext { actor: "key:test".into(), request_id: "req-1".into(), source_ip: Some("127.0.0.1".into()), at_micros: at }
+}
+
+fn record(id: &str, email_index: &[u8]) -> PatientRecord {
+    PatientRecord {
+        external_id: id.into(),
+        key_version: Some(1),
+        wrapped_key: Some(vec![1, 2, 3]),
+        identifiers: Some(vec![4, 5, 6]),
+        email_index: Some(email_index.to_vec()),
+        phone_index: None,
+        timezone: Some("America/Chicago".into()),
+        language: Some("en".into()),
+        preferred_channel: Some("sms".into()),
+        traits: r#"{"status":"active"}"#.into(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn identify(message_id: &str, rec: PatientRecord) -> IngestWrite<PatientRecord> {
+    IngestWrite::Identify { message_id: message_id.into(), external_id: rec.external_id.clone(), changes: rec }
+}
+
+fn track(message_id: &str, patient: &str, at: i64) -> IngestWrite<PatientRecord> {
+    IngestWrite::Track(EventRecord {
+        message_id: message_id.into(),
+        external_id: patient.into(),
+        name: "appointment_booked".into(),
+        properties: r#"{"appointment_id":"a1"}"#.into(),
+        occurred_at: at,
+        received_at: at,
+    })
+}
+
+/// Runs `test` once per backend; the store (and its temporary files) outlive the test body.
+async fn each_backend(test: impl AsyncFn(&TestStore)) {
+    for backend in backends() {
+        let store = fresh_store(backend).await;
+        test(&store).await;
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_message_id_is_reported_as_duplicate_and_changes_nothing() {
+    each_backend(async |t| {
+        let s = &t.store;
+        let first = s.ingest(&[track("m1", "p1", 10)], &Replace, &ctx(10), vec![]).await.expect("ingest");
+        let again = s.ingest(&[track("m1", "p1", 20), track("m2", "p1", 20)], &Replace, &ctx(20), vec![]).await.expect("ingest");
+        assert_eq!(first, vec![WriteOutcome::Accepted]);
+        assert_eq!(again, vec![WriteOutcome::Duplicate, WriteOutcome::Accepted]);
+        let events = s.events_of("p1", 10).await.expect("events");
+        assert_eq!(events.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+        assert_eq!(s.counts().await.expect("counts"), (1, 2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn identify_merges_into_the_existing_profile_and_keeps_its_creation_time() {
+    each_backend(async |t| {
+        let s = &t.store;
+        s.ingest(&[identify("i1", record("p1", b"idx-a"))], &Replace, &ctx(100), vec![]).await.expect("first");
+        let mut changed = record("p1", b"idx-b");
+        changed.timezone = Some("America/New_York".into());
+        s.ingest(&[identify("i2", changed)], &Replace, &ctx(200), vec![]).await.expect("second");
+        let got = s.patient("p1").await.expect("read").expect("present");
+        assert_eq!((got.created_at, got.updated_at), (100, 200));
+        assert_eq!(got.timezone.as_deref(), Some("America/New_York"));
+        assert_eq!(got.wrapped_key, Some(vec![1, 2, 3]));
+        assert_eq!(s.patients_by_index(IndexKind::Email, b"idx-b").await.expect("lookup"), ["p1"]);
+        assert!(s.patients_by_index(IndexKind::Email, b"idx-a").await.expect("lookup").is_empty());
+        assert_eq!(s.patient("nobody").await.expect("read"), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_merge_leaves_nothing_written() {
+    struct Fail;
+    impl ProfileMerger<PatientRecord> for Fail {
+        fn merge(&self, _: &str, _: Option<&PatientRecord>, _: &PatientRecord, _: i64) -> Result<PatientRecord, String> {
+            Err("cannot decrypt".into())
+        }
+    }
+    each_backend(async |t| {
+        let s = &t.store;
+        let result = s.ingest(&[track("t1", "p1", 1), identify("i1", record("p1", b"x"))], &Fail, &ctx(1), vec![]).await;
+        assert!(matches!(result, Err(StoreError::Aborted(_))));
+        assert_eq!(s.counts().await.expect("counts"), (0, 0));
+        assert_eq!(s.audit_head().await.expect("head").0, 0);
+        let retry = s.ingest(&[track("t1", "p1", 1)], &Replace, &ctx(2), vec![]).await.expect("retry");
+        assert_eq!(retry, vec![WriteOutcome::Accepted]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn declaring_a_field_twice_keeps_the_first_declaration() {
+    each_backend(async |t| {
+        let s = &t.store;
+        let spec = FieldSpec {
+            kind: FieldKind::Trait,
+            name: "plan".into(),
+            class: DataClass::NonPhi,
+            value_type: Some(ValueType::String),
+            code_prefix: None,
+            surfaces: vec![],
+            description: "first".into(),
+        };
+        assert!(s.declare_field(&spec, &ctx(1)).await.expect("declare"));
+        let second = FieldSpec { description: "second".into(), ..spec.clone() };
+        assert!(!s.declare_field(&second, &ctx(2)).await.expect("declare again"));
+        assert_eq!(s.declared_fields().await.expect("list"), vec![spec]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_keys_are_found_by_hash_only() {
+    each_backend(async |t| {
+        let s = &t.store;
+        let key = ApiKeyRecord {
+            id: "k1".into(),
+            name: "ehr".into(),
+            scopes: "events:write".into(),
+            secret_hash: vec![9; 32],
+            created_at: 5,
+            expires_at: None,
+            revoked_at: None,
+        };
+        s.create_api_key(&key, &ctx(5)).await.expect("create");
+        assert_eq!(s.api_key_by_hash(&[9; 32]).await.expect("find"), Some(key));
+        assert_eq!(s.api_key_by_hash(&[8; 32]).await.expect("find"), None);
+    })
+    .await;
+}
+
+async fn audited_store(t: &TestStore) {
+    let s = &t.store;
+    for i in 0..5 {
+        s.ingest(&[track(&format!("m{i}"), "p1", i)], &Replace, &ctx(i), vec![]).await.expect("ingest");
+    }
+    assert_eq!(verify_audit_chain(s, |_| {}).await.expect("read"), Ok(5));
+}
+
+async fn tamper(t: &TestStore, sql: &'static str) -> Result<i64, i64> {
+    t.store.pool().execute(sql).await.expect("tamper");
+    verify_audit_chain(&t.store, |_| {}).await.expect("read").map_err(|b| b.seq)
+}
+
+#[tokio::test]
+async fn editing_an_audit_row_in_sql_breaks_verification_at_that_row() {
+    each_backend(async |t| {
+        audited_store(t).await;
+        assert_eq!(tamper(t, "UPDATE audit_log SET actor = 'key:someone-else' WHERE seq = 3").await, Err(3));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_an_audit_row_in_sql_breaks_verification() {
+    each_backend(async |t| {
+        audited_store(t).await;
+        assert_eq!(tamper(t, "DELETE FROM audit_log WHERE seq = 2").await, Err(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_the_last_audit_row_in_sql_breaks_verification() {
+    each_backend(async |t| {
+        audited_store(t).await;
+        assert_eq!(tamper(t, "DELETE FROM audit_log WHERE seq = 5").await, Err(5));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reordering_audit_rows_in_sql_breaks_verification() {
+    each_backend(async |t| {
+        audited_store(t).await;
+        t.store.pool().execute("UPDATE audit_log SET seq = seq + 100 WHERE seq IN (2, 4)").await.expect("move");
+        let back = "UPDATE audit_log SET seq = CASE seq WHEN 102 THEN 4 WHEN 104 THEN 2 END WHERE seq IN (102, 104)";
+        assert_eq!(tamper(t, back).await, Err(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_closed_database_reports_unavailable_rather_than_empty() {
+    each_backend(async |t| {
+        t.store.close().await;
+        assert!(t.store.ping().await.expect_err("closed").is_unavailable());
+        assert!(t.store.patient("p1").await.expect_err("closed").is_unavailable());
+    })
+    .await;
+}
