@@ -1,1 +1,120 @@
-//! placeholder
+//! Sotto's use cases: authentication and scope checks, ingestion through the firewall,
+//! patient views, the dictionary, API keys and audit. Generic over the store; every use case
+//! takes a [`RequestCtx`] saying who acts, in which request, at what time.
+
+mod admin;
+pub mod demo;
+mod dictionary_cache;
+mod error;
+mod ingest;
+mod merge;
+mod patients;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use sotto_core::scope::Scope;
+use sotto_crypto::Keyring;
+use sotto_store::{AuditContext, Store};
+
+pub use admin::{CreatedKey, KeyRequest};
+pub use error::AppError;
+pub use ingest::{ItemResult, ItemStatus};
+pub use patients::{PatientView, ViewKind};
+
+use dictionary_cache::DictionaryCache;
+
+/// Settings the use cases need, passed down from configuration.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// The region used to read national phone numbers (ISO 3166, such as `US`).
+    pub default_region: String,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self { default_region: "US".into() }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Audit name: `key:<id>`, `cli` or `system:<job>`.
+    pub actor: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// A principal for the operator at the command line, holding every scope.
+    pub fn cli() -> Self {
+        Self { actor: "cli".into(), scopes: Scope::ALL.to_vec() }
+    }
+
+    /// A principal for an internal job, holding every scope.
+    pub fn system(job: &str) -> Self {
+        Self { actor: format!("system:{job}"), scopes: Scope::ALL.to_vec() }
+    }
+}
+
+/// Who acts, in which request, from where, and at what time.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    /// The caller.
+    pub principal: Principal,
+    /// The request id, echoed to the client and written to the audit chain.
+    pub request_id: String,
+    /// The client address.
+    pub source_ip: Option<String>,
+    /// Now, as the edge read it from its clock.
+    pub now: Timestamp,
+}
+
+impl RequestCtx {
+    fn audit(&self) -> AuditContext {
+        AuditContext {
+            actor: self.principal.actor.clone(),
+            request_id: self.request_id.clone(),
+            source_ip: self.source_ip.clone(),
+            at_micros: micros(self.now),
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch, the storage time unit.
+pub fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+/// The application: a store, the keyring and settings.
+#[derive(Debug)]
+pub struct App<S> {
+    store: S,
+    keyring: Keyring,
+    settings: AppSettings,
+    dictionary: DictionaryCache,
+}
+
+impl<S: Store> App<S> {
+    /// Builds the application.
+    pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default() })
+    }
+
+    /// The store, for health checks and tools.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Fails with 403 (and an audit entry) unless the caller holds `scope`.
+    pub async fn require(&self, ctx: &RequestCtx, scope: Scope, object: &str) -> Result<(), AppError> {
+        if ctx.principal.scopes.contains(&scope) {
+            return Ok(());
+        }
+        let event = ctx.audit().event(sotto_core::audit::action::ACCESS_DENIED, object.to_owned(), &format!("denied:{scope}"));
+        self.store.append_audit(vec![event]).await?;
+        Err(AppError::Forbidden(scope))
+    }
+}

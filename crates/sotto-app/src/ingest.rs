@@ -1,0 +1,131 @@
+//! The ingestion use case: parse through the firewall, then store every accepted call in one
+//! durable transaction, idempotent by message id, with refused calls audited by rule code.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use sotto_core::FieldError;
+use sotto_core::audit::action;
+use sotto_core::firewall::{Firewall, ProfileChanges};
+use sotto_core::ids::{ExternalId, MessageId};
+use sotto_core::ingest::{CallType, IngestCall, parse_batch, parse_call};
+use sotto_core::scope::Scope;
+use sotto_store::{EventRecord, IngestWrite, Store, WriteOutcome};
+
+use crate::merge::Merger;
+use crate::{App, AppError, RequestCtx, micros};
+
+/// Whether one call was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Stored (or already stored under the same message id).
+    Accepted,
+    /// Refused; nothing about it was stored.
+    Rejected,
+}
+
+/// The answer for one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemResult {
+    /// Position in the batch (0 for single calls).
+    pub index: usize,
+    /// Accepted or rejected.
+    pub status: ItemStatus,
+    /// The message id it was stored under.
+    #[serde(rename = "messageId", skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// True when the message id had been seen before and nothing changed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+fn audit_object(raw: &Value) -> String {
+    raw.get("userId")
+        .and_then(Value::as_str)
+        .and_then(|s| ExternalId::parse("userId", s).ok())
+        .map_or_else(|| "patient:unknown".to_owned(), |id| format!("patient:{id}"))
+}
+
+impl<S: Store> App<S> {
+    /// One `identify` or `track` call. A refused call is an error naming every problem.
+    pub async fn ingest_one(&self, ctx: &RequestCtx, call_type: CallType, body: &Value) -> Result<ItemResult, AppError> {
+        self.require(ctx, Scope::EventsWrite, "ingest").await?;
+        let mut results = self.ingest_calls(ctx, std::slice::from_ref(body), Some(call_type)).await?;
+        let result = results.pop().ok_or(AppError::NotFound("result"))?;
+        if result.status == ItemStatus::Rejected {
+            return Err(AppError::Invalid(result.errors));
+        }
+        Ok(result)
+    }
+
+    /// A `batch` call: every item gets its own result; accepted items are stored together.
+    pub async fn ingest_batch(&self, ctx: &RequestCtx, body: &Value) -> Result<Vec<ItemResult>, AppError> {
+        self.require(ctx, Scope::EventsWrite, "ingest").await?;
+        let items = parse_batch(body).map_err(AppError::invalid)?;
+        self.ingest_calls(ctx, items, None).await
+    }
+
+    /// Ingests calls that each carry their `type` (or are all of type `expected`), without
+    /// a scope check: for trusted callers such as the demo loader and importers.
+    pub async fn ingest_calls(&self, ctx: &RequestCtx, items: &[Value], expected: Option<CallType>) -> Result<Vec<ItemResult>, AppError> {
+        let dictionary = self.dictionary.get(&self.store).await?;
+        let firewall = Firewall { dictionary: &dictionary, default_region: &self.settings.default_region };
+        let audit = ctx.audit();
+        let now = micros(ctx.now);
+        let mut results = Vec::with_capacity(items.len());
+        let mut writes = Vec::with_capacity(items.len());
+        let mut positions = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        for (index, raw) in items.iter().enumerate() {
+            match parse_call(&firewall, raw, expected) {
+                Ok(call) => {
+                    let (message_id, write) = to_write(call, now);
+                    positions.push(results.len());
+                    results.push(ItemResult { index, status: ItemStatus::Accepted, message_id: Some(message_id), duplicate: false, errors: vec![] });
+                    writes.push(write);
+                }
+                Err(errors) => {
+                    let code = errors.first().map_or("invalid", |e| e.code);
+                    let act = match raw.get("type").and_then(Value::as_str).or(expected.map(CallType::as_str)) {
+                        Some("identify") => action::PATIENT_IDENTIFY,
+                        _ => action::EVENT_TRACK,
+                    };
+                    refused.push(audit.event(act, audit_object(raw), &format!("rejected:{code}")));
+                    results.push(ItemResult { index, status: ItemStatus::Rejected, message_id: None, duplicate: false, errors });
+                }
+            }
+        }
+        let outcomes = self.store.ingest(&writes, &Merger { keyring: &self.keyring }, &audit, refused).await?;
+        for (pos, outcome) in positions.into_iter().zip(outcomes) {
+            results[pos].duplicate = outcome == WriteOutcome::Duplicate;
+        }
+        Ok(results)
+    }
+}
+
+fn to_write(call: IngestCall, now: i64) -> (String, IngestWrite<ProfileChanges>) {
+    let generated = || MessageId::generated(format!("gen-{}", sotto_crypto::random_id(12)));
+    match call {
+        IngestCall::Identify(c) => {
+            let message_id = c.message_id.unwrap_or_else(generated).as_str().to_owned();
+            let write = IngestWrite::Identify { message_id: message_id.clone(), external_id: c.external_id.as_str().to_owned(), changes: c.changes };
+            (message_id, write)
+        }
+        IngestCall::Track(c) => {
+            let message_id = c.message_id.unwrap_or_else(generated).as_str().to_owned();
+            let write = IngestWrite::Track(EventRecord {
+                message_id: message_id.clone(),
+                external_id: c.external_id.as_str().to_owned(),
+                name: c.event,
+                properties: Value::Object(c.properties).to_string(),
+                occurred_at: c.timestamp.map_or(now, micros),
+                received_at: now,
+            });
+            (message_id, write)
+        }
+    }
+}
