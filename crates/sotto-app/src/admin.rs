@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use sotto_core::FieldError;
+use sotto_core::audit::{AuditRecord, Outcome, action};
 use sotto_core::dictionary::{FieldSpec, parse_field_spec};
 use sotto_core::scope::Scope;
 use sotto_store::{ApiKeyRecord, Store};
@@ -95,5 +96,17 @@ impl<S: Store> App<S> {
         }
         let scopes = key.scopes.split_whitespace().filter_map(|s| Scope::parse(s).ok()).collect();
         Ok(Principal { actor: format!("key:{}", key.id), scopes })
+    }
+
+    /// A page of the audit trail (at most 1,000 entries after `after`); reading it is audited.
+    pub async fn audit_entries(&self, ctx: &RequestCtx, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AppError> {
+        self.require(ctx, Scope::AuditRead, "audit").await?;
+        if !(1..=1000).contains(&limit) || after < 0 {
+            return Err(AppError::invalid(FieldError::new("invalid_query", "limit", "limit must be 1 to 1000 and after must not be negative")));
+        }
+        let entries = self.store.audit_page(after, limit).await?;
+        let event = ctx.audit().event(action::AUDIT_READ, format!("audit:after/{after}"), Outcome::Success.as_str());
+        self.store.append_audit(vec![event]).await?;
+        Ok(entries)
     }
 }

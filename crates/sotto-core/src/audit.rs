@@ -19,6 +19,8 @@ pub mod action {
     pub const API_KEY_CREATE: &str = "api_key.create";
     /// A request was refused for a missing scope.
     pub const ACCESS_DENIED: &str = "access.denied";
+    /// The audit trail was read.
+    pub const AUDIT_READ: &str = "audit.read";
     /// The demo clinic was generated.
     pub const DEMO_SEED: &str = "demo.seed";
 }

@@ -1,1 +1,85 @@
-//! placeholder
+//! Sotto's HTTP API (axum): routes, extractors, the one error mapping, request ids,
+//! body limits, timeouts, and JSON logs that carry no PHI.
+
+mod error;
+mod extract;
+mod request_id;
+mod routes;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use sotto_app::App;
+use sotto_store::Store;
+
+pub use error::ApiError;
+
+/// HTTP limits.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long a request may take before it is answered with 408.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// The full router.
+pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz::<S>))
+        .route("/v1/identify", post(routes::identify::<S>))
+        .route("/v1/track", post(routes::track::<S>))
+        .route("/v1/batch", post(routes::batch::<S>))
+        .route("/v1/patients/lookup", post(routes::lookup::<S>))
+        .route("/v1/patients/{external_id}", get(routes::patient::<S>))
+        .route("/v1/dictionary", get(routes::dictionary::<S>))
+        .route("/v1/dictionary/fields", post(routes::declare_field::<S>))
+        .route("/v1/audit", get(routes::audit::<S>))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(app);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| {
+            // The route template, never the raw path or query: those can carry identifiers.
+            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+            let request_id = req.extensions().get::<request_id::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), route = %route, request_id = %request_id)
+        })
+        .on_request(())
+        .on_response(|res: &axum::response::Response, latency: Duration, _: &tracing::Span| {
+            tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
+        })
+        .on_failure(());
+    api.layer(trace)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(axum::middleware::from_fn(request_id::assign))
+}
+
+/// Serves the router on a bound listener until `shutdown` completes.
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    app: Arc<App<S>>,
+    settings: &HttpSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router(app, settings).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,71 @@
+//! Extractors: the caller's [`RequestCtx`] from the bearer key, and JSON bodies parsed into
+//! `serde_json::Value` with errors that never quote the body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde_json::Value;
+
+use sotto_app::{App, RequestCtx};
+use sotto_store::Store;
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+
+/// The authenticated caller of this request.
+#[derive(Debug)]
+pub struct Ctx(pub RequestCtx);
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
+        let now = jiff::Timestamp::now();
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let principal = app.authenticate(bearer, now).await?;
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Ctx(RequestCtx { principal, request_id, source_ip, now }))
+    }
+}
+
+/// A JSON request body as a value; typed parsing happens in the core with field paths.
+#[derive(Debug)]
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        if !is_json {
+            return Err(ApiError::request(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as Content-Type: application/json"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::request(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than the server accepts; split it into smaller batches")
+            } else {
+                ApiError::request(StatusCode::BAD_REQUEST, "unreadable_body", "the request body could not be read")
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::request(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
+            )
+        })
+    }
+}

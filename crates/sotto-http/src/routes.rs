@@ -1,0 +1,105 @@
+//! Handlers: each parses, calls one use case and maps the result.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use sotto_app::{App, ItemResult, ViewKind};
+use sotto_core::ingest::CallType;
+use sotto_store::Store;
+
+use crate::error::ApiError;
+use crate::extract::{Ctx, JsonBody};
+
+type AppState<S> = State<Arc<App<S>>>;
+
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub(crate) async fn readyz<S: Store>(State(app): AppState<S>) -> Response {
+    match app.store().ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(unavailable = e.is_unavailable(), "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": {"code": "storage_unavailable", "message": "the database is unavailable"}}))).into_response()
+        }
+    }
+}
+
+fn single(result: ItemResult) -> Json<Value> {
+    Json(json!({"status": "accepted", "messageId": result.message_id, "duplicate": result.duplicate}))
+}
+
+pub(crate) async fn identify<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    Ok(single(app.ingest_one(&ctx, CallType::Identify, &body).await?))
+}
+
+pub(crate) async fn track<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    Ok(single(app.ingest_one(&ctx, CallType::Track, &body).await?))
+}
+
+pub(crate) async fn batch<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let results = app.ingest_batch(&ctx, &body).await?;
+    Ok(Json(json!({"results": results})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ViewQuery {
+    view: Option<String>,
+}
+
+pub(crate) async fn patient<S: Store>(
+    State(app): AppState<S>,
+    Ctx(ctx): Ctx,
+    Path(external_id): Path<String>,
+    Query(query): Query<ViewQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = match query.view.as_deref() {
+        None | Some("masked") => ViewKind::Masked,
+        Some("full") => ViewKind::Full,
+        Some(_) => return Err(ApiError::request(StatusCode::BAD_REQUEST, "invalid_query", "view must be masked or full")),
+    };
+    let view = app.patient(&ctx, &external_id, kind).await?;
+    Ok(Json(serde_json::to_value(view).unwrap_or_default()))
+}
+
+pub(crate) async fn lookup<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let ids = app.lookup(&ctx, &body).await?;
+    Ok(Json(json!({"external_ids": ids})))
+}
+
+pub(crate) async fn dictionary<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {
+    let fields = app.dictionary(&ctx).await?;
+    Ok(Json(json!({"fields": fields})))
+}
+
+pub(crate) async fn declare_field<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let spec = app.declare_field(&ctx, &body).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(spec).unwrap_or_default())))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub(crate) async fn audit<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Query(q): Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+    let entries = app.audit_entries(&ctx, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    let next = entries.last().map(|e| e.seq);
+    Ok(Json(json!({"entries": entries, "next_after": next})))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::request(StatusCode::NOT_FOUND, "not_found", "no such route; see the README for the API")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::request(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+}

@@ -1,0 +1,9 @@
+//! HTTP integration tests: a real server on a loopback port per test, a fresh database per
+//! test (SQLite, and PostgreSQL when `SOTTO_TEST_DATABASE_URL` is set).
+
+mod auth;
+mod dictionary;
+mod ingest;
+mod logs;
+mod patients;
+mod support;

@@ -1,0 +1,79 @@
+//! `spawn_app`: a server on port 0 with fresh storage and API keys of chosen scopes.
+
+use std::sync::Arc;
+
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+use sotto_app::{App, AppSettings, KeyRequest, Principal, RequestCtx};
+use sotto_core::scope::Scope;
+use sotto_crypto::{Keyring, MasterKey};
+use sotto_http::HttpSettings;
+use sotto_store::testing::{TestStore, backends, fresh_store};
+use sotto_store::{Backend, SqlStore};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    /// A key with every scope.
+    pub admin_key: String,
+    pub test_store: TestStore,
+    pub app: Arc<App<SqlStore>>,
+}
+
+impl TestApp {
+    pub fn store(&self) -> &SqlStore {
+        &self.test_store.store
+    }
+
+    pub async fn key(&self, scopes: &[Scope]) -> String {
+        let ctx = RequestCtx { principal: Principal::cli(), request_id: "test".into(), source_ip: None, now: jiff::Timestamp::now() };
+        let request = KeyRequest { name: "test".into(), scopes: scopes.to_vec(), expires_at: None };
+        self.app.create_key(&ctx, request).await.expect("create key").secret
+    }
+
+    pub fn post(&self, path: &str, key: &str) -> RequestBuilder {
+        self.client.post(format!("{}{path}", self.base)).bearer_auth(key)
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> RequestBuilder {
+        self.client.get(format!("{}{path}", self.base)).bearer_auth(key)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        read(self.post(path, &self.admin_key).json(body).send().await.expect("send")).await
+    }
+
+    pub async fn counts(&self) -> (i64, i64) {
+        use sotto_store::PatientStore;
+        self.store().counts().await.expect("counts")
+    }
+}
+
+pub async fn read(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+pub async fn spawn_app_on(backend: Backend, settings: HttpSettings) -> TestApp {
+    crate::logs::captured();
+    let test_store = fresh_store(backend).await;
+    let keyring = Keyring::new(&MasterKey::generate());
+    let app = App::new(test_store.store.clone(), keyring, AppSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = app.clone();
+    tokio::spawn(async move { sotto_http::serve(listener, served, &settings, std::future::pending()).await });
+    let mut t = TestApp { base, client: Client::new(), admin_key: String::new(), test_store, app };
+    t.admin_key = t.key(&Scope::ALL).await;
+    t
+}
+
+/// Runs `test` against a fresh app on every configured backend.
+pub async fn each_app(test: impl AsyncFn(&TestApp)) {
+    for backend in backends() {
+        let app = spawn_app_on(backend, HttpSettings::default()).await;
+        test(&app).await;
+    }
+}
