@@ -1,2 +1,87 @@
-//! placeholder
-fn main() {}
+//! `sotto`: the one binary. Subcommands serve the API, migrate, run the demo clinic,
+//! manage keys and verify the audit chain. Nothing but wiring and configuration lives here.
+
+mod admin;
+mod config;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use config::ConfigArgs;
+
+/// Sotto: HIPAA-aware patient engagement.
+#[derive(Debug, Parser)]
+#[command(name = "sotto", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ConfigArgs),
+    /// Apply database migrations.
+    Migrate(ConfigArgs),
+    /// Create a synthetic clinic on an embedded SQLite file and serve it.
+    Demo {
+        /// Where the demo keeps its database, master key and API key.
+        #[arg(long, default_value = "./sotto-demo")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// How many patients to generate.
+        #[arg(long, default_value_t = 1000)]
+        patients: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Generate the clinic, print the summary and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Manage API keys and the master key.
+    Keys {
+        #[command(subcommand)]
+        command: admin::KeysCommand,
+    },
+    /// Audit chain tools.
+    Audit {
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Migrate(args) => admin::migrate(args).await,
+            Command::Demo { data_dir, listen, patients, seed, no_serve } => {
+                demo::run(demo::DemoArgs { data_dir, listen, patients, seed, serve: !no_serve }).await
+            }
+            Command::Keys { command } => admin::keys(command).await,
+            Command::Audit { command } => admin::audit(command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

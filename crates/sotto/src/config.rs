@@ -1,0 +1,184 @@
+//! Configuration: defaults, then a TOML file, then `SOTTO_` environment variables, then flags.
+//! Secrets may come from files (`*_FILE`). Invalid settings stop the program with a message
+//! that names the setting, where it came from and how to fix it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+use sotto_crypto::MasterKey;
+use sotto_http::HttpSettings;
+use sotto_http::telemetry::LogFormat;
+use sotto_store::DatabaseUrl;
+
+/// Variables Sotto reads; any other `SOTTO_` variable is reported as unknown.
+const KNOWN_VARS: &[&str] = &[
+    "SOTTO_CONFIG", "SOTTO_DATABASE_URL", "SOTTO_DATABASE_URL_FILE", "SOTTO_LISTEN", "SOTTO_MASTER_KEY",
+    "SOTTO_MASTER_KEY_FILE", "SOTTO_LOG_FORMAT", "SOTTO_DEFAULT_REGION", "SOTTO_BODY_LIMIT_BYTES",
+    "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL",
+];
+
+/// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
+#[derive(Debug, Args, Default)]
+pub struct ConfigArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "SOTTO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "SOTTO_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+    /// A file holding the database URL (for URLs with passwords).
+    #[arg(long, env = "SOTTO_DATABASE_URL_FILE")]
+    pub database_file: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT.
+    #[arg(long, env = "SOTTO_LISTEN")]
+    pub listen: Option<String>,
+    /// File holding the 32-byte master key (base64 or hex).
+    #[arg(long, env = "SOTTO_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format: json or text.
+    #[arg(long, env = "SOTTO_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Refuse to start without strong secrets.
+    #[arg(long, env = "SOTTO_PRODUCTION")]
+    pub production: bool,
+}
+
+/// The TOML file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    listen: Option<String>,
+    master_key_file: Option<PathBuf>,
+    log_format: Option<String>,
+    default_region: Option<String>,
+    body_limit_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    production: Option<bool>,
+}
+
+/// Typed settings, passed down to what needs them.
+#[derive(Debug)]
+pub struct Settings {
+    /// Where data lives.
+    pub database: DatabaseUrl,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The master key, when one is configured.
+    pub master_key: Option<MasterKey>,
+    /// How logs are written.
+    pub log_format: LogFormat,
+    /// Region for national phone numbers.
+    pub default_region: String,
+    /// HTTP limits.
+    pub http: HttpSettings,
+    /// Production mode.
+    pub production: bool,
+}
+
+fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .with_context(|| format!("cannot read the {what} file {}: check the path and its permissions", path.display()))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Names the `SOTTO_` variables that Sotto does not know, so typos are noticed.
+pub fn unknown_env_vars() -> Vec<String> {
+    std::env::vars().map(|(k, _)| k).filter(|k| k.starts_with("SOTTO_") && !KNOWN_VARS.contains(&k.as_str())).collect()
+}
+
+/// Loads master key text from a file, refusing files others can read in production.
+pub fn load_master_key(path: &Path, production: bool) -> anyhow::Result<MasterKey> {
+    let text = read_secret(path, "master key")?;
+    let key = MasterKey::parse(&text).with_context(|| format!("the master key file {} is not usable", path.display()))?;
+    if production {
+        if let Some(why) = key.weakness() {
+            bail!("{why}: make a new one with `sotto keys generate-master --out FILE` and point SOTTO_MASTER_KEY_FILE at it");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                bail!("the master key file {} can be read by other users (mode {:o}): run chmod 600 on it", path.display(), mode & 0o777);
+            }
+        }
+    }
+    Ok(key)
+}
+
+impl ConfigArgs {
+    /// Resolves every setting, with `defaults` for the listen address and database.
+    pub fn resolve(&self, default_listen: &str, default_database: Option<&str>) -> anyhow::Result<Settings> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("the configuration file {} is not valid: fix the named key", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let production = self.production || file.production.unwrap_or(false);
+        let database_text = match (&self.database, &self.database_file, &file.database_url, &file.database_url_file) {
+            (Some(url), _, _, _) => url.clone(),
+            (None, Some(path), _, _) => read_secret(path, "database URL")?,
+            (None, None, Some(url), _) => url.clone(),
+            (None, None, None, Some(path)) => read_secret(path, "database URL")?,
+            _ => default_database
+                .map(str::to_owned)
+                .context("no database configured: pass --database sqlite://PATH or postgres://…, or set SOTTO_DATABASE_URL")?,
+        };
+        let database: DatabaseUrl = database_text.parse().map_err(|e| anyhow::anyhow!("invalid database setting: {e}"))?;
+        let listen_text = self.listen.clone().or(file.listen).unwrap_or_else(|| default_listen.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid listen address {listen_text:?}: use HOST:PORT such as 127.0.0.1:8080"))?;
+        let log_format = match self.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => bail!("invalid log format {other:?}: use json or text"),
+        };
+        let default_region = env("SOTTO_DEFAULT_REGION").or(file.default_region).unwrap_or_else(|| "US".into());
+        if default_region.len() != 2 || !default_region.chars().all(|c| c.is_ascii_uppercase()) {
+            bail!("invalid default region {default_region:?}: use a two-letter ISO 3166 code such as US");
+        }
+        let number = |name: &str, from_file: Option<u64>, default: u64| -> anyhow::Result<u64> {
+            match env(name) {
+                Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{name} must be a whole number, not {v:?}")),
+                None => Ok(from_file.unwrap_or(default)),
+            }
+        };
+        let body_limit = number("SOTTO_BODY_LIMIT_BYTES", file.body_limit_bytes.map(|b| b as u64), 1024 * 1024)?;
+        let timeout = number("SOTTO_REQUEST_TIMEOUT_SECS", file.request_timeout_secs, 30)?;
+        if body_limit < 1024 || timeout == 0 {
+            bail!("body_limit_bytes must be at least 1024 and request_timeout_secs at least 1");
+        }
+        let master_key = match (&self.master_key_file, file.master_key_file, env("SOTTO_MASTER_KEY")) {
+            (Some(path), _, _) => Some(load_master_key(path, production)?),
+            (None, Some(path), _) => Some(load_master_key(&path, production)?),
+            (None, None, Some(_)) if production => {
+                bail!("in production the master key must come from a file: set SOTTO_MASTER_KEY_FILE (make one with `sotto keys generate-master --out FILE`)")
+            }
+            (None, None, Some(text)) => Some(MasterKey::parse(&text).context("SOTTO_MASTER_KEY is not usable")?),
+            (None, None, None) => None,
+        };
+        Ok(Settings {
+            database,
+            listen,
+            master_key,
+            log_format,
+            default_region,
+            http: HttpSettings { body_limit: body_limit as usize, request_timeout: Duration::from_secs(timeout) },
+            production,
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! `sotto serve`: load configuration, open and migrate the store, serve until a signal.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use sotto_app::{App, AppSettings};
+use sotto_crypto::Keyring;
+use sotto_http::HttpSettings;
+use sotto_http::telemetry::{LogFormat, subscriber};
+use sotto_store::SqlStore;
+
+use crate::config::{ConfigArgs, Settings, unknown_env_vars};
+
+/// Installs the global log subscriber and reports unknown `SOTTO_` variables.
+pub fn init_logs(format: LogFormat) {
+    let _ = tracing::subscriber::set_global_default(subscriber(format, std::io::stderr));
+    for name in unknown_env_vars() {
+        tracing::warn!(variable = %name, "unknown SOTTO_ environment variable ignored; check its spelling");
+    }
+}
+
+/// Opens the store named by the settings and applies migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<SqlStore> {
+    let store = SqlStore::connect(&settings.database).await.context("cannot open the database")?;
+    store.migrate().await.context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// Serves an app on the configured address until a shutdown signal.
+pub async fn serve_app(app: Arc<App<SqlStore>>, listen: std::net::SocketAddr, http: &HttpSettings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}: is another process using it? choose another with --listen"))?;
+    tracing::info!(address = %listen, "listening");
+    sotto_http::serve(listener, app, http, shutdown_signal()).await.context("the server stopped with an error")
+}
+
+pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.resolve("127.0.0.1:8080", None)?;
+    init_logs(settings.log_format);
+    let master = settings.master_key.clone().context(
+        "no master key configured: make one with `sotto keys generate-master --out sotto-master.key` and set SOTTO_MASTER_KEY_FILE to its path",
+    )?;
+    tracing::info!(production = settings.production, backend = ?settings.database.backend(), "configuration loaded");
+    let store = open_store(&settings).await?;
+    let app = App::new(store, Keyring::new(&master), AppSettings { default_region: settings.default_region.clone() });
+    serve_app(app, settings.listen, &settings.http).await?;
+    Ok(ExitCode::SUCCESS)
+}
