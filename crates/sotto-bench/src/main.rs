@@ -1,2 +1,28 @@
-//! placeholder
-fn main() {}
+//! `sotto-bench`: end-to-end benchmarks that run Sotto beside a peer on the same machine in
+//! the same run and print the ratio. `ingest` measures durable HTTP ingestion (single `track`
+//! calls and `batch` calls of 100) beside the raw SQLite insert ceiling with the same
+//! durability settings (WAL, synchronous=FULL).
+
+mod ingest;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sotto-bench", about = "Benchmarks that print Sotto's figure beside a peer's")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Durable ingestion throughput over HTTP beside raw SQLite inserts.
+    Ingest(ingest::IngestArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ingest(args) => ingest::run(args).await,
+    }
+}

@@ -8,6 +8,9 @@ use sqlx::Executor;
 
 use sotto_store::testing::{backends, fresh_store};
 
+/// Arguments, environment, and a phrase the error must contain.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
 fn sotto(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto"));
     cmd.args(args).env_remove("SOTTO_DATABASE_URL").env_remove("SOTTO_MASTER_KEY_FILE").env_remove("SOTTO_MASTER_KEY");
@@ -66,7 +69,7 @@ fn invalid_configuration_stops_with_a_message_that_says_how_to_fix_it() {
     let config = dir.path().join("sotto.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\ncolour = \"blue\"\n").expect("write");
     let db = format!("sqlite://{}", dir.path().join("x.db").display());
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (vec!["serve", "--database", &db], vec![], "sotto keys generate-master"),
         (vec!["serve", "--database", "mysql://x"], vec![], "sqlite://"),
         (vec!["serve", "--database", &db, "--listen", "nowhere"], vec![], "HOST:PORT"),
