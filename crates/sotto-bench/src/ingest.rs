@@ -35,7 +35,7 @@ pub struct IngestArgs {
 
 fn event(i: usize) -> Value {
     json!({"type": "track", "userId": format!("bench-{}", i % 5_000), "event": "appointment_booked", "messageId": format!("bench-{i}"),
-        "properties": {"appointment_id": format!("a-{i}"), "appointment_start": "2026-12-01T15:00:00Z", "appointment_type": "appt_type:7", "first_visit": i % 3 == 0}})
+        "properties": {"appointment_id": format!("a-{i}"), "appointment_start": "2026-12-01T15:00:00Z", "appointment_type": "appt_type:7", "first_visit": i.is_multiple_of(3)}})
 }
 
 async fn start_sotto(dir: &std::path::Path) -> anyhow::Result<(String, String)> {
