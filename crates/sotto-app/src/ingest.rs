@@ -10,9 +10,8 @@ use sotto_core::firewall::{Firewall, ProfileChanges};
 use sotto_core::ids::{ExternalId, MessageId};
 use sotto_core::ingest::{CallType, IngestCall, parse_batch, parse_call};
 use sotto_core::scope::Scope;
-use sotto_store::{EventRecord, IngestWrite, Store, WriteOutcome};
+use sotto_store::{EventRecord, IngestJob, IngestWrite, Store, WriteOutcome};
 
-use crate::merge::Merger;
 use crate::{App, AppError, RequestCtx, micros};
 
 /// Whether one call was stored.
@@ -99,7 +98,7 @@ impl<S: Store> App<S> {
                 }
             }
         }
-        let outcomes = self.store.ingest(&writes, &Merger { keyring: &self.keyring }, &audit, refused).await?;
+        let outcomes = self.writer.submit(IngestJob { writes, ctx: audit, extra_audit: refused }).await?;
         for (pos, outcome) in positions.into_iter().zip(outcomes) {
             results[pos].duplicate = outcome == WriteOutcome::Duplicate;
         }

@@ -9,6 +9,7 @@ mod error;
 mod ingest;
 mod merge;
 mod patients;
+mod writer;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use ingest::{ItemResult, ItemStatus};
 pub use patients::{PatientView, ViewKind};
 
 use dictionary_cache::DictionaryCache;
+use writer::IngestWriter;
 
 /// Settings the use cases need, passed down from configuration.
 #[derive(Debug, Clone)]
@@ -95,12 +97,14 @@ pub struct App<S> {
     keyring: Keyring,
     settings: AppSettings,
     dictionary: DictionaryCache,
+    writer: IngestWriter,
 }
 
 impl<S: Store> App<S> {
-    /// Builds the application.
+    /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default() })
+        let writer = IngestWriter::spawn(store.clone(), keyring.clone());
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer })
     }
 
     /// The store, for health checks and tools.

@@ -11,7 +11,7 @@ mod verify;
 use std::future::Future;
 
 pub use error::StoreError;
-pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
+pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
 pub use verify::verify_audit_chain;
 
@@ -39,6 +39,15 @@ pub trait IngestStore {
         ctx: &AuditContext,
         extra_audit: Vec<AuditEvent>,
     ) -> impl Future<Output = StoreResult<Vec<WriteOutcome>>> + Send;
+
+    /// Group commit: applies several requests' jobs in one transaction, each job all or
+    /// nothing (a failing job is rolled back alone). The outer error means nothing was
+    /// committed; the inner results are per job, in order.
+    fn ingest_group<C: Send + Sync>(
+        &self,
+        jobs: &[IngestJob<C>],
+        merger: &dyn ProfileMerger<C>,
+    ) -> impl Future<Output = StoreResult<Vec<StoreResult<Vec<WriteOutcome>>>>> + Send;
 }
 
 /// Reading patient profiles and their events.

@@ -111,6 +111,17 @@ pub enum IngestWrite<C> {
     Track(EventRecord),
 }
 
+/// One ingestion request's writes, applied all or nothing within a group commit.
+#[derive(Debug, Clone)]
+pub struct IngestJob<C> {
+    /// The accepted writes, in order.
+    pub writes: Vec<IngestWrite<C>>,
+    /// Who made the request.
+    pub ctx: AuditContext,
+    /// Audit entries for the request's refused items.
+    pub extra_audit: Vec<AuditEvent>,
+}
+
 /// How one write ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {

@@ -7,7 +7,7 @@ use sotto_core::dictionary::{DataClass, FieldKind, FieldSpec, ValueType};
 use sotto_store::testing::{TestStore, backends, fresh_store};
 use sotto_store::{
     ApiKeyRecord, AuditContext, AuditStore, DictionaryStore, EventRecord, HealthStore, IndexKind, IngestStore, IngestWrite,
-    KeyStore, PatientRecord, PatientStore, ProfileMerger, StoreError, WriteOutcome, verify_audit_chain,
+    IngestJob, KeyStore, PatientRecord, PatientStore, ProfileMerger, StoreError, WriteOutcome, verify_audit_chain,
 };
 
 /// For these tests the "changes" are a whole record; merging keeps the creation time.
@@ -115,6 +115,36 @@ async fn a_failed_merge_leaves_nothing_written() {
         assert_eq!(s.counts().await.expect("counts"), (0, 0));
         assert_eq!(s.audit_head().await.expect("head").0, 0);
         let retry = s.ingest(&[track("t1", "p1", 1)], &Replace, &ctx(2), vec![]).await.expect("retry");
+        assert_eq!(retry, vec![WriteOutcome::Accepted]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_group_commit_rolls_back_only_the_job_that_fails() {
+    struct FailFor(&'static str);
+    impl ProfileMerger<PatientRecord> for FailFor {
+        fn merge(&self, id: &str, existing: Option<&PatientRecord>, changes: &PatientRecord, now: i64) -> Result<PatientRecord, String> {
+            if id == self.0 { Err("cannot decrypt".into()) } else { Replace.merge(id, existing, changes, now) }
+        }
+    }
+    each_backend(async |t| {
+        let s = &t.store;
+        let job = |writes: Vec<IngestWrite<PatientRecord>>, at: i64| IngestJob { writes, ctx: ctx(at), extra_audit: vec![] };
+        let jobs = [
+            job(vec![track("g1", "p1", 1), identify("g2", record("p1", b"a"))], 1),
+            job(vec![track("g3", "bad", 2), identify("g4", record("bad", b"b"))], 2),
+            job(vec![track("g5", "p2", 3), track("g1", "p1", 3)], 3),
+        ];
+        let results = s.ingest_group(&jobs, &FailFor("bad")).await.expect("group");
+        assert_eq!(results[0].as_ref().expect("first job"), &vec![WriteOutcome::Accepted; 2]);
+        assert!(matches!(results[1], Err(StoreError::Aborted(_))));
+        assert_eq!(results[2].as_ref().expect("third job"), &vec![WriteOutcome::Accepted, WriteOutcome::Duplicate]);
+        assert_eq!(s.counts().await.expect("counts"), (2, 2));
+        assert_eq!(s.patient("bad").await.expect("read"), None);
+        assert_eq!(verify_audit_chain(s, |_| {}).await.expect("read"), Ok(4));
+        // The failed job's message ids were rolled back too, so a retry is applied.
+        let retry = s.ingest(&[track("g3", "bad", 4)], &Replace, &ctx(4), vec![]).await.expect("retry");
         assert_eq!(retry, vec![WriteOutcome::Accepted]);
     })
     .await;

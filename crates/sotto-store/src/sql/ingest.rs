@@ -1,13 +1,13 @@
 //! Ingestion and patient reads on the SQL store.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Acquire, AnyConnection, Row};
 
 use sotto_core::audit::{AuditEvent, Outcome, action};
 
-use super::SqlStore;
+use super::{ChainHead, SqlStore};
 use crate::{
-    AuditContext, EventRecord, IndexKind, IngestStore, IngestWrite, PatientRecord, PatientStore, ProfileMerger, StoreError,
+    AuditContext, EventRecord, IndexKind, IngestJob, IngestStore, IngestWrite, PatientRecord, PatientStore, ProfileMerger, StoreError,
     StoreResult, WriteOutcome,
 };
 
@@ -51,66 +51,110 @@ impl IngestStore for SqlStore {
         extra_audit: Vec<AuditEvent>,
     ) -> StoreResult<Vec<WriteOutcome>> {
         let (mut tx, mut head) = self.begin_write().await?;
-        let now = ctx.at_micros;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        let mut audit = extra_audit;
-        for write in writes {
-            let (message_id, external_id, kind, act) = match write {
-                IngestWrite::Identify { message_id, external_id, .. } => (message_id, external_id, "identify", action::PATIENT_IDENTIFY),
-                IngestWrite::Track(e) => (&e.message_id, &e.external_id, "track", action::EVENT_TRACK),
-            };
-            let fresh = sqlx::query("INSERT INTO ingested_messages (message_id, kind, received_at) VALUES ($1, $2, $3) ON CONFLICT (message_id) DO NOTHING")
-                .bind(message_id)
-                .bind(kind)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            let object = format!("patient:{external_id}/message:{message_id}");
-            if !fresh {
-                outcomes.push(WriteOutcome::Duplicate);
-                audit.push(ctx.event(act, object, Outcome::Duplicate.as_str()));
-                continue;
-            }
-            match write {
-                IngestWrite::Identify { external_id, changes, .. } => {
-                    let existing = sqlx::query(SELECT_PATIENT)
-                        .bind(external_id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| patient_from_row(&r))
-                        .transpose()?;
-                    let record = merger.merge(external_id, existing.as_ref(), changes, now).map_err(StoreError::Aborted)?;
-                    upsert_patient(&mut tx, &record).await?;
-                }
-                IngestWrite::Track(event) => {
-                    sqlx::query("INSERT INTO patients (external_id, traits, created_at, updated_at) VALUES ($1, '{}', $2, $2) ON CONFLICT (external_id) DO NOTHING")
-                        .bind(&event.external_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("INSERT INTO events (message_id, external_id, name, properties, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                        .bind(&event.message_id)
-                        .bind(&event.external_id)
-                        .bind(&event.name)
-                        .bind(&event.properties)
-                        .bind(event.occurred_at)
-                        .bind(event.received_at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            outcomes.push(WriteOutcome::Accepted);
-            audit.push(ctx.event(act, object, Outcome::Success.as_str()));
-        }
-        head.append(&mut tx, &audit).await?;
+        let outcomes = apply_job(&mut tx, &mut head, writes, merger, ctx, extra_audit).await?;
         head.commit(tx).await?;
         Ok(outcomes)
     }
+
+    async fn ingest_group<C: Send + Sync>(&self, jobs: &[IngestJob<C>], merger: &dyn ProfileMerger<C>) -> StoreResult<Vec<StoreResult<Vec<WriteOutcome>>>> {
+        if let [job] = jobs {
+            // One job needs no savepoint: the transaction is the job.
+            let outcome = self.ingest(&job.writes, merger, &job.ctx, job.extra_audit.clone()).await;
+            return match outcome {
+                Err(e) if !matches!(e, StoreError::Aborted(_)) => Err(e),
+                other => Ok(vec![other]),
+            };
+        }
+        let (mut tx, mut head) = self.begin_write().await?;
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let before = head.clone();
+            let mut savepoint = tx.begin().await?;
+            match apply_job(&mut savepoint, &mut head, &job.writes, merger, &job.ctx, job.extra_audit.clone()).await {
+                Ok(outcomes) => {
+                    savepoint.commit().await?;
+                    results.push(Ok(outcomes));
+                }
+                Err(e) if e.is_unavailable() => return Err(e),
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    head = before;
+                    results.push(Err(e));
+                }
+            }
+        }
+        head.commit(tx).await?;
+        Ok(results)
+    }
 }
 
-async fn upsert_patient(tx: &mut sqlx::Transaction<'static, sqlx::Any>, p: &PatientRecord) -> Result<(), sqlx::Error> {
+/// Applies one request's writes and audit entries on an open transaction or savepoint.
+async fn apply_job<C>(
+    conn: &mut AnyConnection,
+    head: &mut ChainHead,
+    writes: &[IngestWrite<C>],
+    merger: &dyn ProfileMerger<C>,
+    ctx: &AuditContext,
+    extra_audit: Vec<AuditEvent>,
+) -> StoreResult<Vec<WriteOutcome>> {
+    let now = ctx.at_micros;
+    let mut outcomes = Vec::with_capacity(writes.len());
+    let mut audit = extra_audit;
+    for write in writes {
+        let (message_id, external_id, kind, act) = match write {
+            IngestWrite::Identify { message_id, external_id, .. } => (message_id, external_id, "identify", action::PATIENT_IDENTIFY),
+            IngestWrite::Track(e) => (&e.message_id, &e.external_id, "track", action::EVENT_TRACK),
+        };
+        let fresh = sqlx::query("INSERT INTO ingested_messages (message_id, kind, received_at) VALUES ($1, $2, $3) ON CONFLICT (message_id) DO NOTHING")
+            .bind(message_id)
+            .bind(kind)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
+        let object = format!("patient:{external_id}/message:{message_id}");
+        if !fresh {
+            outcomes.push(WriteOutcome::Duplicate);
+            audit.push(ctx.event(act, object, Outcome::Duplicate.as_str()));
+            continue;
+        }
+        match write {
+            IngestWrite::Identify { external_id, changes, .. } => {
+                let existing = sqlx::query(SELECT_PATIENT)
+                    .bind(external_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| patient_from_row(&r))
+                    .transpose()?;
+                let record = merger.merge(external_id, existing.as_ref(), changes, now).map_err(StoreError::Aborted)?;
+                upsert_patient(conn, &record).await?;
+            }
+            IngestWrite::Track(event) => {
+                sqlx::query("INSERT INTO patients (external_id, traits, created_at, updated_at) VALUES ($1, '{}', $2, $2) ON CONFLICT (external_id) DO NOTHING")
+                    .bind(&event.external_id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("INSERT INTO events (message_id, external_id, name, properties, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(&event.message_id)
+                    .bind(&event.external_id)
+                    .bind(&event.name)
+                    .bind(&event.properties)
+                    .bind(event.occurred_at)
+                    .bind(event.received_at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        outcomes.push(WriteOutcome::Accepted);
+        audit.push(ctx.event(act, object, Outcome::Success.as_str()));
+    }
+    head.append(conn, &audit).await?;
+    Ok(outcomes)
+}
+
+async fn upsert_patient(conn: &mut AnyConnection, p: &PatientRecord) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO patients (external_id, key_version, wrapped_key, identifiers, email_index, phone_index, timezone, language, preferred_channel, traits, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -131,7 +175,7 @@ async fn upsert_patient(tx: &mut sqlx::Transaction<'static, sqlx::Any>, p: &Pati
     .bind(&p.traits)
     .bind(p.created_at)
     .bind(p.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 use sotto_core::audit::AuditEvent;
 use sotto_crypto::chain_hash;
@@ -155,13 +155,14 @@ impl SqlStore {
 }
 
 /// The audit chain's head, held locked for the length of a write transaction.
+#[derive(Clone)]
 struct ChainHead {
     seq: i64,
     hash: Vec<u8>,
 }
 
 impl ChainHead {
-    async fn append(&mut self, tx: &mut Transaction<'static, Any>, events: &[AuditEvent]) -> Result<(), StoreError> {
+    async fn append(&mut self, conn: &mut AnyConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
         for event in events {
             let seq = self.seq + 1;
             let hash = chain_hash(&self.hash, &event.canonical_bytes(seq));
@@ -179,7 +180,7 @@ impl ChainHead {
             .bind(event.source_ip.clone())
             .bind(self.hash.clone())
             .bind(hash.clone())
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
             self.seq = seq;
             self.hash = hash;
