@@ -1,45 +1,105 @@
-//! Ingestion and patient reads on the SQL store.
+//! Ingestion on the SQL store. A group of requests is applied with a handful of multi-row
+//! statements; if any request in it fails, the group is retried request by request under
+//! savepoints, so one bad request never takes the others down with it.
 
-use sqlx::any::AnyRow;
+use std::collections::{BTreeSet, HashSet};
+
 use sqlx::{Acquire, AnyConnection, Row};
 
 use sotto_core::audit::{AuditEvent, Outcome, action};
 
+use super::bulk::insert_rows;
+use super::patients::{SELECT_PATIENT, patient_from_row, upsert_patient};
 use super::{ChainHead, SqlStore};
-use crate::{
-    AuditContext, EventRecord, IndexKind, IngestJob, IngestStore, IngestWrite, PatientRecord, PatientStore, ProfileMerger, StoreError,
-    StoreResult, WriteOutcome,
-};
+use crate::{AuditContext, IngestJob, IngestStore, IngestWrite, ProfileMerger, StoreError, StoreResult, WriteOutcome};
 
-const SELECT_PATIENT: &str = "SELECT external_id, key_version, wrapped_key, identifiers, email_index, phone_index, \
-     timezone, language, preferred_channel, traits, created_at, updated_at FROM patients WHERE external_id = $1";
-
-fn patient_from_row(row: &AnyRow) -> Result<PatientRecord, sqlx::Error> {
-    Ok(PatientRecord {
-        external_id: row.try_get("external_id")?,
-        key_version: row.try_get("key_version")?,
-        wrapped_key: row.try_get("wrapped_key")?,
-        identifiers: row.try_get("identifiers")?,
-        email_index: row.try_get("email_index")?,
-        phone_index: row.try_get("phone_index")?,
-        timezone: row.try_get("timezone")?,
-        language: row.try_get("language")?,
-        preferred_channel: row.try_get("preferred_channel")?,
-        traits: row.try_get("traits")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// One request's part of a group, borrowed.
+struct JobRef<'a, C> {
+    writes: &'a [IngestWrite<C>],
+    ctx: &'a AuditContext,
+    extra_audit: &'a [AuditEvent],
 }
 
-fn event_from_row(row: &AnyRow) -> Result<EventRecord, sqlx::Error> {
-    Ok(EventRecord {
-        message_id: row.try_get("message_id")?,
-        external_id: row.try_get("external_id")?,
-        name: row.try_get("name")?,
-        properties: row.try_get("properties")?,
-        occurred_at: row.try_get("occurred_at")?,
-        received_at: row.try_get("received_at")?,
+fn job_refs<C>(jobs: &[IngestJob<C>]) -> Vec<JobRef<'_, C>> {
+    jobs.iter().map(|j| JobRef { writes: &j.writes, ctx: &j.ctx, extra_audit: &j.extra_audit }).collect()
+}
+
+fn keys<C>(write: &IngestWrite<C>) -> (&str, &str, &'static str, &'static str) {
+    match write {
+        IngestWrite::Identify { message_id, external_id, .. } => (message_id, external_id, "identify", action::PATIENT_IDENTIFY),
+        IngestWrite::Track(e) => (&e.message_id, &e.external_id, "track", action::EVENT_TRACK),
+    }
+}
+
+/// Applies jobs on an open transaction or savepoint; returns each job's outcomes.
+async fn apply_jobs<C>(conn: &mut AnyConnection, head: &mut ChainHead, jobs: &[JobRef<'_, C>], merger: &dyn ProfileMerger<C>) -> StoreResult<Vec<Vec<WriteOutcome>>> {
+    // Idempotency keys: the first occurrence in the group is a candidate; the database says
+    // which candidates are new.
+    let mut seen = HashSet::new();
+    let candidates: Vec<(&str, &str, i64)> = jobs
+        .iter()
+        .flat_map(|j| j.writes.iter().map(move |w| (w, j.ctx.at_micros)))
+        .filter_map(|(w, at)| {
+            let (message_id, _, kind, _) = keys(w);
+            seen.insert(message_id).then_some((message_id, kind, at))
+        })
+        .collect();
+    let inserted = insert_rows(
+        conn,
+        "INSERT INTO ingested_messages (message_id, kind, received_at)",
+        3,
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        &candidates,
+        |q, (id, kind, at)| q.bind(*id).bind(*kind).bind(*at),
+    )
+    .await?;
+    let mut fresh: HashSet<String> = inserted.iter().map(|r| r.try_get::<String, _>("message_id")).collect::<Result<_, _>>()?;
+
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut audit = Vec::new();
+    let mut stubs = BTreeSet::new();
+    let mut events = Vec::new();
+    for job in jobs {
+        audit.extend_from_slice(job.extra_audit);
+        let mut job_outcomes = Vec::with_capacity(job.writes.len());
+        for write in job.writes {
+            let (message_id, external_id, _, act) = keys(write);
+            let object = format!("patient:{external_id}/message:{message_id}");
+            // `remove` makes a repeat of the same id later in the group a duplicate.
+            if !fresh.remove(message_id) {
+                job_outcomes.push(WriteOutcome::Duplicate);
+                audit.push(job.ctx.event(act, object, Outcome::Duplicate.as_str()));
+                continue;
+            }
+            match write {
+                IngestWrite::Identify { external_id, changes, .. } => {
+                    let existing = sqlx::query(SELECT_PATIENT).bind(external_id).fetch_optional(&mut *conn).await?;
+                    let existing = existing.map(|r| patient_from_row(&r)).transpose()?;
+                    let record = merger.merge(external_id, existing.as_ref(), changes, job.ctx.at_micros).map_err(StoreError::Aborted)?;
+                    upsert_patient(conn, &record).await?;
+                }
+                IngestWrite::Track(event) => {
+                    stubs.insert((event.external_id.as_str(), job.ctx.at_micros));
+                    events.push(event);
+                }
+            }
+            job_outcomes.push(WriteOutcome::Accepted);
+            audit.push(job.ctx.event(act, object, Outcome::Success.as_str()));
+        }
+        outcomes.push(job_outcomes);
+    }
+    let mut stub_ids = HashSet::new();
+    let stubs: Vec<(&str, i64)> = stubs.into_iter().filter(|(id, _)| stub_ids.insert(*id)).collect();
+    insert_rows(conn, "INSERT INTO patients (external_id, traits, created_at, updated_at)", 4, "ON CONFLICT (external_id) DO NOTHING", &stubs, |q, (id, at)| {
+        q.bind(*id).bind("{}").bind(*at).bind(*at)
     })
+    .await?;
+    insert_rows(conn, "INSERT INTO events (message_id, external_id, name, properties, occurred_at, received_at)", 6, "", &events, |q, e| {
+        q.bind(e.message_id.as_str()).bind(e.external_id.as_str()).bind(e.name.as_str()).bind(e.properties.as_str()).bind(e.occurred_at).bind(e.received_at)
+    })
+    .await?;
+    head.append(conn, &audit).await?;
+    Ok(outcomes)
 }
 
 impl IngestStore for SqlStore {
@@ -51,29 +111,33 @@ impl IngestStore for SqlStore {
         extra_audit: Vec<AuditEvent>,
     ) -> StoreResult<Vec<WriteOutcome>> {
         let (mut tx, mut head) = self.begin_write().await?;
-        let outcomes = apply_job(&mut tx, &mut head, writes, merger, ctx, extra_audit).await?;
+        let job = JobRef { writes, ctx, extra_audit: &extra_audit };
+        let mut outcomes = apply_jobs(&mut tx, &mut head, &[job], merger).await?;
         head.commit(tx).await?;
-        Ok(outcomes)
+        Ok(outcomes.pop().unwrap_or_default())
     }
 
     async fn ingest_group<C: Send + Sync>(&self, jobs: &[IngestJob<C>], merger: &dyn ProfileMerger<C>) -> StoreResult<Vec<StoreResult<Vec<WriteOutcome>>>> {
-        if let [job] = jobs {
-            // One job needs no savepoint: the transaction is the job.
-            let outcome = self.ingest(&job.writes, merger, &job.ctx, job.extra_audit.clone()).await;
-            return match outcome {
-                Err(e) if !matches!(e, StoreError::Aborted(_)) => Err(e),
-                other => Ok(vec![other]),
-            };
+        let (mut tx, mut head) = self.begin_write().await?;
+        match apply_jobs(&mut tx, &mut head, &job_refs(jobs), merger).await {
+            Ok(outcomes) => {
+                head.commit(tx).await?;
+                return Ok(outcomes.into_iter().map(Ok).collect());
+            }
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) if jobs.len() == 1 => return Ok(vec![Err(e)]),
+            Err(_) => tx.rollback().await?,
         }
+        // Slow path: find the failing requests one by one.
         let (mut tx, mut head) = self.begin_write().await?;
         let mut results = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        for job in job_refs(jobs) {
             let before = head.clone();
             let mut savepoint = tx.begin().await?;
-            match apply_job(&mut savepoint, &mut head, &job.writes, merger, &job.ctx, job.extra_audit.clone()).await {
-                Ok(outcomes) => {
+            match apply_jobs(&mut savepoint, &mut head, &[job], merger).await {
+                Ok(mut outcomes) => {
                     savepoint.commit().await?;
-                    results.push(Ok(outcomes));
+                    results.push(Ok(outcomes.pop().unwrap_or_default()));
                 }
                 Err(e) if e.is_unavailable() => return Err(e),
                 Err(e) => {
@@ -85,135 +149,5 @@ impl IngestStore for SqlStore {
         }
         head.commit(tx).await?;
         Ok(results)
-    }
-}
-
-/// Applies one request's writes and audit entries on an open transaction or savepoint.
-async fn apply_job<C>(
-    conn: &mut AnyConnection,
-    head: &mut ChainHead,
-    writes: &[IngestWrite<C>],
-    merger: &dyn ProfileMerger<C>,
-    ctx: &AuditContext,
-    extra_audit: Vec<AuditEvent>,
-) -> StoreResult<Vec<WriteOutcome>> {
-    let now = ctx.at_micros;
-    let mut outcomes = Vec::with_capacity(writes.len());
-    let mut audit = extra_audit;
-    for write in writes {
-        let (message_id, external_id, kind, act) = match write {
-            IngestWrite::Identify { message_id, external_id, .. } => (message_id, external_id, "identify", action::PATIENT_IDENTIFY),
-            IngestWrite::Track(e) => (&e.message_id, &e.external_id, "track", action::EVENT_TRACK),
-        };
-        let fresh = sqlx::query("INSERT INTO ingested_messages (message_id, kind, received_at) VALUES ($1, $2, $3) ON CONFLICT (message_id) DO NOTHING")
-            .bind(message_id)
-            .bind(kind)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            == 1;
-        let object = format!("patient:{external_id}/message:{message_id}");
-        if !fresh {
-            outcomes.push(WriteOutcome::Duplicate);
-            audit.push(ctx.event(act, object, Outcome::Duplicate.as_str()));
-            continue;
-        }
-        match write {
-            IngestWrite::Identify { external_id, changes, .. } => {
-                let existing = sqlx::query(SELECT_PATIENT)
-                    .bind(external_id)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .map(|r| patient_from_row(&r))
-                    .transpose()?;
-                let record = merger.merge(external_id, existing.as_ref(), changes, now).map_err(StoreError::Aborted)?;
-                upsert_patient(conn, &record).await?;
-            }
-            IngestWrite::Track(event) => {
-                sqlx::query("INSERT INTO patients (external_id, traits, created_at, updated_at) VALUES ($1, '{}', $2, $2) ON CONFLICT (external_id) DO NOTHING")
-                    .bind(&event.external_id)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("INSERT INTO events (message_id, external_id, name, properties, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(&event.message_id)
-                    .bind(&event.external_id)
-                    .bind(&event.name)
-                    .bind(&event.properties)
-                    .bind(event.occurred_at)
-                    .bind(event.received_at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-        outcomes.push(WriteOutcome::Accepted);
-        audit.push(ctx.event(act, object, Outcome::Success.as_str()));
-    }
-    head.append(conn, &audit).await?;
-    Ok(outcomes)
-}
-
-async fn upsert_patient(conn: &mut AnyConnection, p: &PatientRecord) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO patients (external_id, key_version, wrapped_key, identifiers, email_index, phone_index, timezone, language, preferred_channel, traits, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (external_id) DO UPDATE SET key_version = excluded.key_version, wrapped_key = excluded.wrapped_key, \
-         identifiers = excluded.identifiers, email_index = excluded.email_index, phone_index = excluded.phone_index, \
-         timezone = excluded.timezone, language = excluded.language, preferred_channel = excluded.preferred_channel, \
-         traits = excluded.traits, updated_at = excluded.updated_at",
-    )
-    .bind(&p.external_id)
-    .bind(p.key_version)
-    .bind(p.wrapped_key.clone())
-    .bind(p.identifiers.clone())
-    .bind(p.email_index.clone())
-    .bind(p.phone_index.clone())
-    .bind(p.timezone.clone())
-    .bind(p.language.clone())
-    .bind(p.preferred_channel.clone())
-    .bind(&p.traits)
-    .bind(p.created_at)
-    .bind(p.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-impl PatientStore for SqlStore {
-    async fn patient(&self, external_id: &str) -> StoreResult<Option<PatientRecord>> {
-        let row = sqlx::query(SELECT_PATIENT)
-            .bind(external_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| patient_from_row(&r)).transpose()?)
-    }
-
-    async fn patients_by_index(&self, kind: IndexKind, index: &[u8]) -> StoreResult<Vec<String>> {
-        let sql = match kind {
-            IndexKind::Email => "SELECT external_id FROM patients WHERE email_index = $1 ORDER BY external_id",
-            IndexKind::Phone => "SELECT external_id FROM patients WHERE phone_index = $1 ORDER BY external_id",
-        };
-        let rows = sqlx::query(sql).bind(index.to_vec()).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| r.try_get("external_id")).collect::<Result<_, _>>()?)
-    }
-
-    async fn events_of(&self, external_id: &str, limit: i64) -> StoreResult<Vec<EventRecord>> {
-        let rows = sqlx::query(
-            "SELECT message_id, external_id, name, properties, occurred_at, received_at FROM events \
-             WHERE external_id = $1 ORDER BY occurred_at, id LIMIT $2",
-        )
-        .bind(external_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
-    }
-
-    async fn counts(&self) -> StoreResult<(i64, i64)> {
-        let row = sqlx::query("SELECT (SELECT COUNT(*) FROM patients) AS patients, (SELECT COUNT(*) FROM events) AS events")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((row.try_get("patients")?, row.try_get("events")?))
     }
 }

@@ -4,7 +4,9 @@
 //! serializes writers on both engines and keeps the chain linear.
 
 mod admin;
+mod bulk;
 mod ingest;
+mod patients;
 
 use std::fmt;
 use std::str::FromStr;
@@ -163,28 +165,33 @@ struct ChainHead {
 
 impl ChainHead {
     async fn append(&mut self, conn: &mut AnyConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(events.len());
         for event in events {
             let seq = self.seq + 1;
             let hash = chain_hash(&self.hash, &event.canonical_bytes(seq));
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at, actor, action, object, outcome, request_id, source_ip, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(seq)
-            .bind(event.at_micros)
-            .bind(&event.actor)
-            .bind(&event.action)
-            .bind(&event.object)
-            .bind(&event.outcome)
-            .bind(&event.request_id)
-            .bind(event.source_ip.clone())
-            .bind(self.hash.clone())
-            .bind(hash.clone())
-            .execute(&mut *conn)
-            .await?;
+            rows.push((seq, event, std::mem::replace(&mut self.hash, hash.clone()), hash));
             self.seq = seq;
-            self.hash = hash;
         }
+        bulk::insert_rows(
+            conn,
+            "INSERT INTO audit_log (seq, at, actor, action, object, outcome, request_id, source_ip, prev_hash, hash)",
+            10,
+            "",
+            &rows,
+            |q, (seq, e, prev, hash)| {
+                q.bind(*seq)
+                    .bind(e.at_micros)
+                    .bind(e.actor.as_str())
+                    .bind(e.action.as_str())
+                    .bind(e.object.as_str())
+                    .bind(e.outcome.as_str())
+                    .bind(e.request_id.as_str())
+                    .bind(e.source_ip.as_deref())
+                    .bind(prev.as_slice())
+                    .bind(hash.as_slice())
+            },
+        )
+        .await?;
         Ok(())
     }
 
