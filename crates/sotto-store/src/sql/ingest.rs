@@ -44,7 +44,9 @@ async fn apply_jobs<C>(conn: &mut AnyConnection, head: &mut ChainHead, jobs: &[J
             seen.insert(message_id).then_some((message_id, kind, at))
         })
         .collect();
+    let backend = head.backend;
     let inserted = insert_rows(
+        backend,
         conn,
         "INSERT INTO ingested_messages (message_id, kind, received_at)",
         3,
@@ -90,11 +92,11 @@ async fn apply_jobs<C>(conn: &mut AnyConnection, head: &mut ChainHead, jobs: &[J
     }
     let mut stub_ids = HashSet::new();
     let stubs: Vec<(&str, i64)> = stubs.into_iter().filter(|(id, _)| stub_ids.insert(*id)).collect();
-    insert_rows(conn, "INSERT INTO patients (external_id, traits, created_at, updated_at)", 4, "ON CONFLICT (external_id) DO NOTHING", &stubs, |q, (id, at)| {
+    insert_rows(backend, conn, "INSERT INTO patients (external_id, traits, created_at, updated_at)", 4, "ON CONFLICT (external_id) DO NOTHING", &stubs, |q, (id, at)| {
         q.bind(*id).bind("{}").bind(*at).bind(*at)
     })
     .await?;
-    insert_rows(conn, "INSERT INTO events (message_id, external_id, name, properties, occurred_at, received_at)", 6, "", &events, |q, e| {
+    insert_rows(backend, conn, "INSERT INTO events (message_id, external_id, name, properties, occurred_at, received_at)", 6, "", &events, |q, e| {
         q.bind(e.message_id.as_str()).bind(e.external_id.as_str()).bind(e.name.as_str()).bind(e.properties.as_str()).bind(e.occurred_at).bind(e.received_at)
     })
     .await?;

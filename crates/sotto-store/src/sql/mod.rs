@@ -151,7 +151,7 @@ impl SqlStore {
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
             .await?;
-        let head = ChainHead { seq: row.try_get("seq")?, hash: row.try_get("hash")? };
+        let head = ChainHead { backend: self.backend, seq: row.try_get("seq")?, hash: row.try_get("hash")? };
         Ok((tx, head))
     }
 }
@@ -159,6 +159,7 @@ impl SqlStore {
 /// The audit chain's head, held locked for the length of a write transaction.
 #[derive(Clone)]
 struct ChainHead {
+    backend: Backend,
     seq: i64,
     hash: Vec<u8>,
 }
@@ -173,6 +174,7 @@ impl ChainHead {
             self.seq = seq;
         }
         bulk::insert_rows(
+            self.backend,
             conn,
             "INSERT INTO audit_log (seq, at, actor, action, object, outcome, request_id, source_ip, prev_hash, hash)",
             10,
