@@ -2,15 +2,20 @@
 //! Time, ids and randomness come in as arguments.
 
 pub mod audit;
+pub mod authorization;
+pub mod consent;
 pub mod contact;
 pub mod default_dictionary;
 pub mod dictionary;
 pub mod error;
 pub mod firewall;
+pub mod gate;
 pub mod health_terms;
 pub mod ids;
 pub mod ingest;
 pub mod phi;
+pub mod purpose;
+pub mod quiet_hours;
 pub mod scope;
 
 pub use error::FieldError;
