@@ -1,4 +1,4 @@
-//! Table-driven and property tests of the core's parsers and the firewall.
+//! Table-driven and property tests of ingestion parsing and the firewall.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
