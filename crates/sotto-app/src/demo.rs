@@ -68,6 +68,8 @@ pub fn clinic(size: DemoSize, now: Timestamp) -> Vec<Value> {
             "language": if rng.random_bool(0.2) { "es" } else { "en" },
             "preferred_channel": pick(&mut rng, CHANNELS),
             "status": if rng.random_bool(0.85) { "active" } else { "inactive" },
+            "email_verified": rng.random_bool(0.9),
+            "phone_verified": rng.random_bool(0.9),
             "membership_tier": pick(&mut rng, TIERS),
         });
         let conditions: Vec<String> = (0..rng.random_range(0..3)).map(|_| format!("condition:{}", rng.random_range(101..131))).collect();

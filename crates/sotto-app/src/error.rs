@@ -21,6 +21,9 @@ pub enum AppError {
     /// The input broke one or more rules; nothing was written.
     #[error("the request was refused")]
     Invalid(Vec<FieldError>),
+    /// A HIPAA authorization lacks core elements or required statements.
+    #[error("the authorization is missing required elements")]
+    IncompleteAuthorization(Vec<String>),
     /// The object does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -3,6 +3,10 @@
 //! takes a [`RequestCtx`] saying who acts, in which request, at what time.
 
 mod admin;
+mod consent;
+mod eligibility;
+mod inbound;
+mod unsubscribe;
 pub mod demo;
 mod dictionary_cache;
 mod error;
@@ -15,12 +19,16 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use sotto_core::gate::GatePolicy;
 use sotto_core::scope::Scope;
 use sotto_crypto::Keyring;
 use sotto_store::{AuditContext, Store};
 
 pub use admin::{CreatedKey, KeyRequest};
 pub use error::AppError;
+pub use eligibility::parse_intent;
+pub use inbound::SmsReply;
+pub use unsubscribe::UnsubscribeTarget;
 pub use ingest::{ItemResult, ItemStatus};
 pub use patients::{PatientView, ViewKind};
 
@@ -32,11 +40,25 @@ use writer::IngestWriter;
 pub struct AppSettings {
     /// The region used to read national phone numbers (ISO 3166, such as `US`).
     pub default_region: String,
+    /// The base URL patients reach Sotto at, for unsubscribe links (no trailing slash).
+    pub public_url: String,
+    /// The send gate's rules.
+    pub gate: GatePolicy,
+    /// The brand named in SMS replies.
+    pub sms_brand: String,
+    /// Where SMS HELP replies send people.
+    pub sms_help_contact: String,
 }
 
 impl Default for AppSettings {
     fn default() -> Self {
-        Self { default_region: "US".into() }
+        Self {
+            default_region: "US".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            gate: GatePolicy::default(),
+            sms_brand: "Sotto Clinic".into(),
+            sms_help_contact: "the number on your appointment card".into(),
+        }
     }
 }
 

@@ -27,16 +27,27 @@ fn aad(external_id: &str) -> Vec<u8> {
     format!("patient:{external_id}").into_bytes()
 }
 
-/// Opens a stored profile's identifiers; `Ok(None)` for a profile that has none yet.
+/// Unwraps a stored profile's data key and opens its identifiers; `Ok(None)` for a profile
+/// that has no key yet. A profile with a key but no identifiers opens as empty.
 pub(crate) fn open_identifiers(keyring: &Keyring, record: &PatientRecord) -> Result<Option<(DataKey, Identifiers)>, String> {
-    let (Some(wrapped), Some(sealed)) = (&record.wrapped_key, &record.identifiers) else {
+    let Some(wrapped) = &record.wrapped_key else {
         return Ok(None);
     };
     let owner = String::from_utf8(aad(&record.external_id)).unwrap_or_default();
     let key = keyring.unwrap_data_key(&owner, wrapped).map_err(|e| e.to_string())?;
-    let plain = key.open(&aad(&record.external_id), sealed).map_err(|e| e.to_string())?;
-    let ids = serde_json::from_slice(&plain).map_err(|_| "sealed identifiers are not valid JSON".to_owned())?;
+    let ids = match &record.identifiers {
+        Some(sealed) => {
+            let plain = key.open(&aad(&record.external_id), sealed).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&plain).map_err(|_| "sealed identifiers are not valid JSON".to_owned())?
+        }
+        None => Identifiers::default(),
+    };
     Ok(Some((key, ids)))
+}
+
+/// The owner name a patient's data key is bound to.
+pub(crate) fn key_owner(external_id: &str) -> String {
+    format!("patient:{external_id}")
 }
 
 fn apply<T>(slot: &mut Option<String>, change: &Change<T>, text: impl Fn(&T) -> String) {

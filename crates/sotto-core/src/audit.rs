@@ -19,6 +19,20 @@ pub mod action {
     pub const API_KEY_CREATE: &str = "api_key.create";
     /// A request was refused for a missing scope.
     pub const ACCESS_DENIED: &str = "access.denied";
+    /// A consent record was appended to the ledger.
+    pub const CONSENT_RECORD: &str = "consent.record";
+    /// A HIPAA authorization was recorded.
+    pub const AUTHORIZATION_CREATE: &str = "authorization.create";
+    /// A HIPAA authorization was revoked.
+    pub const AUTHORIZATION_REVOKE: &str = "authorization.revoke";
+    /// A channel was suppressed.
+    pub const SUPPRESSION_ADD: &str = "suppression.add";
+    /// Consent, authorization and eligibility state was read.
+    pub const CONSENT_READ: &str = "consent.read";
+    /// An inbound SMS was handled.
+    pub const SMS_INBOUND: &str = "sms.inbound";
+    /// An unsubscribe link was issued.
+    pub const UNSUBSCRIBE_LINK: &str = "unsubscribe.link";
     /// The audit trail was read.
     pub const AUDIT_READ: &str = "audit.read";
     /// The demo clinic was generated.

@@ -50,6 +50,8 @@ pub fn default_specs() -> Vec<FieldSpec> {
         field(Trait, "first_name", Identifier, Some(ValueType::String), "given name"),
         field(Trait, "last_name", Identifier, Some(ValueType::String), "family name"),
         field(Trait, "push_tokens", Identifier, Some(ValueType::StringList), "device tokens for push notifications"),
+        field(Trait, "email_verified", NonPhi, Some(ValueType::Boolean), "whether the email address was verified"),
+        field(Trait, "phone_verified", NonPhi, Some(ValueType::Boolean), "whether the phone number was verified"),
         field(Trait, "timezone", NonPhi, Some(ValueType::Timezone), "IANA time zone, for quiet hours and local-time sends"),
         field(Trait, "language", NonPhi, Some(ValueType::Language), "preferred language"),
         field(Trait, "preferred_channel", NonPhi, Some(ValueType::Channel), "preferred channel: email, sms or push"),

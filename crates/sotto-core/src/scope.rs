@@ -37,6 +37,12 @@ pub enum Scope {
     /// Listing segment members (audited).
     #[serde(rename = "segments:members")]
     SegmentsMembers,
+    /// Reading consent, authorizations and eligibility (audited).
+    #[serde(rename = "consent:read")]
+    ConsentRead,
+    /// Recording consent and authorizations, issuing unsubscribe links.
+    #[serde(rename = "consent:write")]
+    ConsentWrite,
     /// Compliance decisions such as template approval.
     #[serde(rename = "compliance")]
     Compliance,
@@ -44,7 +50,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 13] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -55,6 +61,8 @@ impl Scope {
         Scope::VaultRead,
         Scope::VaultWrite,
         Scope::SegmentsMembers,
+        Scope::ConsentRead,
+        Scope::ConsentWrite,
         Scope::Compliance,
     ];
 
@@ -71,6 +79,8 @@ impl Scope {
             Scope::VaultRead => "vault:read",
             Scope::VaultWrite => "vault:write",
             Scope::SegmentsMembers => "segments:members",
+            Scope::ConsentRead => "consent:read",
+            Scope::ConsentWrite => "consent:write",
             Scope::Compliance => "compliance",
         }
     }

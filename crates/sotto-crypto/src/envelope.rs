@@ -96,6 +96,7 @@ impl MasterKey {
 pub struct Keyring {
     kek: Aes256Gcm,
     blind: Zeroizing<[u8; 32]>,
+    token: Aes256Gcm,
 }
 
 impl fmt::Debug for Keyring {
@@ -144,6 +145,7 @@ impl Keyring {
         Self {
             kek: <Aes256Gcm as KeyInit>::new_from_slice(kek.as_ref()).expect("32-byte key"),
             blind: master.derive(b"sotto blind index v1"),
+            token: <Aes256Gcm as KeyInit>::new_from_slice(master.derive(b"sotto token key v1").as_ref()).expect("32-byte key"),
         }
     }
 
@@ -168,6 +170,20 @@ impl Keyring {
         mac.update(&[0]);
         mac.update(value.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+}
+
+impl Keyring {
+    /// Seals a payload into an opaque, URL-safe token bound to `purpose`: it reveals nothing,
+    /// cannot be forged without the master key, and does not open for another purpose.
+    pub fn seal_token(&self, purpose: &str, payload: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seal(&self.token, purpose.as_bytes(), payload))
+    }
+
+    /// Opens a token made by [`Keyring::seal_token`] for the same purpose.
+    pub fn open_token(&self, purpose: &str, token: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| CryptoError::Decrypt)?;
+        open(&self.token, purpose.as_bytes(), &sealed)
     }
 }
 
@@ -196,6 +212,17 @@ mod tests {
         assert_eq!(again.open(b"patient:1", &sealed).expect("open").as_slice(), b"jane@example.org");
         assert_eq!(ring.unwrap_data_key("patient:2", &wrapped).err(), Some(CryptoError::Decrypt));
         assert!(again.open(b"patient:2", &sealed).is_err());
+    }
+
+    #[test]
+    fn tokens_open_only_for_their_purpose_and_master_key() {
+        let ring = Keyring::new(&MasterKey::generate());
+        let token = ring.seal_token("unsubscribe", b"payload");
+        assert_eq!(ring.open_token("unsubscribe", &token).expect("open").as_slice(), b"payload");
+        assert!(ring.open_token("portal", &token).is_err());
+        assert!(Keyring::new(&MasterKey::generate()).open_token("unsubscribe", &token).is_err());
+        assert!(ring.open_token("unsubscribe", "not-a-token").is_err());
+        assert!(!token.contains("payload"));
     }
 
     #[test]

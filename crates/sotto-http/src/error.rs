@@ -77,6 +77,10 @@ impl IntoResponse for ApiError {
             }
             AppError::Forbidden(scope) => (StatusCode::FORBIDDEN, json!({"error": {"code": "insufficient_scope", "message": app.to_string(), "scope": scope}})),
             AppError::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, field_errors(errors)),
+            AppError::IncompleteAuthorization(missing) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": {"code": "incomplete_authorization", "message": "a HIPAA marketing authorization needs every core element and required statement (45 CFR 164.508(c)); add the missing ones", "missing": missing}}),
+            ),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, body("not_found", &app.to_string())),
             AppError::Conflict { code, message } => (StatusCode::CONFLICT, body(code, message)),
             AppError::Store(e) if e.is_unavailable() => {

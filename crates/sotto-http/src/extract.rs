@@ -37,6 +37,22 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Ctx {
     }
 }
 
+/// A request context for a caller without an API key (a patient following a link): the
+/// actor names the link, and the principal holds no scope.
+#[derive(Debug)]
+pub struct LinkCtx(pub RequestCtx);
+
+impl<S: Send + Sync> FromRequestParts<S> for LinkCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let principal = sotto_app::Principal { actor: "link:unsubscribe".into(), scopes: Vec::new() };
+        Ok(LinkCtx(RequestCtx { principal, request_id, source_ip, now: jiff::Timestamp::now() }))
+    }
+}
+
 /// A JSON request body as a value; typed parsing happens in the core with field paths.
 #[derive(Debug)]
 pub struct JsonBody(pub Value);

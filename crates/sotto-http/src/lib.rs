@@ -1,8 +1,10 @@
 //! Sotto's HTTP API (axum): routes, extractors, the one error mapping, request ids,
 //! body limits, timeouts, and JSON logs that carry no PHI.
 
+mod consent_routes;
 mod error;
 mod extract;
+mod pages;
 mod request_id;
 mod routes;
 pub mod telemetry;
@@ -52,6 +54,14 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/dictionary", get(routes::dictionary::<S>))
         .route("/v1/dictionary/fields", post(routes::declare_field::<S>))
         .route("/v1/audit", get(routes::audit::<S>))
+        .route("/v1/patients/{external_id}/consents", post(consent_routes::record_consent::<S>).get(consent_routes::consents::<S>))
+        .route("/v1/patients/{external_id}/authorizations", post(consent_routes::create_authorization::<S>))
+        .route("/v1/patients/{external_id}/authorizations/{auth_id}/revoke", post(consent_routes::revoke_authorization::<S>))
+        .route("/v1/patients/{external_id}/eligibility", get(consent_routes::eligibility::<S>))
+        .route("/v1/patients/{external_id}/unsubscribe-links", post(consent_routes::unsubscribe_link::<S>))
+        .route("/v1/decisions/summary", get(consent_routes::decision_summary::<S>))
+        .route("/v1/inbound/sms", post(consent_routes::inbound_sms::<S>))
+        .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(app);

@@ -2,6 +2,7 @@
 //! SQL implementation that runs on SQLite (embedded, WAL) and PostgreSQL, each with its own
 //! migrations. Reads return `Result<Option<_>, StoreError>`: an error is never "not found".
 
+mod consent_records;
 mod error;
 mod records;
 mod sql;
@@ -10,6 +11,7 @@ mod verify;
 
 use std::future::Future;
 
+pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, RevokeOutcome, SendRow};
 pub use error::StoreError;
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
@@ -98,7 +100,39 @@ pub trait AuditStore {
     fn audit_head(&self) -> impl Future<Output = StoreResult<(i64, Vec<u8>)>> + Send;
 }
 
-/// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + Clone + Send + Sync + 'static {}
+/// Consent, authorizations, suppressions, sends and gate decisions.
+pub trait ConsentStore {
+    /// Appends ledger rows (for one or several patients) and audit entries, atomically.
+    fn append_consents(&self, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A patient's ledger, oldest first.
+    fn consents_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<ConsentRow>>> + Send;
+    /// Stores an authorization and audits it.
+    fn create_authorization(&self, row: &AuthorizationRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Revokes an authorization of a patient, effective `at`, and audits it.
+    fn revoke_authorization(&self, external_id: &str, id: &str, at: i64, source: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<RevokeOutcome>> + Send;
+    /// A patient's authorizations with their revocation times.
+    fn authorizations_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<AuthorizationRow>>> + Send;
+    /// Sets a data key on a profile that has none; returns the key the profile has afterwards.
+    fn ensure_patient_key(&self, external_id: &str, wrapped: &[u8], key_version: i64, now: i64) -> impl Future<Output = StoreResult<Vec<u8>>> + Send;
+    /// Suppresses a channel of a patient.
+    fn add_suppression(&self, external_id: &str, channel: &str, reason: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A patient's suppressions as (channel, reason).
+    fn suppressions_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<(String, String)>>> + Send;
+    /// Records a message that went out.
+    fn record_send(&self, row: &SendRow) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A patient's sends since `since`.
+    fn sends_of(&self, external_id: &str, since: i64) -> impl Future<Output = StoreResult<Vec<SendRow>>> + Send;
+    /// Records gate decisions.
+    fn record_decisions(&self, rows: &[DecisionRow]) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Decisions since `since`, counted by decision and reason code.
+    fn decision_counts(&self, since: i64) -> impl Future<Output = StoreResult<Vec<(String, String, i64)>>> + Send;
+    /// Claims the right to send one SMS confirmation of `kind` to a number: `false` when the
+    /// latest confirmation to it was of the same kind within `window_micros` (so a repeated
+    /// STOP gets no second confirmation, while STOP after START does).
+    fn claim_sms_reply(&self, phone_index: &[u8], kind: &str, now: i64, window_micros: i64) -> impl Future<Output = StoreResult<bool>> + Send;
+}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + Clone + Send + Sync + 'static {}
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + Clone + Send + Sync + 'static {}

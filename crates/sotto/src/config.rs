@@ -19,7 +19,8 @@ use sotto_store::DatabaseUrl;
 const KNOWN_VARS: &[&str] = &[
     "SOTTO_CONFIG", "SOTTO_DATABASE_URL", "SOTTO_DATABASE_URL_FILE", "SOTTO_LISTEN", "SOTTO_MASTER_KEY",
     "SOTTO_MASTER_KEY_FILE", "SOTTO_LOG_FORMAT", "SOTTO_DEFAULT_REGION", "SOTTO_BODY_LIMIT_BYTES",
-    "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL",
+    "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL", "SOTTO_PUBLIC_URL", "SOTTO_SMS_BRAND",
+    "SOTTO_SMS_HELP_CONTACT",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -61,6 +62,9 @@ struct FileConfig {
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     production: Option<bool>,
+    public_url: Option<String>,
+    sms_brand: Option<String>,
+    sms_help_contact: Option<String>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -80,6 +84,25 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Production mode.
     pub production: bool,
+    /// The base URL patients reach Sotto at.
+    pub public_url: String,
+    /// The brand named in SMS replies.
+    pub sms_brand: String,
+    /// Where SMS HELP replies send people.
+    pub sms_help_contact: String,
+}
+
+impl Settings {
+    /// The settings the use cases need.
+    pub fn app_settings(&self) -> sotto_app::AppSettings {
+        sotto_app::AppSettings {
+            default_region: self.default_region.clone(),
+            public_url: self.public_url.clone(),
+            sms_brand: self.sms_brand.clone(),
+            sms_help_contact: self.sms_help_contact.clone(),
+            ..sotto_app::AppSettings::default()
+        }
+    }
 }
 
 fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
@@ -171,7 +194,18 @@ impl ConfigArgs {
             (None, None, Some(text)) => Some(MasterKey::parse(&text).context("SOTTO_MASTER_KEY is not usable")?),
             (None, None, None) => None,
         };
+        let public_url = env("SOTTO_PUBLIC_URL").or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) || public_url.contains(char::is_whitespace) {
+            bail!("invalid public URL {public_url:?}: use the address patients reach Sotto at, such as https://engage.example.org");
+        }
+        if production && !public_url.starts_with("https://") {
+            bail!("in production the public URL must use https:// (set SOTTO_PUBLIC_URL)");
+        }
+        let defaults = sotto_app::AppSettings::default();
         Ok(Settings {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            sms_brand: env("SOTTO_SMS_BRAND").or(file.sms_brand).unwrap_or(defaults.sms_brand),
+            sms_help_contact: env("SOTTO_SMS_HELP_CONTACT").or(file.sms_help_contact).unwrap_or(defaults.sms_help_contact),
             database,
             listen,
             master_key,

@@ -49,7 +49,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let db_url = format!("sqlite://{}", args.data_dir.join("sotto.db").display()).parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = SqlStore::connect(&db_url).await.context("cannot open the demo database")?;
     store.migrate().await.context("cannot migrate the demo database")?;
-    let app = App::new(store, Keyring::new(&master), AppSettings::default());
+    let settings = AppSettings { public_url: format!("http://{listen}"), ..AppSettings::default() };
+    let app = App::new(store, Keyring::new(&master), settings);
 
     let calls = clinic(DemoSize { patients: args.patients, seed: args.seed }, jiff::Timestamp::now());
     let bar = ProgressBar::new(calls.len() as u64).with_style(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use sotto_app::{App, AppSettings};
+use sotto_app::App;
 use sotto_crypto::Keyring;
 use sotto_http::HttpSettings;
 use sotto_http::telemetry::{LogFormat, subscriber};
@@ -65,7 +65,7 @@ pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     )?;
     tracing::info!(production = settings.production, backend = ?settings.database.backend(), "configuration loaded");
     let store = open_store(&settings).await?;
-    let app = App::new(store, Keyring::new(&master), AppSettings { default_region: settings.default_region.clone() });
+    let app = App::new(store, Keyring::new(&master), settings.app_settings());
     serve_app(app, settings.listen, &settings.http).await?;
     Ok(ExitCode::SUCCESS)
 }

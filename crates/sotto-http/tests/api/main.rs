@@ -2,6 +2,8 @@
 //! test (SQLite, and PostgreSQL when `SOTTO_TEST_DATABASE_URL` is set).
 
 mod auth;
+mod consent;
+mod inbound;
 mod dictionary;
 mod ingest;
 mod logs;

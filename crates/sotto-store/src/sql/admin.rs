@@ -48,7 +48,7 @@ impl DictionaryStore for SqlStore {
             == 1;
         let outcome = if created { Outcome::Success.as_str() } else { "rejected:field_exists" };
         let object = format!("dictionary:{}/{}", kind_name(spec.kind), spec.name);
-        head.append(&mut *tx, &[ctx.event(action::DICTIONARY_DECLARE, object, outcome)]).await?;
+        head.append(&mut tx, &[ctx.event(action::DICTIONARY_DECLARE, object, outcome)]).await?;
         head.commit(tx).await?;
         Ok(created)
     }
@@ -68,7 +68,7 @@ impl KeyStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         let event = ctx.event(action::API_KEY_CREATE, format!("api_key:{}", key.id), Outcome::Success.as_str());
-        head.append(&mut *tx, &[event]).await?;
+        head.append(&mut tx, &[event]).await?;
         head.commit(tx).await
     }
 
@@ -93,7 +93,7 @@ impl KeyStore for SqlStore {
 impl AuditStore for SqlStore {
     async fn append_audit(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
         let (mut tx, mut head) = self.begin_write().await?;
-        head.append(&mut *tx, &events).await?;
+        head.append(&mut tx, &events).await?;
         head.commit(tx).await
     }
 

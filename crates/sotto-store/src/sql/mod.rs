@@ -5,6 +5,7 @@
 
 mod admin;
 mod bulk;
+mod consent;
 mod ingest;
 mod patients;
 

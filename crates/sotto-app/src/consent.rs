@@ -1,0 +1,152 @@
+//! Consent and authorization use cases: append to the ledger, show current state with its
+//! history, record complete HIPAA authorizations (sealed), and revoke them.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use sotto_core::audit::{Outcome, action};
+use sotto_core::authorization::{AuthorizationSummary, Expiry, parse_authorization};
+use sotto_core::consent::{ConsentRecord, ConsentState, parse_consent};
+use sotto_core::ids::ExternalId;
+use sotto_core::scope::Scope;
+use sotto_crypto::envelope::KEY_VERSION;
+use sotto_store::{AuthorizationRow, ConsentRow, RevokeOutcome, Store};
+
+use crate::merge::{key_owner, open_identifiers};
+use crate::{App, AppError, RequestCtx, micros};
+
+/// Six years, the HIPAA documentation retention period (plus leap days).
+const RETENTION: SignedDuration = SignedDuration::from_hours(24 * (6 * 365 + 2));
+
+fn text<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn to_row(external_id: &str, r: &ConsentRecord, ctx: &RequestCtx) -> ConsentRow {
+    ConsentRow {
+        external_id: external_id.to_owned(),
+        channel: r.channel.as_str().to_owned(),
+        topic: r.topic.as_ref().map(|t| t.as_str().to_owned()),
+        status: text(r.status),
+        kind: text(r.kind),
+        source: text(r.source),
+        captured_at: micros(r.captured_at),
+        evidence: r.evidence.to_string(),
+        recorded_at: micros(ctx.now),
+        actor: ctx.principal.actor.clone(),
+    }
+}
+
+/// Reads a ledger row back into a core record; rows the code did not write are corrupt.
+pub(crate) fn from_row(row: &ConsentRow) -> Result<ConsentRecord, AppError> {
+    let body = json!({
+        "channel": row.channel, "topic": row.topic, "status": row.status, "kind": row.kind, "source": row.source,
+        "captured_at": Timestamp::from_microsecond(row.captured_at).map(|t| t.to_string()).unwrap_or_default(),
+        "evidence": serde_json::from_str::<Value>(&row.evidence).unwrap_or(Value::Null),
+    });
+    parse_consent(&body).map_err(|_| AppError::Store(sotto_store::StoreError::Corrupt("consent row".into())))
+}
+
+pub(crate) fn summary(row: &AuthorizationRow) -> AuthorizationSummary {
+    let expiry = match (&row.expires_at, &row.expires_on, &row.expiration_event) {
+        (Some(t), _, _) => Timestamp::from_microsecond(*t).map(Expiry::At).unwrap_or(Expiry::At(Timestamp::MIN)),
+        (None, Some(d), _) => d.parse().map(Expiry::On).unwrap_or(Expiry::At(Timestamp::MIN)),
+        (None, None, Some(e)) => Expiry::Event(e.clone()),
+        (None, None, None) => Expiry::At(Timestamp::MIN),
+    };
+    AuthorizationSummary {
+        id: row.id.clone(),
+        signed_at: Timestamp::from_microsecond(row.signed_at).unwrap_or(Timestamp::MAX),
+        expiry,
+        remuneration_disclosed: row.remuneration_involved,
+        revoked_at: row.revoked_at.and_then(|t| Timestamp::from_microsecond(t).ok()),
+    }
+}
+
+impl<S: Store> App<S> {
+    pub(crate) async fn existing_patient(&self, external_id: &str) -> Result<ExternalId, AppError> {
+        let id = ExternalId::parse("external_id", external_id).map_err(AppError::invalid)?;
+        self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
+        Ok(id)
+    }
+
+    /// Appends one consent record to a patient's ledger.
+    pub async fn record_consent(&self, ctx: &RequestCtx, external_id: &str, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::ConsentWrite, "consent").await?;
+        let id = self.existing_patient(external_id).await?;
+        let record = parse_consent(body).map_err(AppError::Invalid)?;
+        self.store.append_consents(&[to_row(id.as_str(), &record, ctx)], &ctx.audit(), vec![]).await?;
+        Ok(serde_json::to_value(&record).unwrap_or_default())
+    }
+
+    /// A patient's current consent per channel and topic, and the whole ledger.
+    pub async fn consents(&self, ctx: &RequestCtx, external_id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::ConsentRead, "consent").await?;
+        let id = self.existing_patient(external_id).await?;
+        let history = self.store.consents_of(id.as_str()).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        let state = ConsentState::derive(&history);
+        let current = serde_json::to_value(state.iter().collect::<Vec<&ConsentRecord>>()).unwrap_or_default();
+        let event = ctx.audit().event(action::CONSENT_READ, format!("patient:{id}/consents"), Outcome::Success.as_str());
+        self.store.append_audit(vec![event]).await?;
+        Ok(json!({"external_id": id.as_str(), "current": current, "history": history}))
+    }
+
+    /// Records a complete marketing authorization, sealed with the patient's data key.
+    pub async fn create_authorization(&self, ctx: &RequestCtx, external_id: &str, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::ConsentWrite, "authorization").await?;
+        let id = self.existing_patient(external_id).await?;
+        let form = parse_authorization(body).map_err(AppError::IncompleteAuthorization)?;
+        let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
+        let owner = key_owner(id.as_str());
+        let key = match open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)? {
+            Some((key, _)) => key,
+            None => {
+                let (_, wrapped) = self.keyring.new_data_key(&owner);
+                let stored = self.store.ensure_patient_key(id.as_str(), &wrapped, KEY_VERSION, micros(ctx.now)).await?;
+                self.keyring.unwrap_data_key(&owner, &stored).map_err(|_| AppError::Crypto)?
+            }
+        };
+        let auth_id = format!("auth_{}", sotto_crypto::random_id(10));
+        let document = serde_json::to_vec(&form).map_err(|_| AppError::Crypto)?;
+        let sealed = key.seal(format!("{owner}/authorization:{auth_id}").as_bytes(), &document);
+        let last_effective = match &form.expiry {
+            Expiry::At(t) => (*t).max(ctx.now),
+            Expiry::On(d) => d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(ctx.now).max(ctx.now),
+            Expiry::Event(_) => ctx.now,
+        };
+        let row = AuthorizationRow {
+            id: auth_id.clone(),
+            external_id: id.as_str().to_owned(),
+            form_version: form.form_version.clone(),
+            signed_at: micros(form.signed_at),
+            expires_at: match form.expiry { Expiry::At(t) => Some(micros(t)), _ => None },
+            expires_on: match form.expiry { Expiry::On(d) => Some(d.to_string()), _ => None },
+            expiration_event: match &form.expiry { Expiry::Event(e) => Some(e.clone()), _ => None },
+            remuneration_involved: form.remuneration_involved,
+            document: sealed,
+            created_at: micros(ctx.now),
+            retain_until: micros(last_effective + RETENTION),
+            revoked_at: None,
+        };
+        self.store.create_authorization(&row, &ctx.audit()).await?;
+        Ok(json!({"id": auth_id, "status": "active", "authorization": summary(&row)}))
+    }
+
+    /// Revokes an authorization at once; revoking twice keeps the first revocation.
+    pub async fn revoke_authorization(&self, ctx: &RequestCtx, external_id: &str, auth_id: &str, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::ConsentWrite, "authorization").await?;
+        let id = self.existing_patient(external_id).await?;
+        let source = body.get("source").and_then(Value::as_str).unwrap_or("api");
+        let source = if ["api", "portal", "paper", "email", "sms_keyword", "web_form"].contains(&source) { source } else { "api" };
+        match self.store.revoke_authorization(id.as_str(), auth_id, micros(ctx.now), source, &ctx.audit()).await? {
+            RevokeOutcome::NotFound => Err(AppError::NotFound("authorization")),
+            outcome => {
+                let row = self.store.authorizations_of(id.as_str()).await?.into_iter().find(|a| a.id == auth_id).ok_or(AppError::NotFound("authorization"))?;
+                Ok(json!({"id": auth_id, "status": "revoked", "already_revoked": outcome == RevokeOutcome::AlreadyRevoked, "authorization": summary(&row)}))
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Inbound SMS: STOP and plain-language requests opt the number out at once with one
+//! confirmation, START opts back in, HELP answers. Known and unknown numbers get the same
+//! answers, so a reply never reveals whether a number belongs to a patient.
+
+use jiff::SignedDuration;
+use serde_json::json;
+
+use sotto_core::audit::{Outcome, action};
+use sotto_core::consent::{ConsentRecord, ConsentSource, ConsentStatus};
+use sotto_core::contact::{Channel, PhoneE164};
+use sotto_core::purpose::ConsentKind;
+use sotto_core::scope::Scope;
+use sotto_core::sms_keywords::{SmsCommand, classify};
+use sotto_store::{IndexKind, Store};
+
+use crate::consent::to_row;
+use crate::{App, AppError, RequestCtx, micros};
+
+/// A repeated STOP within this window gets no second confirmation (REQ-513).
+const CONFIRMATION_WINDOW: SignedDuration = SignedDuration::from_hours(1);
+
+/// What to answer the sender with, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsReply {
+    /// The reply text; `None` sends nothing back.
+    pub text: Option<String>,
+}
+
+impl<S: Store> App<S> {
+    /// Handles one inbound text from `from` (any phone format) with body `body`.
+    pub async fn inbound_sms(&self, ctx: &RequestCtx, from: &str, body: &str) -> Result<SmsReply, AppError> {
+        self.require(ctx, Scope::InboundWrite, "sms:inbound").await?;
+        let command = classify(body);
+        let brand = &self.settings.sms_brand;
+        let Ok(phone) = PhoneE164::parse("From", from, &self.settings.default_region) else {
+            return Ok(SmsReply { text: None });
+        };
+        let index = self.keyring.blind_index("phone", phone.expose());
+        let patients = self.store.patients_by_index(IndexKind::Phone, &index).await?;
+        let (status, kind, reply) = match command {
+            SmsCommand::OptOut => (
+                Some(ConsentStatus::OptedOut),
+                "stop_confirmation",
+                format!("{brand}: you are unsubscribed and will receive no more messages. Reply START to resubscribe."),
+            ),
+            SmsCommand::OptIn => (
+                Some(ConsentStatus::OptedIn),
+                "start_confirmation",
+                format!("{brand}: you are resubscribed. Msg & data rates may apply. Reply HELP for help, STOP to opt out."),
+            ),
+            SmsCommand::Help => (
+                None,
+                "help",
+                format!("{brand}: for help, contact {}. Msg & data rates may apply. Reply STOP to opt out.", self.settings.sms_help_contact),
+            ),
+            SmsCommand::Other => return Ok(SmsReply { text: None }),
+        };
+        let audit = vec![ctx.audit().event(action::SMS_INBOUND, format!("sms:{kind}"), Outcome::Success.as_str())];
+        if let Some(status) = status {
+            let record = ConsentRecord {
+                channel: Channel::Sms,
+                topic: None,
+                status,
+                kind: ConsentKind::Express,
+                source: ConsentSource::SmsKeyword,
+                captured_at: ctx.now,
+                evidence: json!({"inbound": if command == SmsCommand::OptOut { "opt_out" } else { "opt_in" }, "request_id": ctx.request_id}),
+            };
+            let rows: Vec<_> = patients.iter().map(|p| to_row(p, &record, ctx)).collect();
+            self.store.append_consents(&rows, &ctx.audit(), audit).await?;
+        } else {
+            self.store.append_audit(audit).await?;
+        }
+        let first = self.store.claim_sms_reply(&index, kind, micros(ctx.now), CONFIRMATION_WINDOW.as_micros() as i64).await?;
+        Ok(SmsReply { text: (first || command == SmsCommand::Help).then_some(reply) })
+    }
+}

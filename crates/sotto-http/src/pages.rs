@@ -1,0 +1,47 @@
+//! Server-rendered pages and replies, auto-escaped by minijinja: the unsubscribe page and the
+//! provider-style XML answer to an inbound SMS webhook.
+
+use std::sync::OnceLock;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::{Environment, context};
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.add_template("unsubscribe.html", include_str!("pages/unsubscribe.html")).expect("the unsubscribe page parses");
+        env.add_template("sms_reply.xml", include_str!("pages/sms_reply.xml")).expect("the SMS reply parses");
+        env
+    })
+}
+
+/// Renders the unsubscribe page.
+pub fn unsubscribe_page(status: StatusCode, title: &str, message: &str, show_form: bool) -> Response {
+    let rendered = env()
+        .get_template("unsubscribe.html")
+        .and_then(|t| t.render(context! { title, message, show_form }));
+    match rendered {
+        Ok(html) => {
+            let mut response = (status, Html(html)).into_response();
+            response.headers_mut().insert("cache-control", axum::http::HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "page failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Renders the XML reply to an inbound SMS webhook (`<Response><Message>…</Message></Response>`).
+pub fn sms_reply(text: Option<&str>) -> Response {
+    match env().get_template("sms_reply.xml").and_then(|t| t.render(context! { text })) {
+        Ok(xml) => ([("content-type", "application/xml")], xml).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "SMS reply failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

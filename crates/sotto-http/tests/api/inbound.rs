@@ -1,0 +1,92 @@
+//! Inbound SMS keywords and one-click email unsubscribe over HTTP.
+
+use serde_json::json;
+
+use sotto_core::scope::Scope;
+
+use crate::consent::patient;
+use crate::support::{TestApp, each_app, read};
+
+async fn text(t: &TestApp, key: &str, from: &str, body: &str) -> (u16, String) {
+    let res = t.post("/v1/inbound/sms", key).form(&[("From", from), ("To", "+13125550100"), ("Body", body), ("MessageSid", "SM1")]).send().await.expect("send");
+    (res.status().as_u16(), res.text().await.expect("body"))
+}
+
+async fn sms_state(t: &TestApp) -> String {
+    let (_, body) = read(t.get("/v1/patients/p-1/consents", &t.admin_key).send().await.expect("send")).await;
+    body["current"].as_array().and_then(|c| c.iter().find(|r| r["channel"] == "sms")).map(|r| r["status"].as_str().unwrap_or("").to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn stop_opts_out_at_once_with_exactly_one_confirmation_and_start_opts_back_in() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        let key = t.key(&[Scope::InboundWrite]).await;
+        let (status, first) = text(t, &key, "(312) 253-0142", "Stop.").await;
+        assert_eq!(status, 200);
+        assert!(first.contains("<Message>") && first.contains("unsubscribed"), "{first}");
+        assert_eq!(sms_state(t).await, "opted_out");
+        let (_, second) = text(t, &key, "+13122530142", "STOP").await;
+        assert!(!second.contains("<Message>"), "a second STOP within the hour must not be confirmed again: {second}");
+        let (_, start) = text(t, &key, "+13122530142", "start").await;
+        assert!(start.contains("resubscribed"));
+        assert_eq!(sms_state(t).await, "opted_in");
+        let (_, plain) = text(t, &key, "+13122530142", "please stop texting me").await;
+        assert!(plain.contains("<Message>"), "{plain}");
+        assert_eq!(sms_state(t).await, "opted_out");
+        let (_, help) = text(t, &key, "+13122530142", "HELP").await;
+        assert!(help.contains("STOP to opt out") && !help.contains("ana"), "{help}");
+        let (_, other) = text(t, &key, "+13122530142", "see you tomorrow").await;
+        assert!(!other.contains("<Message>"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_numbers_get_the_same_answers_as_patients() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        let key = t.key(&[Scope::InboundWrite]).await;
+        for body in ["STOP", "HELP", "START"] {
+            let (_, known) = text(t, &key, "+13122530142", body).await;
+            let (_, unknown) = text(t, &key, "+13122530199", body).await;
+            assert_eq!(known, unknown, "{body}");
+        }
+        let (status, _) = text(t, &t.key(&[Scope::EventsWrite]).await, "+13122530142", "STOP").await;
+        assert_eq!(status, 403);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_click_post_unsubscribes_and_get_only_asks() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        let (status, link) = t.post_json("/v1/patients/p-1/unsubscribe-links", &json!({"channel": "email", "topic": "newsletter"})).await;
+        assert_eq!(status, 201, "{link}");
+        let url = link["url"].as_str().expect("url").to_owned();
+        assert!(!url.contains("p-1") && !url.contains("example.org"), "{url}");
+        let path = url.split_once("/u/").map(|(_, token)| format!("/u/{token}")).expect("path");
+        let page = t.client.get(format!("{}{path}", t.base)).send().await.expect("get");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("html");
+        assert!(html.contains("email about newsletter") && html.contains("<form method=\"post\">"), "{html}");
+        let (_, consents) = read(t.get("/v1/patients/p-1/consents", &t.admin_key).send().await.expect("send")).await;
+        assert_eq!(consents["history"], json!([]), "GET must not unsubscribe");
+        for body in ["List-Unsubscribe=One-Click", "List-Unsubscribe=One-Click"] {
+            let res = t.client.post(format!("{}{path}", t.base)).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.expect("post");
+            assert_eq!(res.status(), 200);
+            assert!(res.headers().get("location").is_none() && res.headers().get("set-cookie").is_none());
+        }
+        let multipart = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n";
+        let res = t.client.post(format!("{}{path}", t.base)).header("content-type", "multipart/form-data; boundary=b").body(multipart).send().await.expect("post");
+        assert_eq!(res.status(), 200);
+        let (_, consents) = read(t.get("/v1/patients/p-1/consents", &t.admin_key).send().await.expect("send")).await;
+        assert_eq!(consents["history"].as_array().map(Vec::len), Some(1), "repeats change nothing: {consents}");
+        assert_eq!(consents["current"][0]["status"], "opted_out");
+        assert_eq!(consents["current"][0]["topic"], "newsletter");
+        let bad = t.client.post(format!("{}/u/forged-token", t.base)).send().await.expect("post");
+        assert_eq!(bad.status(), 404);
+    })
+    .await;
+}
