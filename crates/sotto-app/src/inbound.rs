@@ -27,6 +27,20 @@ pub struct SmsReply {
 }
 
 impl<S: Store> App<S> {
+    /// Authenticates a provider's signed webhook: `path` is the request path and query, and
+    /// `params` the form fields. A bad or unexpected signature is refused like a bad key.
+    pub fn authenticate_sms_webhook(&self, signature: &str, path: &str, params: &[(String, String)]) -> Result<crate::Principal, AppError> {
+        let invalid = AppError::Unauthenticated { code: "invalid_signature", message: "the webhook signature does not verify; check the provider auth token and SOTTO_PUBLIC_URL" };
+        let Some(secret) = &self.settings.sms_webhook_secret else {
+            return Err(invalid);
+        };
+        let url = format!("{}{path}", self.settings.public_url.trim_end_matches('/'));
+        if !sotto_crypto::webhook::verify_form_signature(secret, &url, params, signature) {
+            return Err(invalid);
+        }
+        Ok(crate::Principal { actor: "provider:sms".into(), scopes: vec![Scope::InboundWrite] })
+    }
+
     /// Handles one inbound text from `from` (any phone format) with body `body`.
     pub async fn inbound_sms(&self, ctx: &RequestCtx, from: &str, body: &str) -> Result<SmsReply, AppError> {
         self.require(ctx, Scope::InboundWrite, "sms:inbound").await?;

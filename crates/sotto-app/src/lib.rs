@@ -48,6 +48,8 @@ pub struct AppSettings {
     pub sms_brand: String,
     /// Where SMS HELP replies send people.
     pub sms_help_contact: String,
+    /// The SMS provider's auth token, for verifying webhook signatures.
+    pub sms_webhook_secret: Option<sotto_crypto::webhook::Secret>,
 }
 
 impl Default for AppSettings {
@@ -58,6 +60,7 @@ impl Default for AppSettings {
             gate: GatePolicy::default(),
             sms_brand: "Sotto Clinic".into(),
             sms_help_contact: "the number on your appointment card".into(),
+            sms_webhook_secret: None,
         }
     }
 }

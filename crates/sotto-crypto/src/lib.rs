@@ -3,6 +3,7 @@
 
 pub mod audit_chain;
 pub mod envelope;
+pub mod webhook;
 
 pub use audit_chain::{ChainBreak, ChainVerifier, chain_hash};
 pub use envelope::{CryptoError, DataKey, Keyring, MasterKey};

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
@@ -62,18 +63,24 @@ pub(crate) async fn unsubscribe_link<S: Store>(State(app): AppState<S>, Ctx(ctx)
     Ok((StatusCode::CREATED, Json(app.unsubscribe_link(&ctx, &id, &body).await?)))
 }
 
-/// The provider's webhook fields; providers send more, which are ignored.
-#[derive(Debug, Deserialize)]
-pub(crate) struct InboundSms {
-    #[serde(rename = "From")]
-    from: String,
-    #[serde(rename = "Body", default)]
-    body: String,
-}
-
-pub(crate) async fn inbound_sms<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, form: Result<Form<InboundSms>, axum::extract::rejection::FormRejection>) -> Result<Response, ApiError> {
-    let Form(sms) = form.map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "malformed_form", "send the provider's form fields From and Body as application/x-www-form-urlencoded"))?;
-    let reply = app.inbound_sms(&ctx, &sms.from, &sms.body).await?;
+/// The provider's webhook: form fields `From` and `Body` (others are ignored), authenticated
+/// by the provider's `X-Twilio-Signature` or by an API key with `inbound:write`.
+pub(crate) async fn inbound_sms<S: Store>(State(app): AppState<S>, LinkCtx(mut ctx): LinkCtx, headers: HeaderMap, uri: Uri, body: Bytes) -> Result<Response, ApiError> {
+    let malformed = || ApiError::request(StatusCode::BAD_REQUEST, "malformed_form", "send the provider's form fields From and Body as application/x-www-form-urlencoded");
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| malformed())?;
+    ctx.principal = match headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) {
+        Some(signature) => {
+            let path = uri.path_and_query().map_or("/v1/inbound/sms", |p| p.as_str());
+            app.authenticate_sms_webhook(signature, path, &params)?
+        }
+        None => {
+            let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            app.authenticate(bearer, ctx.now).await?
+        }
+    };
+    let field = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let from = field("From").ok_or_else(malformed)?;
+    let reply = app.inbound_sms(&ctx, from, field("Body").unwrap_or_default()).await?;
     Ok(sms_reply(reply.text.as_deref()))
 }
 

@@ -20,7 +20,7 @@ const KNOWN_VARS: &[&str] = &[
     "SOTTO_CONFIG", "SOTTO_DATABASE_URL", "SOTTO_DATABASE_URL_FILE", "SOTTO_LISTEN", "SOTTO_MASTER_KEY",
     "SOTTO_MASTER_KEY_FILE", "SOTTO_LOG_FORMAT", "SOTTO_DEFAULT_REGION", "SOTTO_BODY_LIMIT_BYTES",
     "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL", "SOTTO_PUBLIC_URL", "SOTTO_SMS_BRAND",
-    "SOTTO_SMS_HELP_CONTACT",
+    "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -65,6 +65,7 @@ struct FileConfig {
     public_url: Option<String>,
     sms_brand: Option<String>,
     sms_help_contact: Option<String>,
+    sms_webhook_secret_file: Option<PathBuf>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -90,6 +91,8 @@ pub struct Settings {
     pub sms_brand: String,
     /// Where SMS HELP replies send people.
     pub sms_help_contact: String,
+    /// The SMS provider's auth token, for webhook signatures.
+    pub sms_webhook_secret: Option<sotto_crypto::webhook::Secret>,
 }
 
 impl Settings {
@@ -100,6 +103,7 @@ impl Settings {
             public_url: self.public_url.clone(),
             sms_brand: self.sms_brand.clone(),
             sms_help_contact: self.sms_help_contact.clone(),
+            sms_webhook_secret: self.sms_webhook_secret.clone(),
             ..sotto_app::AppSettings::default()
         }
     }
@@ -202,10 +206,17 @@ impl ConfigArgs {
             bail!("in production the public URL must use https:// (set SOTTO_PUBLIC_URL)");
         }
         let defaults = sotto_app::AppSettings::default();
+        let sms_webhook_secret = match (env("SOTTO_SMS_WEBHOOK_SECRET_FILE").map(PathBuf::from).or(file.sms_webhook_secret_file), env("SOTTO_SMS_WEBHOOK_SECRET")) {
+            (Some(path), _) => Some(read_secret(&path, "SMS webhook secret")?),
+            (None, Some(_)) if production => bail!("in production the SMS webhook secret must come from a file: set SOTTO_SMS_WEBHOOK_SECRET_FILE"),
+            (None, secret) => secret,
+        }
+        .map(sotto_crypto::webhook::Secret::new);
         Ok(Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
             sms_brand: env("SOTTO_SMS_BRAND").or(file.sms_brand).unwrap_or(defaults.sms_brand),
             sms_help_contact: env("SOTTO_SMS_HELP_CONTACT").or(file.sms_help_contact).unwrap_or(defaults.sms_help_contact),
+            sms_webhook_secret,
             database,
             listen,
             master_key,

@@ -59,6 +59,25 @@ async fn unknown_numbers_get_the_same_answers_as_patients() {
 }
 
 #[tokio::test]
+async fn a_provider_signed_webhook_is_accepted_and_a_forged_one_refused() {
+    use sotto_crypto::webhook::{Secret, form_signature};
+    let secret = Secret::new("provider-auth-token".into());
+    let settings = sotto_app::AppSettings { sms_webhook_secret: Some(secret.clone()), ..sotto_app::AppSettings::default() };
+    let t = crate::support::spawn_app_with(sotto_store::Backend::Sqlite, sotto_http::HttpSettings::default(), settings).await;
+    patient(&t, "p-1").await;
+    let params: Vec<(String, String)> = [("From", "+13122530142"), ("To", "+13125550100"), ("Body", "STOP")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let signature = form_signature(&secret, "http://127.0.0.1:8080/v1/inbound/sms", &params);
+    let send = |sig: String| t.client.post(format!("{}/v1/inbound/sms", t.base)).header("x-twilio-signature", sig).form(&params).send();
+    let res = send(signature.clone()).await.expect("send");
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.expect("body").contains("unsubscribed"));
+    assert_eq!(sms_state(&t).await, "opted_out");
+    let forged = send(form_signature(&Secret::new("guess".into()), "http://127.0.0.1:8080/v1/inbound/sms", &params)).await.expect("send");
+    let (status, body) = read(forged).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_signature")));
+}
+
+#[tokio::test]
 async fn one_click_post_unsubscribes_and_get_only_asks() {
     each_app(async |t| {
         patient(t, "p-1").await;

@@ -57,10 +57,14 @@ pub async fn read(response: Response) -> (u16, Value) {
 }
 
 pub async fn spawn_app_on(backend: Backend, settings: HttpSettings) -> TestApp {
+    spawn_app_with(backend, settings, AppSettings::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, settings: HttpSettings, app_settings: AppSettings) -> TestApp {
     crate::logs::captured();
     let test_store = fresh_store(backend).await;
     let keyring = Keyring::new(&MasterKey::generate());
-    let app = App::new(test_store.store.clone(), keyring, AppSettings::default());
+    let app = App::new(test_store.store.clone(), keyring, app_settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let served = app.clone();
