@@ -1,8 +1,10 @@
 //! `sotto-bench`: end-to-end benchmarks that run Sotto beside a peer on the same machine in
 //! the same run and print the ratio. `ingest` measures durable HTTP ingestion (single `track`
 //! calls and `batch` calls of 100) beside the raw SQLite insert ceiling with the same
-//! durability settings (WAL, synchronous=FULL).
+//! durability settings (WAL, synchronous=FULL). `gate` measures send-gate decisions, pure and
+//! with state read from SQLite and PostgreSQL.
 
+mod gate;
 mod ingest;
 
 use clap::{Parser, Subcommand};
@@ -18,11 +20,14 @@ struct Cli {
 enum Command {
     /// Durable ingestion throughput over HTTP beside raw SQLite inserts.
     Ingest(ingest::IngestArgs),
+    /// Gate decisions per second: the pure function, and with state read from storage.
+    Gate(gate::GateArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Gate(args) => gate::run(args).await,
     }
 }
