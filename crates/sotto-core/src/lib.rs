@@ -17,6 +17,7 @@ pub mod phi;
 pub mod purpose;
 pub mod quiet_hours;
 pub mod scope;
+pub mod segment;
 pub mod sms_keywords;
 
 pub use error::FieldError;

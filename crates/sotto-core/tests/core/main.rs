@@ -1,4 +1,6 @@
-//! The core's integration tests: ingestion parsing and the firewall, and the send gate.
+//! The core's integration tests: ingestion parsing and the firewall, the send gate, and the
+//! segment language.
 
 mod gate;
 mod ingest;
+mod segment;

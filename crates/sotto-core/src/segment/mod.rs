@@ -1,0 +1,215 @@
+//! The segment language: a readable definition (`status = "active" and did annual_checkup
+//! within 365 days`) or its JSON form, parsed into an expression, checked against the data
+//! dictionary, and evaluated by a straightforward reference evaluator.
+
+mod eval;
+mod lexer;
+mod parser;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contact::Channel;
+use crate::dictionary::{DataClass, Dictionary, FieldKind};
+use crate::error::FieldError;
+
+pub use eval::{EventFact, Facts, matches};
+pub use parser::parse;
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Literal {
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Num(f64),
+    /// Text.
+    Str(String),
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    /// `=`
+    #[serde(rename = "=")]
+    Eq,
+    /// `!=`
+    #[serde(rename = "!=")]
+    Ne,
+    /// `<`
+    #[serde(rename = "<")]
+    Lt,
+    /// `<=`
+    #[serde(rename = "<=")]
+    Le,
+    /// `>`
+    #[serde(rename = ">")]
+    Gt,
+    /// `>=`
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+/// How an event count is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountOp {
+    /// `at least N times`
+    AtLeast,
+    /// `at most N times`
+    AtMost,
+    /// `exactly N times`
+    Exactly,
+}
+
+/// Which events count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventWindow {
+    /// The last N days, moving with time.
+    WithinDays(u32),
+    /// Between two dates, inclusive (UTC days).
+    Between(jiff::civil::Date, jiff::civil::Date),
+}
+
+/// One condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Condition {
+    /// `field op value`.
+    Compare {
+        /// The trait.
+        field: String,
+        /// The operator.
+        op: CmpOp,
+        /// The value.
+        value: Literal,
+    },
+    /// `field in [values]`.
+    In {
+        /// The trait.
+        field: String,
+        /// The values.
+        values: Vec<Literal>,
+    },
+    /// `field exists`.
+    Exists {
+        /// The trait.
+        field: String,
+    },
+    /// `field has "code"` for multi-valued coded traits.
+    Has {
+        /// The trait.
+        field: String,
+        /// The code.
+        code: String,
+    },
+    /// `did event [where property op value] [count] [window]`.
+    Did {
+        /// The event name.
+        event: String,
+        /// A property filter.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<(String, CmpOp, Literal)>,
+        /// A count bound (default: at least once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<(CountOp, u32)>,
+        /// A time window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<EventWindow>,
+    },
+    /// `consent sms opted_in` or `consent email topic "newsletter" opted_out`.
+    Consent {
+        /// The channel.
+        channel: Channel,
+        /// The topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        /// Opted in (true) or out (false).
+        opted_in: bool,
+    },
+    /// `authorized for marketing`: holds a valid marketing authorization.
+    Authorized,
+}
+
+/// A segment expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expr {
+    /// All must hold.
+    And(Vec<Expr>),
+    /// One must hold.
+    Or(Vec<Expr>),
+    /// Must not hold.
+    Not(Box<Expr>),
+    /// A condition.
+    Cond(Condition),
+}
+
+impl Expr {
+    /// Every condition, depth first.
+    pub fn conditions(&self) -> Vec<&Condition> {
+        match self {
+            Expr::And(xs) | Expr::Or(xs) => xs.iter().flat_map(Expr::conditions).collect(),
+            Expr::Not(x) => x.conditions(),
+            Expr::Cond(c) => vec![c],
+        }
+    }
+}
+
+/// Checks every name against the dictionary and says whether the segment touches PHI
+/// (operational or coded fields, or health events).
+pub fn check(expr: &Expr, dictionary: &Dictionary) -> Result<bool, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut phi = false;
+    for cond in expr.conditions() {
+        match cond {
+            Condition::Compare { field, .. } | Condition::In { field, .. } | Condition::Exists { field } => {
+                look(dictionary, FieldKind::Trait, field, &mut errors, &mut phi);
+            }
+            Condition::Has { field, .. } => {
+                if look(dictionary, FieldKind::Trait, field, &mut errors, &mut phi).is_some_and(|c| c != DataClass::Coded) {
+                    errors.push(FieldError::new("not_coded", "definition", format!("has works on coded multi-valued traits; {field} is not coded")));
+                }
+            }
+            Condition::Did { event, filter, .. } => {
+                look(dictionary, FieldKind::Event, event, &mut errors, &mut phi);
+                if let Some((prop, _, _)) = filter {
+                    look(dictionary, FieldKind::Property, prop, &mut errors, &mut phi);
+                }
+            }
+            Condition::Consent { .. } | Condition::Authorized => {}
+        }
+    }
+    for cond in expr.conditions() {
+        if let Condition::Has { field, code } = cond
+            && let Some(prefix) = dictionary.get(FieldKind::Trait, field).and_then(|s| s.code_prefix.as_deref())
+            && crate::firewall::check_code(prefix, code, "definition").is_err()
+        {
+            errors.push(FieldError::new("plaintext_in_coded_field", "definition", format!("{field} holds codes such as {prefix}457, never plaintext")));
+        }
+    }
+    if errors.is_empty() { Ok(phi) } else { Err(errors) }
+}
+
+fn look(dictionary: &Dictionary, kind: FieldKind, name: &str, errors: &mut Vec<FieldError>, phi: &mut bool) -> Option<DataClass> {
+    let what = match kind {
+        FieldKind::Trait => "trait",
+        FieldKind::Event => "event",
+        FieldKind::Property => "event property",
+    };
+    match dictionary.get(kind, name) {
+        None => errors.push(FieldError::new("undeclared_field", "definition", format!("{what} {name} is not declared in the data dictionary"))),
+        Some(spec) if spec.class == DataClass::SensitivePhi => {
+            errors.push(FieldError::new("sensitive_field", "definition", format!("{what} {name} is sensitive PHI and cannot be used in segments")))
+        }
+        Some(spec) if spec.class == DataClass::Identifier => {
+            errors.push(FieldError::new("identifier_in_segment", "definition", format!("{what} {name} is an identifier; segments use attributes, codes and events")))
+        }
+        Some(spec) => {
+            *phi |= matches!(spec.class, DataClass::OperationalPhi | DataClass::Coded);
+            return Some(spec.class);
+        }
+    }
+    None
+}
