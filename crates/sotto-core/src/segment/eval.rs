@@ -31,7 +31,8 @@ pub struct Facts<'a> {
     pub authorized: bool,
 }
 
-fn compare(actual: Option<&Value>, op: CmpOp, expected: &Literal) -> bool {
+/// Compares a stored value with a literal, with the language's rules for missing values.
+pub fn compare_value(actual: Option<&Value>, op: CmpOp, expected: &Literal) -> bool {
     let Some(actual) = actual.filter(|v| !v.is_null()) else {
         // A missing value is different from everything and compares with nothing.
         return op == CmpOp::Ne;
@@ -78,8 +79,8 @@ fn count_ok(count: Option<(CountOp, u32)>, n: usize) -> bool {
 
 fn condition(cond: &Condition, f: &Facts<'_>, now: Timestamp) -> bool {
     match cond {
-        Condition::Compare { field, op, value } => compare(f.traits.get(field), *op, value),
-        Condition::In { field, values } => values.iter().any(|v| compare(f.traits.get(field), CmpOp::Eq, v)),
+        Condition::Compare { field, op, value } => compare_value(f.traits.get(field), *op, value),
+        Condition::In { field, values } => values.iter().any(|v| compare_value(f.traits.get(field), CmpOp::Eq, v)),
         Condition::Exists { field } => f.traits.get(field).is_some_and(|v| !v.is_null()),
         Condition::Has { field, code } => f.traits.get(field).and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v.as_str() == Some(code))),
         Condition::Did { event, filter, count, window } => {
@@ -87,7 +88,7 @@ fn condition(cond: &Condition, f: &Facts<'_>, now: Timestamp) -> bool {
                 .events
                 .iter()
                 .filter(|e| &e.name == event && in_window(window.as_ref(), e.at, now))
-                .filter(|e| filter.as_ref().is_none_or(|(p, op, v)| compare(e.properties.get(p), *op, v)))
+                .filter(|e| filter.as_ref().is_none_or(|(p, op, v)| compare_value(e.properties.get(p), *op, v)))
                 .count();
             count_ok(*count, n)
         }

@@ -2,6 +2,7 @@
 //! within 365 days`) or its JSON form, parsed into an expression, checked against the data
 //! dictionary, and evaluated by a straightforward reference evaluator.
 
+pub mod engine;
 mod eval;
 mod lexer;
 mod parser;
@@ -12,7 +13,8 @@ use crate::contact::Channel;
 use crate::dictionary::{DataClass, Dictionary, FieldKind};
 use crate::error::FieldError;
 
-pub use eval::{EventFact, Facts, matches};
+pub use engine::SegmentEngine;
+pub use eval::{EventFact, Facts, compare_value, matches};
 pub use parser::parse;
 
 /// A literal value.

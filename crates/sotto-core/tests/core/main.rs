@@ -4,3 +4,4 @@
 mod gate;
 mod ingest;
 mod segment;
+mod segment_engine;
