@@ -15,21 +15,48 @@ use crate::authorization::{AuthorizationSummary, Validity};
 use crate::consent::{ConsentState, ConsentStatus};
 use crate::contact::Channel;
 
-/// An indexable scalar, ordered within its own type.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
+/// An indexable scalar, ordered within its own type (types apart from each other).
+#[derive(Debug, Clone)]
 enum Key {
     Bool(bool),
     Num(f64),
     Str(String),
 }
 
-impl Eq for Key {}
+impl Key {
+    fn rank(&self) -> u8 {
+        match self {
+            Key::Bool(_) => 0,
+            Key::Num(_) => 1,
+            Key::Str(_) => 2,
+        }
+    }
+}
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.partial_cmp(other).unwrap_or(std::cmp::Ordering::Equal)
+        match (self, other) {
+            (Key::Bool(a), Key::Bool(b)) => a.cmp(b),
+            (Key::Num(a), Key::Num(b)) => a.total_cmp(b),
+            (Key::Str(a), Key::Str(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
     }
 }
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Key {}
 
 fn key_of(v: &Value) -> Option<Key> {
     match v {
@@ -49,7 +76,7 @@ fn key_of_literal(l: &Literal) -> Key {
 }
 
 fn same_type(a: &Key, b: &Key) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
+    a.rank() == b.rank()
 }
 
 #[derive(Debug, Default)]
