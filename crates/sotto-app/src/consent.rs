@@ -79,6 +79,7 @@ impl<S: Store> App<S> {
         let id = self.existing_patient(external_id).await?;
         let record = parse_consent(body).map_err(AppError::Invalid)?;
         self.store.append_consents(&[to_row(id.as_str(), &record, ctx)], &ctx.audit(), vec![]).await?;
+        self.refresh_permissions(&[id.as_str().to_owned()]).await?;
         Ok(serde_json::to_value(&record).unwrap_or_default())
     }
 
@@ -132,6 +133,7 @@ impl<S: Store> App<S> {
             revoked_at: None,
         };
         self.store.create_authorization(&row, &ctx.audit()).await?;
+        self.refresh_permissions(std::slice::from_ref(&row.external_id)).await?;
         Ok(json!({"id": auth_id, "status": "active", "authorization": summary(&row)}))
     }
 
@@ -144,6 +146,7 @@ impl<S: Store> App<S> {
         match self.store.revoke_authorization(id.as_str(), auth_id, micros(ctx.now), source, &ctx.audit()).await? {
             RevokeOutcome::NotFound => Err(AppError::NotFound("authorization")),
             outcome => {
+                self.refresh_permissions(&[id.as_str().to_owned()]).await?;
                 let row = self.store.authorizations_of(id.as_str()).await?.into_iter().find(|a| a.id == auth_id).ok_or(AppError::NotFound("authorization"))?;
                 Ok(json!({"id": auth_id, "status": "revoked", "already_revoked": outcome == RevokeOutcome::AlreadyRevoked, "authorization": summary(&row)}))
             }

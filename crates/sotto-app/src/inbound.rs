@@ -82,6 +82,7 @@ impl<S: Store> App<S> {
             };
             let rows: Vec<_> = patients.iter().map(|p| to_row(p, &record, ctx)).collect();
             self.store.append_consents(&rows, &ctx.audit(), audit).await?;
+            self.refresh_permissions(&patients).await?;
         } else {
             self.store.append_audit(audit).await?;
         }

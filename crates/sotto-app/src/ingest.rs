@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use sotto_core::FieldError;
 use sotto_core::audit::action;
-use sotto_core::firewall::{Firewall, ProfileChanges};
+use sotto_core::firewall::{Change, Firewall, ProfileChanges};
 use sotto_core::ids::{ExternalId, MessageId};
 use sotto_core::ingest::{CallType, IngestCall, parse_batch, parse_call};
 use sotto_core::scope::Scope;
@@ -98,11 +98,57 @@ impl<S: Store> App<S> {
                 }
             }
         }
+        let updates: Vec<EngineUpdate> = writes.iter().map(engine_update).collect();
         let outcomes = self.writer.submit(IngestJob { writes, ctx: audit, extra_audit: refused }).await?;
+        if let Ok(mut engine) = self.segments.write() {
+            for (update, outcome) in updates.into_iter().zip(&outcomes) {
+                if *outcome == WriteOutcome::Accepted {
+                    match update {
+                        EngineUpdate::Traits(id, changes) => engine.update_traits(&id, changes.iter().map(|(k, v)| (k.as_str(), v.as_ref()))),
+                        EngineUpdate::Event(e) => {
+                            let properties = serde_json::from_str(&e.properties).unwrap_or_default();
+                            engine.add_event(&e.external_id, &e.name, jiff::Timestamp::from_microsecond(e.occurred_at).unwrap_or_default(), properties);
+                        }
+                    }
+                }
+            }
+        }
         for (pos, outcome) in positions.into_iter().zip(outcomes) {
             results[pos].duplicate = outcome == WriteOutcome::Duplicate;
         }
         Ok(results)
+    }
+}
+
+/// What an accepted write changes in the segment engine.
+enum EngineUpdate {
+    Traits(String, Vec<(String, Option<Value>)>),
+    Event(EventRecord),
+}
+
+fn engine_update(write: &IngestWrite<ProfileChanges>) -> EngineUpdate {
+    match write {
+        IngestWrite::Identify { external_id, changes, .. } => {
+            let mut out: Vec<(String, Option<Value>)> = changes.traits.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let column = |name: &str, change: Option<Option<String>>, out: &mut Vec<(String, Option<Value>)>| {
+                if let Some(v) = change {
+                    out.push((name.to_owned(), v.map(Value::String)));
+                }
+            };
+            column("timezone", change_text(&changes.timezone, |t| t.as_str().to_owned()), &mut out);
+            column("language", change_text(&changes.language, |l| l.as_str().to_owned()), &mut out);
+            column("preferred_channel", change_text(&changes.preferred_channel, |c| c.as_str().to_owned()), &mut out);
+            EngineUpdate::Traits(external_id.clone(), out)
+        }
+        IngestWrite::Track(e) => EngineUpdate::Event(e.clone()),
+    }
+}
+
+fn change_text<T>(change: &Change<T>, text: impl Fn(&T) -> String) -> Option<Option<String>> {
+    match change {
+        Change::Keep => None,
+        Change::Clear => Some(None),
+        Change::Set(v) => Some(Some(text(v))),
     }
 }
 

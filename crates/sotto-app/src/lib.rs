@@ -13,6 +13,7 @@ mod error;
 mod ingest;
 mod merge;
 mod patients;
+mod segments;
 mod writer;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use inbound::SmsReply;
 pub use unsubscribe::UnsubscribeTarget;
 pub use ingest::{ItemResult, ItemStatus};
 pub use patients::{PatientView, ViewKind};
+pub use segments::suppressed;
 
 use dictionary_cache::DictionaryCache;
 use writer::IngestWriter;
@@ -123,13 +125,14 @@ pub struct App<S> {
     settings: AppSettings,
     dictionary: DictionaryCache,
     writer: IngestWriter,
+    segments: std::sync::RwLock<sotto_core::segment::SegmentEngine>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default() })
     }
 
     /// The store, for health checks and tools.

@@ -80,6 +80,7 @@ impl<S: Store> App<S> {
                 evidence: json!({"method": "one_click", "request_id": ctx.request_id}),
             };
             self.store.append_consents(&[to_row(&claim.e, &record, ctx)], &ctx.audit(), vec![]).await?;
+            self.refresh_permissions(std::slice::from_ref(&claim.e)).await?;
         }
         Ok(UnsubscribeTarget { channel: claim.c, topic: claim.t })
     }

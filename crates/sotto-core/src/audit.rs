@@ -33,6 +33,14 @@ pub mod action {
     pub const SMS_INBOUND: &str = "sms.inbound";
     /// An unsubscribe link was issued.
     pub const UNSUBSCRIBE_LINK: &str = "unsubscribe.link";
+    /// A code meaning was written to the vault.
+    pub const VAULT_WRITE: &str = "vault.write";
+    /// A code meaning was read from the vault.
+    pub const VAULT_READ: &str = "vault.read";
+    /// A segment was created.
+    pub const SEGMENT_CREATE: &str = "segment.create";
+    /// A segment's members were listed.
+    pub const SEGMENT_MEMBERS: &str = "segment.members";
     /// The audit trail was read.
     pub const AUDIT_READ: &str = "audit.read";
     /// The demo clinic was generated.

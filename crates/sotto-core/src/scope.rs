@@ -34,6 +34,12 @@ pub enum Scope {
     /// Writing code meanings to the vault.
     #[serde(rename = "vault:write")]
     VaultWrite,
+    /// Reading segments and their suppressed sizes.
+    #[serde(rename = "segments:read")]
+    SegmentsRead,
+    /// Creating segments.
+    #[serde(rename = "segments:write")]
+    SegmentsWrite,
     /// Listing segment members (audited).
     #[serde(rename = "segments:members")]
     SegmentsMembers,
@@ -50,7 +56,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 15] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -60,6 +66,8 @@ impl Scope {
         Scope::InboundWrite,
         Scope::VaultRead,
         Scope::VaultWrite,
+        Scope::SegmentsRead,
+        Scope::SegmentsWrite,
         Scope::SegmentsMembers,
         Scope::ConsentRead,
         Scope::ConsentWrite,
@@ -78,6 +86,8 @@ impl Scope {
             Scope::InboundWrite => "inbound:write",
             Scope::VaultRead => "vault:read",
             Scope::VaultWrite => "vault:write",
+            Scope::SegmentsRead => "segments:read",
+            Scope::SegmentsWrite => "segments:write",
             Scope::SegmentsMembers => "segments:members",
             Scope::ConsentRead => "consent:read",
             Scope::ConsentWrite => "consent:write",

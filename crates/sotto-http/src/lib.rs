@@ -7,6 +7,7 @@ mod extract;
 mod pages;
 mod request_id;
 mod routes;
+mod segment_routes;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -61,6 +62,11 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/patients/{external_id}/unsubscribe-links", post(consent_routes::unsubscribe_link::<S>))
         .route("/v1/decisions/summary", get(consent_routes::decision_summary::<S>))
         .route("/v1/inbound/sms", post(consent_routes::inbound_sms::<S>))
+        .route("/v1/vault/codes", post(segment_routes::put_code::<S>))
+        .route("/v1/vault/codes/{code}", get(segment_routes::code::<S>))
+        .route("/v1/segments", post(segment_routes::create_segment::<S>))
+        .route("/v1/segments/{id}/preview", get(segment_routes::preview::<S>))
+        .route("/v1/segments/{id}/members", get(segment_routes::members::<S>))
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

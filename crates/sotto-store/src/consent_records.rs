@@ -94,3 +94,37 @@ pub struct DecisionRow {
     /// Space-separated reason codes.
     pub reasons: String,
 }
+
+/// A stored segment definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    /// Its id.
+    pub id: String,
+    /// Its name (checked for health terms).
+    pub name: String,
+    /// The definition as written.
+    pub definition: String,
+    /// The parsed expression as JSON.
+    pub expr: String,
+    /// Whether it uses operational or coded fields or health events.
+    pub touches_phi: bool,
+    /// When it was created.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+}
+
+/// What the segment engine needs of one profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileFacts {
+    /// The patient.
+    pub external_id: String,
+    /// IANA time zone.
+    pub timezone: Option<String>,
+    /// Language tag.
+    pub language: Option<String>,
+    /// Preferred channel.
+    pub preferred_channel: Option<String>,
+    /// Other traits as a JSON object.
+    pub traits: String,
+}

@@ -11,7 +11,7 @@ mod verify;
 
 use std::future::Future;
 
-pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, RevokeOutcome, SendRow};
+pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
@@ -132,7 +132,27 @@ pub trait ConsentStore {
     fn claim_sms_reply(&self, phone_index: &[u8], kind: &str, now: i64, window_micros: i64) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
-/// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + Clone + Send + Sync + 'static {}
+/// The code vault, segment definitions, and the pages the segment engine is built from.
+pub trait SegmentStore {
+    /// Stores or replaces a code's sealed meaning, audited.
+    fn put_code(&self, code: &str, sealed: &[u8], ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A code's sealed meaning.
+    fn code(&self, code: &str) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
+    /// Stores a segment, audited; `false` when the name is taken.
+    fn create_segment(&self, row: &SegmentRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// One segment.
+    fn segment(&self, id: &str) -> impl Future<Output = StoreResult<Option<SegmentRow>>> + Send;
+    /// Profiles after `after` (by external id), at most `limit`.
+    fn profile_page(&self, after: &str, limit: i64) -> impl Future<Output = StoreResult<Vec<ProfileFacts>>> + Send;
+    /// Events after row `after_id`, at most `limit`, with their row ids.
+    fn event_page(&self, after_id: i64, limit: i64) -> impl Future<Output = StoreResult<Vec<(i64, EventRecord)>>> + Send;
+    /// Patients holding at least one authorization.
+    fn authorization_holders(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Consent rows after row `after_id`, at most `limit`, with their row ids.
+    fn consent_page(&self, after_id: i64, limit: i64) -> impl Future<Output = StoreResult<Vec<(i64, ConsentRow)>>> + Send;
+}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + Clone + Send + Sync + 'static {}
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + Clone + Send + Sync + 'static {}

@@ -71,6 +71,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if rejected > 0 {
         anyhow::bail!("the demo generator produced {rejected} calls the firewall refused; this is a bug in the generator");
     }
+    app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
     let (patients, events) = app.store().counts().await.context("cannot count the demo data")?;
     let key = app
         .create_key(&ctx("demo-key"), KeyRequest { name: "demo".into(), scopes: Scope::ALL.to_vec(), expires_at: None })

@@ -66,6 +66,8 @@ pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(production = settings.production, backend = ?settings.database.backend(), "configuration loaded");
     let store = open_store(&settings).await?;
     let app = App::new(store, Keyring::new(&master), settings.app_settings());
+    let patients = app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
+    tracing::info!(patients, "segment index built");
     serve_app(app, settings.listen, &settings.http).await?;
     Ok(ExitCode::SUCCESS)
 }

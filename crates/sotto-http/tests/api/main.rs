@@ -8,4 +8,5 @@ mod dictionary;
 mod ingest;
 mod logs;
 mod patients;
+mod segments;
 mod support;

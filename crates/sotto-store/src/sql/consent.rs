@@ -10,7 +10,7 @@ use super::bulk::insert_rows;
 use super::SqlStore;
 use crate::{AuditContext, AuthorizationRow, ConsentRow, ConsentStore, DecisionRow, RevokeOutcome, SendRow, StoreResult};
 
-fn consent_from_row(r: &AnyRow) -> Result<ConsentRow, sqlx::Error> {
+pub(super) fn consent_from_row(r: &AnyRow) -> Result<ConsentRow, sqlx::Error> {
     Ok(ConsentRow {
         external_id: r.try_get("external_id")?,
         channel: r.try_get("channel")?,

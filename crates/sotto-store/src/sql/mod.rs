@@ -8,6 +8,7 @@ mod bulk;
 mod consent;
 mod ingest;
 mod patients;
+mod segments;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,227 @@
+//! Segments and the code vault: definitions checked against the dictionary and the name
+//! check, sizes shown with small-cell suppression, audited member lists, and the in-memory
+//! engine built from storage at start-up and kept current by ingestion and consent changes.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use sotto_core::FieldError;
+use sotto_core::audit::{Outcome, action};
+use sotto_core::consent::{ConsentRecord, ConsentState};
+use sotto_core::health_terms;
+use sotto_core::scope::Scope;
+use sotto_core::segment::{Expr, SegmentEngine, check, parse};
+use sotto_store::{SegmentRow, Store};
+
+use crate::consent::{from_row, summary};
+use crate::{App, AppError, RequestCtx, micros};
+
+const PAGE: i64 = 5_000;
+const MEMBERS_PAGE: usize = 1_000;
+
+/// Counts of 1 to 10 are never shown as numbers.
+pub fn suppressed(count: u64) -> Value {
+    if (1..=10).contains(&count) { json!("fewer than 11") } else { json!(count) }
+}
+
+/// A profile's traits as the engine sees them: the declared traits plus the three that live
+/// in their own columns.
+pub(crate) fn profile_traits(traits: &str, timezone: Option<&str>, language: Option<&str>, channel: Option<&str>) -> Map<String, Value> {
+    let mut map: Map<String, Value> = serde_json::from_str(traits).unwrap_or_default();
+    for (k, v) in [("timezone", timezone), ("language", language), ("preferred_channel", channel)] {
+        if let Some(v) = v {
+            map.insert(k.to_owned(), json!(v));
+        }
+    }
+    map
+}
+
+fn code_shape(code: &str) -> bool {
+    match code.split_once(':') {
+        Some((prefix, body)) => {
+            !prefix.is_empty()
+                && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                && !body.is_empty()
+                && body.len() <= 32
+                && body.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+        }
+        None => false,
+    }
+}
+
+impl<S: Store> App<S> {
+    /// Builds the segment engine from storage; `progress` gets the number of rows read.
+    pub async fn load_segment_index(&self, mut progress: impl FnMut(u64)) -> Result<usize, AppError> {
+        let mut engine = SegmentEngine::new();
+        let mut read = 0u64;
+        let mut after = String::new();
+        loop {
+            let page = self.store.profile_page(&after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.external_id.clone();
+            for p in &page {
+                let traits = profile_traits(&p.traits, p.timezone.as_deref(), p.language.as_deref(), p.preferred_channel.as_deref());
+                engine.update_traits(&p.external_id, traits.iter().map(|(k, v)| (k.as_str(), Some(v))));
+            }
+            read += page.len() as u64;
+            progress(read);
+        }
+        let mut after_id = 0;
+        loop {
+            let page = self.store.event_page(after_id, PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after_id = *last;
+            for (_, e) in &page {
+                let properties: Map<String, Value> = serde_json::from_str(&e.properties).unwrap_or_default();
+                engine.add_event(&e.external_id, &e.name, Timestamp::from_microsecond(e.occurred_at).unwrap_or_default(), properties);
+            }
+            read += page.len() as u64;
+            progress(read);
+        }
+        let mut ledgers: HashMap<String, Vec<ConsentRecord>> = HashMap::new();
+        let mut after_id = 0;
+        loop {
+            let page = self.store.consent_page(after_id, PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after_id = *last;
+            for (_, row) in &page {
+                ledgers.entry(row.external_id.clone()).or_default().push(from_row(row)?);
+            }
+        }
+        for (id, records) in ledgers {
+            engine.set_consents(&id, ConsentState::derive(&records));
+        }
+        for id in self.store.authorization_holders().await? {
+            let auths = self.store.authorizations_of(&id).await?.iter().map(summary).collect();
+            engine.set_authorizations(&id, auths);
+        }
+        let patients = engine.len();
+        if let Ok(mut slot) = self.segments.write() {
+            *slot = engine;
+        }
+        Ok(patients)
+    }
+
+    /// Re-reads consent and authorizations of some patients into the engine.
+    pub(crate) async fn refresh_permissions(&self, ids: &[String]) -> Result<(), AppError> {
+        for id in ids {
+            let records = self.store.consents_of(id).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+            let auths = self.store.authorizations_of(id).await?.iter().map(summary).collect();
+            if let Ok(mut engine) = self.segments.write() {
+                engine.set_consents(id, ConsentState::derive(&records));
+                engine.set_authorizations(id, auths);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a code's meaning, sealed.
+    pub async fn put_code(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::VaultWrite, "vault").await?;
+        let code = body.get("code").and_then(Value::as_str).filter(|c| code_shape(c));
+        let meaning = body.get("meaning").and_then(Value::as_str).map(str::trim).filter(|m| !m.is_empty() && m.len() <= 2000);
+        let mut errors = Vec::new();
+        if code.is_none() {
+            errors.push(FieldError::new("invalid_code", "code", "code must look like condition:457 (a lowercase prefix, a colon and a short opaque body)"));
+        }
+        if meaning.is_none() {
+            errors.push(FieldError::new("missing_field", "meaning", "meaning must be 1 to 2000 characters"));
+        }
+        let (Some(code), Some(meaning)) = (code, meaning) else { return Err(AppError::Invalid(errors)) };
+        let sealed = self.keyring.seal_token(&format!("sotto vault v1 {code}"), meaning.as_bytes());
+        self.store.put_code(code, sealed.as_bytes(), &ctx.audit()).await?;
+        Ok(json!({"code": code}))
+    }
+
+    /// A code's meaning; every read is audited.
+    pub async fn code_meaning(&self, ctx: &RequestCtx, code: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::VaultRead, &format!("vault:{code}")).await?;
+        let sealed = self.store.code(code).await?.ok_or(AppError::NotFound("code"))?;
+        let token = String::from_utf8(sealed).map_err(|_| AppError::Crypto)?;
+        let meaning = self.keyring.open_token(&format!("sotto vault v1 {code}"), &token).map_err(|_| AppError::Crypto)?;
+        let meaning = String::from_utf8(meaning.to_vec()).map_err(|_| AppError::Crypto)?;
+        self.store.append_audit(vec![ctx.audit().event(action::VAULT_READ, format!("vault:{code}"), Outcome::Success.as_str())]).await?;
+        Ok(json!({"code": code, "meaning": meaning}))
+    }
+
+    /// Creates a segment from the language or its JSON form.
+    pub async fn create_segment(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::SegmentsWrite, "segments").await?;
+        let name = body.get("name").and_then(Value::as_str).map(str::trim).unwrap_or_default();
+        if name.is_empty() || name.len() > 120 {
+            return Err(AppError::invalid(FieldError::new("invalid_name", "name", "name must be 1 to 120 characters")));
+        }
+        if let Some(category) = health_terms::find(name) {
+            return Err(AppError::invalid(FieldError::new(
+                "health_term_in_name",
+                "name",
+                format!("segment names must not reveal health information ({}); use a code instead, such as \"Condition 214 - annual outreach\"", category.as_str()),
+            )));
+        }
+        let (definition, expr) = match body.get("definition") {
+            Some(Value::String(text)) => (text.clone(), parse(text).map_err(AppError::invalid)?),
+            Some(v @ Value::Object(_)) => {
+                let expr: Expr = serde_json::from_value(v.clone()).map_err(|_| AppError::invalid(FieldError::new("invalid_segment", "definition", "the JSON form does not describe a segment expression")))?;
+                (v.to_string(), expr)
+            }
+            _ => return Err(AppError::invalid(FieldError::new("missing_field", "definition", "definition is required: the segment language as a string, or its JSON form"))),
+        };
+        let dictionary = self.dictionary.get(&self.store).await?;
+        let touches_phi = check(&expr, &dictionary).map_err(AppError::Invalid)?;
+        let row = SegmentRow {
+            id: format!("seg_{}", sotto_crypto::random_id(8)),
+            name: name.to_owned(),
+            definition,
+            expr: serde_json::to_string(&expr).map_err(|_| AppError::Crypto)?,
+            touches_phi,
+            created_at: micros(ctx.now),
+            created_by: ctx.principal.actor.clone(),
+        };
+        if !self.store.create_segment(&row, &ctx.audit()).await? {
+            return Err(AppError::Conflict { code: "segment_exists", message: "a segment with this name exists".into() });
+        }
+        Ok(json!({"id": row.id, "name": row.name, "touches_phi": touches_phi, "expression": expr}))
+    }
+
+    async fn segment_expr(&self, id: &str) -> Result<(SegmentRow, Expr), AppError> {
+        let row = self.store.segment(id).await?.ok_or(AppError::NotFound("segment"))?;
+        let expr = serde_json::from_str(&row.expr).map_err(|_| AppError::Store(sotto_store::StoreError::Corrupt("segment expression".into())))?;
+        Ok((row, expr))
+    }
+
+    /// A segment's size now, with counts of 1 to 10 suppressed.
+    pub async fn segment_preview(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::SegmentsRead, "segments").await?;
+        let (row, expr) = self.segment_expr(id).await?;
+        let size = self.segments.read().map(|e| e.evaluate(&expr, ctx.now).len()).unwrap_or_default();
+        Ok(json!({"id": row.id, "name": row.name, "touches_phi": row.touches_phi, "size": suppressed(size)}))
+    }
+
+    /// A page of a segment's members (external ids); audited.
+    pub async fn segment_members(&self, ctx: &RequestCtx, id: &str, cursor: Option<&str>, limit: Option<usize>) -> Result<Value, AppError> {
+        self.require(ctx, Scope::SegmentsMembers, &format!("segment:{id}")).await?;
+        let (row, expr) = self.segment_expr(id).await?;
+        let after = match cursor {
+            Some(c) => Some(c.parse::<u32>().map_err(|_| AppError::invalid(FieldError::new("invalid_cursor", "cursor", "cursor must be a value returned as next_cursor")))?),
+            None => None,
+        };
+        let page_size = limit.unwrap_or(MEMBERS_PAGE);
+        if !(1..=MEMBERS_PAGE).contains(&page_size) {
+            return Err(AppError::invalid(FieldError::new("invalid_limit", "limit", "limit must be 1 to 1000")));
+        }
+        let (members, next) = {
+            let engine = self.segments.read().map_err(|_| AppError::Crypto)?;
+            let bits = engine.evaluate(&expr, ctx.now);
+            let page: Vec<u32> = bits.iter().filter(|n| after.is_none_or(|a| *n > a)).take(page_size + 1).collect();
+            let more = page.len() > page_size;
+            let page = &page[..page.len().min(page_size)];
+            let ids: Vec<String> = page.iter().filter_map(|n| engine.external_id(*n).map(str::to_owned)).collect();
+            (ids, more.then(|| page.last().map(u32::to_string)).flatten())
+        };
+        let event = ctx.audit().event(action::SEGMENT_MEMBERS, format!("segment:{}/page:{}", row.id, cursor.unwrap_or("0")), Outcome::Success.as_str());
+        self.store.append_audit(vec![event]).await?;
+        Ok(json!({"members": members, "next_cursor": next}))
+    }
+}
