@@ -2,10 +2,12 @@
 //! the same run and print the ratio. `ingest` measures durable HTTP ingestion (single `track`
 //! calls and `batch` calls of 100) beside the raw SQLite insert ceiling with the same
 //! durability settings (WAL, synchronous=FULL). `gate` measures send-gate decisions, pure and
-//! with state read from SQLite and PostgreSQL.
+//! with state read from SQLite and PostgreSQL. `segments` evaluates segments beside DuckDB on
+//! the same data.
 
 mod gate;
 mod ingest;
+mod segments;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Gate decisions per second: the pure function, and with state read from storage.
     Gate(gate::GateArgs),
+    /// Segment evaluation beside DuckDB on the same data, with identical member sets.
+    Segments(segments::SegmentArgs),
 }
 
 #[tokio::main]
@@ -29,5 +33,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Gate(args) => gate::run(args).await,
+        Command::Segments(args) => segments::run(args).await,
     }
 }

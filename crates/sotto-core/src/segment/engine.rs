@@ -86,10 +86,12 @@ struct FieldIndex {
     elements: HashMap<String, RoaringBitmap>,
 }
 
-#[derive(Debug, Clone)]
+/// An event as the engine keeps it: 16 bytes, with its properties interned (many events
+/// share the same property set).
+#[derive(Debug, Clone, Copy)]
 struct StoredEvent {
-    at: Timestamp,
-    properties: Map<String, Value>,
+    at: i64,
+    props: u32,
 }
 
 /// The engine.
@@ -105,6 +107,8 @@ pub struct SegmentEngine {
     consents: Vec<ConsentState>,
     consent_bits: HashMap<(Channel, Option<String>, bool), RoaringBitmap>,
     authorizations: HashMap<u32, Vec<AuthorizationSummary>>,
+    prop_sets: Vec<Map<String, Value>>,
+    prop_index: HashMap<String, u32>,
 }
 
 impl SegmentEngine {
@@ -186,10 +190,36 @@ impl SegmentEngine {
     /// Records an event.
     pub fn add_event(&mut self, external_id: &str, name: &str, at: Timestamp, properties: Map<String, Value>) {
         let n = self.patient(external_id);
-        let list = self.events.entry(name.to_owned()).or_default().entry(n).or_default();
+        let props = self.intern(properties);
+        let at = at.as_microsecond();
+        if !self.events.contains_key(name) {
+            self.events.insert(name.to_owned(), HashMap::new());
+            self.event_any.insert(name.to_owned(), RoaringBitmap::new());
+        }
+        let list = self.events.get_mut(name).map(|m| m.entry(n).or_default()).expect("inserted above");
         let pos = list.partition_point(|e| e.at <= at);
-        list.insert(pos, StoredEvent { at, properties });
-        self.event_any.entry(name.to_owned()).or_default().insert(n);
+        list.insert(pos, StoredEvent { at, props });
+        if let Some(any) = self.event_any.get_mut(name) {
+            any.insert(n);
+        }
+    }
+
+    fn intern(&mut self, properties: Map<String, Value>) -> u32 {
+        if properties.is_empty() && !self.prop_sets.is_empty() {
+            return 0;
+        }
+        if self.prop_sets.is_empty() {
+            self.prop_sets.push(Map::new());
+            self.prop_index.insert(Value::Object(Map::new()).to_string(), 0);
+        }
+        let key = Value::Object(properties).to_string();
+        if let Some(n) = self.prop_index.get(&key) {
+            return *n;
+        }
+        let n = self.prop_sets.len() as u32;
+        self.prop_sets.push(serde_json::from_str(&key).unwrap_or_default());
+        self.prop_index.insert(key, n);
+        n
     }
 
     /// Replaces a patient's current consent.
@@ -213,21 +243,27 @@ impl SegmentEngine {
 
     /// The members of a segment at `now`.
     pub fn evaluate(&self, expr: &Expr, now: Timestamp) -> RoaringBitmap {
+        self.within(expr, now, &self.all)
+    }
+
+    /// The members within `scope`: `and` narrows the scope as it goes, so later conditions
+    /// (event scans above all) only look at patients still in the running.
+    fn within(&self, expr: &Expr, now: Timestamp, scope: &RoaringBitmap) -> RoaringBitmap {
         match expr {
             Expr::And(xs) => {
-                let mut it = xs.iter();
-                let mut acc = it.next().map_or_else(|| self.all.clone(), |x| self.evaluate(x, now));
-                for x in it {
+                let mut acc = scope.clone();
+                for x in xs {
                     if acc.is_empty() {
                         break;
                     }
-                    acc &= self.evaluate(x, now);
+                    acc = self.within(x, now, &acc);
                 }
                 acc
             }
-            Expr::Or(xs) => xs.iter().fold(RoaringBitmap::new(), |acc, x| acc | self.evaluate(x, now)),
-            Expr::Not(x) => &self.all - &self.evaluate(x, now),
-            Expr::Cond(c) => self.condition(c, now),
+            Expr::Or(xs) => xs.iter().fold(RoaringBitmap::new(), |acc, x| acc | self.within(x, now, scope)),
+            Expr::Not(x) => scope - &self.within(x, now, scope),
+            Expr::Cond(Condition::Did { event, filter, count, window }) => self.did(event, filter.as_ref(), *count, window.as_ref(), now, scope),
+            Expr::Cond(c) => self.condition(c, now) & scope,
         }
     }
 
@@ -259,7 +295,7 @@ impl SegmentEngine {
             Condition::In { field, values } => values.iter().fold(RoaringBitmap::new(), |acc, v| acc | self.eq(field, v)),
             Condition::Exists { field } => self.fields.get(field).map(|ix| ix.present.clone()).unwrap_or_default(),
             Condition::Has { field, code } => self.fields.get(field).and_then(|ix| ix.elements.get(code)).cloned().unwrap_or_default(),
-            Condition::Did { event, filter, count, window } => self.did(event, filter.as_ref(), *count, window.as_ref(), now),
+            Condition::Did { event, filter, count, window } => self.did(event, filter.as_ref(), *count, window.as_ref(), now, &self.all),
             Condition::Consent { channel, topic, opted_in } => self.consent_bits.get(&(*channel, topic.clone(), *opted_in)).cloned().unwrap_or_default(),
             Condition::Authorized => self
                 .authorizations
@@ -270,7 +306,15 @@ impl SegmentEngine {
         }
     }
 
-    fn did(&self, event: &str, filter: Option<&(String, CmpOp, Literal)>, count: Option<(CountOp, u32)>, window: Option<&EventWindow>, now: Timestamp) -> RoaringBitmap {
+    fn did(
+        &self,
+        event: &str,
+        filter: Option<&(String, CmpOp, Literal)>,
+        count: Option<(CountOp, u32)>,
+        window: Option<&EventWindow>,
+        now: Timestamp,
+        scope: &RoaringBitmap,
+    ) -> RoaringBitmap {
         let ok = |n: u64| match count {
             None => n >= 1,
             Some((CountOp::AtLeast, k)) => n >= u64::from(k),
@@ -278,13 +322,16 @@ impl SegmentEngine {
             Some((CountOp::Exactly, k)) => n == u64::from(k),
         };
         let Some(per_patient) = self.events.get(event) else {
-            return if ok(0) { self.all.clone() } else { RoaringBitmap::new() };
+            return if ok(0) { scope.clone() } else { RoaringBitmap::new() };
         };
-        let mut out = if ok(0) { &self.all - &self.event_any[event] } else { RoaringBitmap::new() };
-        for (n, list) in per_patient {
+        let with_event = &self.event_any[event] & scope;
+        let mut out = if ok(0) { scope - &with_event } else { RoaringBitmap::new() };
+        for n in &with_event {
+            let Some(list) = per_patient.get(&n) else { continue };
             let slice: &[StoredEvent] = match window {
                 Some(EventWindow::WithinDays(days)) => {
-                    let from = now - jiff::SignedDuration::from_hours(24 * i64::from(*days));
+                    let from = (now - jiff::SignedDuration::from_hours(24 * i64::from(*days))).as_microsecond();
+                    let now = now.as_microsecond();
                     let lo = list.partition_point(|e| e.at <= from);
                     let hi = list.partition_point(|e| e.at <= now);
                     &list[lo..hi.max(lo)]
@@ -293,11 +340,11 @@ impl SegmentEngine {
             };
             let hits = slice
                 .iter()
-                .filter(|e| !matches!(window, Some(EventWindow::Between(..))) || in_window(window, e.at, now))
-                .filter(|e| filter.is_none_or(|(p, op, v)| super::eval::compare_value(e.properties.get(p), *op, v)))
+                .filter(|e| !matches!(window, Some(EventWindow::Between(..))) || in_window(window, Timestamp::from_microsecond(e.at).unwrap_or_default(), now))
+                .filter(|e| filter.is_none_or(|(p, op, v)| super::eval::compare_value(self.prop_sets.get(e.props as usize).and_then(|m| m.get(p)), *op, v)))
                 .count() as u64;
             if ok(hits) {
-                out.insert(*n);
+                out.insert(n);
             }
         }
         out
