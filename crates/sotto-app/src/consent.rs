@@ -111,7 +111,7 @@ impl<S: Store> App<S> {
             }
         };
         let auth_id = format!("auth_{}", sotto_crypto::random_id(10));
-        let document = serde_json::to_vec(&form).map_err(|_| AppError::Crypto)?;
+        let document = serde_json::to_vec(&form).map_err(|_| AppError::Internal("authorization did not serialize"))?;
         let sealed = key.seal(format!("{owner}/authorization:{auth_id}").as_bytes(), &document);
         let last_effective = match &form.expiry {
             Expiry::At(t) => (*t).max(ctx.now),

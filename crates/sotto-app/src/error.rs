@@ -38,6 +38,9 @@ pub enum AppError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An invariant of the process broke (a poisoned lock, a value that would not serialize).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// Stored ciphertext did not decrypt with this master key.
     #[error("stored identifiers could not be decrypted with the configured master key")]
     Crypto,

@@ -174,7 +174,7 @@ impl<S: Store> App<S> {
             id: format!("seg_{}", sotto_crypto::random_id(8)),
             name: name.to_owned(),
             definition,
-            expr: serde_json::to_string(&expr).map_err(|_| AppError::Crypto)?,
+            expr: serde_json::to_string(&expr).map_err(|_| AppError::Internal("segment did not serialize"))?,
             touches_phi,
             created_at: micros(ctx.now),
             created_by: ctx.principal.actor.clone(),
@@ -212,7 +212,7 @@ impl<S: Store> App<S> {
             return Err(AppError::invalid(FieldError::new("invalid_limit", "limit", "limit must be 1 to 1000")));
         }
         let (members, next) = {
-            let engine = self.segments.read().map_err(|_| AppError::Crypto)?;
+            let engine = self.segments.read().map_err(|_| AppError::Internal("segment index lock poisoned"))?;
             let bits = engine.evaluate(&expr, ctx.now);
             let page: Vec<u32> = bits.iter().filter(|n| after.is_none_or(|a| *n > a)).take(page_size + 1).collect();
             let more = page.len() > page_size;

@@ -45,7 +45,7 @@ impl<S: Store> App<S> {
             Some(t) => Some(Topic::parse("topic", t.as_str().unwrap_or_default()).map_err(AppError::invalid)?),
         };
         let claim = Claim { e: id.as_str().to_owned(), c: channel, t: topic.map(|t| t.as_str().to_owned()) };
-        let token = self.keyring.seal_token(PURPOSE, &serde_json::to_vec(&claim).map_err(|_| AppError::Crypto)?);
+        let token = self.keyring.seal_token(PURPOSE, &serde_json::to_vec(&claim).map_err(|_| AppError::Internal("unsubscribe claim did not serialize"))?);
         let event = ctx.audit().event(action::UNSUBSCRIBE_LINK, format!("patient:{id}/unsubscribe:{channel}"), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
         Ok(json!({"url": format!("{}/u/{token}", self.settings.public_url.trim_end_matches('/'))}))

@@ -102,7 +102,7 @@ pub struct SegmentEngine {
     all: RoaringBitmap,
     traits: Vec<Map<String, Value>>,
     fields: HashMap<String, FieldIndex>,
-    events: HashMap<String, HashMap<u32, Vec<StoredEvent>>>,
+    events: HashMap<String, Vec<Vec<StoredEvent>>>,
     event_any: HashMap<String, RoaringBitmap>,
     consents: Vec<ConsentState>,
     consent_bits: HashMap<(Channel, Option<String>, bool), RoaringBitmap>,
@@ -193,10 +193,14 @@ impl SegmentEngine {
         let props = self.intern(properties);
         let at = at.as_microsecond();
         if !self.events.contains_key(name) {
-            self.events.insert(name.to_owned(), HashMap::new());
+            self.events.insert(name.to_owned(), Vec::new());
             self.event_any.insert(name.to_owned(), RoaringBitmap::new());
         }
-        let list = self.events.get_mut(name).map(|m| m.entry(n).or_default()).expect("inserted above");
+        let lists = self.events.get_mut(name).expect("inserted above");
+        if lists.len() <= n as usize {
+            lists.resize_with(n as usize + 1, Vec::new);
+        }
+        let list = &mut lists[n as usize];
         let pos = list.partition_point(|e| e.at <= at);
         list.insert(pos, StoredEvent { at, props });
         if let Some(any) = self.event_any.get_mut(name) {
@@ -327,7 +331,7 @@ impl SegmentEngine {
         let with_event = &self.event_any[event] & scope;
         let mut out = if ok(0) { scope - &with_event } else { RoaringBitmap::new() };
         for n in &with_event {
-            let Some(list) = per_patient.get(&n) else { continue };
+            let Some(list) = per_patient.get(n as usize) else { continue };
             let slice: &[StoredEvent] = match window {
                 Some(EventWindow::WithinDays(days)) => {
                     let from = (now - jiff::SignedDuration::from_hours(24 * i64::from(*days))).as_microsecond();
