@@ -13,6 +13,7 @@ pub mod gate;
 pub mod health_terms;
 pub mod ids;
 pub mod ingest;
+pub mod lint;
 pub mod phi;
 pub mod purpose;
 pub mod quiet_hours;

@@ -3,5 +3,6 @@
 
 mod gate;
 mod ingest;
+mod lint;
 mod segment;
 mod segment_engine;

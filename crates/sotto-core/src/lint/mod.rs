@@ -1,0 +1,169 @@
+//! The lock-screen linter: would someone glancing at this text learn anything about the
+//! patient's health? One engine for every surface: text is normalized (see `normalize`), then
+//! matched against a curated lexicon by whole words; each finding carries a category, a span in
+//! the original text, a rule, a severity and a compliant rewrite for the surface.
+
+mod normalize;
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use serde::Serialize;
+
+use crate::dictionary::Surface;
+
+pub use normalize::{Normalized, normalize, normalize_joined};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth a second look; does not stop a send.
+    Warn,
+    /// Reveals health information; stops a send.
+    Block,
+}
+
+/// The overall answer for one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing found.
+    Pass,
+    /// Only warnings.
+    Warn,
+    /// At least one blocking finding.
+    Block,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The lexicon category, such as `condition` or `mental_health`.
+    pub category: &'static str,
+    /// Byte offsets `[start, end)` in the original text.
+    pub span: (usize, usize),
+    /// The rule that fired, such as `lexicon.condition`.
+    pub rule: String,
+    /// Block or warn.
+    pub severity: Severity,
+    /// A compliant rewrite for this surface.
+    pub suggestion: &'static str,
+}
+
+/// The result of linting one text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Pass, warn or block.
+    pub verdict: Verdict,
+    /// Every finding, in text order.
+    pub findings: Vec<Finding>,
+}
+
+struct Entry {
+    category: &'static str,
+    severity: Severity,
+}
+
+struct Lexicon {
+    matcher: AhoCorasick,
+    entries: Vec<Entry>,
+}
+
+fn category(name: &str) -> &'static str {
+    const NAMES: &[&str] = &[
+        "condition", "symptom", "procedure", "lab_test", "medication", "specialty", "facility", "device", "mental_health", "substance_use",
+        "hiv_sti", "genetic", "reproductive", "gender_affirming",
+    ];
+    NAMES.iter().find(|n| **n == name).copied().unwrap_or("condition")
+}
+
+fn lexicon() -> &'static Lexicon {
+    static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+    LEXICON.get_or_init(|| {
+        let mut terms = Vec::new();
+        let mut entries = Vec::new();
+        for line in include_str!("../../data/lexicon.tsv").lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let mut cols = line.split('\t');
+            let (Some(term), Some(cat), _, Some(sev)) = (cols.next(), cols.next(), cols.next(), cols.next()) else { continue };
+            terms.push(term.to_owned());
+            entries.push(Entry { category: category(cat), severity: if sev == "warn" { Severity::Warn } else { Severity::Block } });
+        }
+        let matcher = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&terms).expect("the lexicon compiles");
+        Lexicon { matcher, entries }
+    })
+}
+
+/// The compliant rewrite offered for a surface.
+pub fn suggestion(surface: Surface, about_appointment: bool) -> &'static str {
+    match (surface, about_appointment) {
+        (Surface::SmsBody, true) => "Reminder: you have an upcoming appointment. Reply C to confirm.",
+        (Surface::PushBody, true) => "Reminder: you have an upcoming appointment.",
+        (Surface::EmailSubject, true) => "Your upcoming appointment",
+        (Surface::EmailSubject, false) => "A message from your care team",
+        (Surface::EmailPreview, _) => "You have a new secure message",
+        (Surface::EmailBody, _) => "Your care team has shared something new with you. Sign in to the secure portal to read it.",
+        (Surface::Cta, _) => "View your account updates",
+        (Surface::SmsBody, false) => "You have a new secure message. Sign in to the portal to view it.",
+        (Surface::PushTitle, _) => "New secure message",
+        (Surface::PushBody, false) => "You have a new secure message. Tap to view.",
+    }
+}
+
+/// Lints one text shown on `surface`.
+pub fn lint(text: &str, surface: Surface) -> Report {
+    let lex = lexicon();
+    let mut findings = Vec::new();
+    for (variant, normalized) in [("lexicon", normalize(text)), ("lexicon.joined", normalize_joined(text))] {
+        let folded = normalized.text.as_str();
+        let about_appointment = ["appointment", "reminder", "follow up", "visit", "cita"].iter().any(|w| folded.contains(w));
+        for m in lex.matcher.find_overlapping_iter_fallback(folded) {
+            let entry = &lex.entries[m.2];
+            let span = normalized.original(m.0, m.1);
+            if variant == "lexicon.joined" && findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
+                continue;
+            }
+            findings.push(Finding {
+                category: entry.category,
+                span,
+                rule: format!("{variant}.{}", entry.category),
+                severity: entry.severity,
+                suggestion: suggestion(surface, about_appointment),
+            });
+        }
+    }
+    findings.sort_by_key(|f| f.span);
+    findings.dedup_by(|a, b| a.span == b.span);
+    let verdict = match findings.iter().map(|f| f.severity).max() {
+        None => Verdict::Pass,
+        Some(Severity::Warn) => Verdict::Warn,
+        Some(Severity::Block) => Verdict::Block,
+    };
+    Report { verdict, findings }
+}
+
+trait WordMatches {
+    fn find_overlapping_iter_fallback(&self, text: &str) -> Vec<(usize, usize, usize)>;
+}
+
+impl WordMatches for AhoCorasick {
+    /// Leftmost-longest matches, retried from the next word when a match is not a whole word
+    /// (so "oncology" inside "gastro-oncology" does not hide "oncology" later on).
+    fn find_overlapping_iter_fallback(&self, text: &str) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = text.as_bytes();
+        while start < text.len() {
+            let Some(m) = self.find(aho_corasick::Input::new(text).range(start..)) else { break };
+            let whole = (m.start() == 0 || bytes[m.start() - 1] == b' ') && (m.end() == bytes.len() || bytes[m.end()] == b' ');
+            if whole {
+                out.push((m.start(), m.end(), m.pattern().as_usize()));
+                start = m.end();
+            } else {
+                // Move to the next word boundary after the match start.
+                start = text[m.start()..].find(' ').map_or(text.len(), |i| m.start() + i + 1);
+            }
+        }
+        out
+    }
+}

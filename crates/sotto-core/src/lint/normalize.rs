@@ -1,0 +1,203 @@
+//! Normalization before matching, keeping a map back to the original text: compatibility
+//! forms (NFKC), Cyrillic and Greek look-alikes, zero-width characters and soft hyphens,
+//! accents, common leetspeak, case, and letters spelled out with spaces, dots or hyphens.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Normalized text and, per normalized byte, the original byte range it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// The folded text: lowercase letters and digits, single spaces between words.
+    pub text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Normalized {
+    /// The original byte range of normalized bytes `start..end`.
+    pub fn original(&self, start: usize, end: usize) -> (usize, usize) {
+        let first = self.spans.get(start).map_or(0, |s| s.0);
+        let last = self.spans.get(end.saturating_sub(1)).map_or(first, |s| s.1);
+        (first, last.max(first))
+    }
+}
+
+fn homoglyph(c: char) -> char {
+    match c {
+        'а' | 'α' | 'А' | 'Α' => 'a',
+        'в' | 'β' | 'В' | 'Β' => 'b',
+        'с' | 'С' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ε' | 'Е' | 'Ε' | 'ё' => 'e',
+        'һ' | 'Н' | 'Η' => 'h',
+        'і' | 'ι' | 'І' | 'Ι' | 'ї' => 'i',
+        'ј' | 'Ј' => 'j',
+        'к' | 'κ' | 'К' | 'Κ' => 'k',
+        'м' | 'М' | 'Μ' => 'm',
+        'п' | 'η' => 'n',
+        'о' | 'ο' | 'О' | 'Ο' | 'σ' => 'o',
+        'р' | 'ρ' | 'Р' | 'Ρ' => 'p',
+        'ԛ' => 'q',
+        'ѕ' | 'Ѕ' => 's',
+        'т' | 'τ' | 'Т' | 'Τ' => 't',
+        'υ' | 'μ' => 'u',
+        'ν' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' | 'Х' | 'Χ' => 'x',
+        'у' | 'γ' | 'У' | 'Υ' => 'y',
+        'Ζ' => 'z',
+        other => other,
+    }
+}
+
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' | '|' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        _ => return None,
+    })
+}
+
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{034F}' | '\u{180E}')
+}
+
+/// Folds `text` for matching.
+pub fn normalize(text: &str) -> Normalized {
+    fold(text, false)
+}
+
+/// Like [`normalize`], but words broken up by hyphens or dots ("on-co-lo-gy") are joined.
+pub fn normalize_joined(text: &str) -> Normalized {
+    fold(text, true)
+}
+
+fn fold(text: &str, join_broken_words: bool) -> Normalized {
+    // 1. Per original character: its folded letters.
+    let mut chars: Vec<(char, usize, usize)> = Vec::with_capacity(text.len());
+    for (start, c) in text.char_indices() {
+        let end = start + c.len_utf8();
+        if invisible(c) {
+            continue;
+        }
+        for folded in c.to_string().nfkd().filter(|c| !is_combining_mark(*c)) {
+            for lower in folded.to_lowercase() {
+                chars.push((homoglyph(lower), start, end));
+            }
+        }
+    }
+    // 2. Leetspeak inside words: a digit or symbol with a letter on each side reads as the
+    //    letter it imitates ("d1abetes", "h!v", "d14betes").
+    unleet(&mut chars);
+    // 3. Runs of anything but letters and digits become one space.
+    let mut tokens: Vec<(char, usize, usize)> = Vec::with_capacity(chars.len());
+    for (c, start, end) in chars {
+        if c.is_alphanumeric() {
+            tokens.push((c, start, end));
+        } else if tokens.last().is_some_and(|t| t.0 != ' ') {
+            tokens.push((' ', start, end));
+        }
+    }
+    if tokens.last().is_some_and(|t| t.0 == ' ') {
+        tokens.pop();
+    }
+    // 4. Spelled-out letters ("c a n c e r") are joined; with `join_broken_words`, so are
+    //    pieces of a word split by a hyphen or a dot ("on-co-lo-gy").
+    let mut keep = vec![true; tokens.len()];
+    let single = |j: usize| tokens[j].0 != ' ' && (j == 0 || tokens[j - 1].0 == ' ') && tokens.get(j + 1).is_none_or(|t| t.0 == ' ');
+    let mut i = 0;
+    while i < tokens.len() {
+        if single(i) {
+            let mut j = i;
+            while j + 2 < tokens.len() && tokens[j + 1].0 == ' ' && single(j + 2) {
+                j += 2;
+            }
+            if (j - i) / 2 + 1 >= 3 {
+                for k in (i + 1..j).step_by(2) {
+                    keep[k] = false;
+                }
+            }
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    if join_broken_words {
+        for (k, t) in tokens.iter().enumerate() {
+            let original = &text[t.1..t.2];
+            if t.0 == ' ' && (original == "-" || original == "." || original == "·") {
+                keep[k] = false;
+            }
+        }
+    }
+    let mut kept: Vec<(char, usize, usize)> = tokens.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect();
+    // Joining can put a digit between letters ("a 0 b" becomes "a0b"): read it again.
+    unleet(&mut kept);
+    let mut out = Normalized { text: String::with_capacity(text.len()), spans: Vec::with_capacity(text.len()) };
+    for (c, start, end) in kept {
+        for _ in 0..c.len_utf8() {
+            out.spans.push((start, end));
+        }
+        out.text.push(c);
+    }
+    out
+}
+
+fn unleet(chars: &mut [(char, usize, usize)]) {
+    for i in 0..chars.len() {
+        let Some(letter) = leet(chars[i].0) else { continue };
+        let before = i > 0 && chars[i - 1].0.is_alphabetic();
+        let after = match chars.get(i + 1) {
+            Some((c, _, _)) if c.is_alphabetic() => true,
+            Some((c, _, _)) if leet(*c).is_some() => chars.get(i + 2).is_some_and(|n| n.0.is_alphabetic()),
+            // A digit ending a word after two letters ("ch3m0") reads as a letter too.
+            next => chars[i].0.is_ascii_digit() && next.is_none_or(|n| !n.0.is_alphanumeric()) && i >= 2 && chars[i - 2].0.is_alphabetic(),
+        };
+        if before && after {
+            chars[i].0 = letter;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evasions_fold_to_plain_words() {
+        for (input, expected) in [
+            ("ＣＡＮＣＥＲ", "cancer"),
+            ("саncer", "cancer"),
+            ("can\u{200B}cer", "cancer"),
+            ("can\u{00AD}cer", "cancer"),
+            ("c a n c e r", "cancer"),
+            ("c.a.n.c.e.r", "cancer"),
+            ("c-a-n-c-e-r screening", "cancer screening"),
+            ("d1abetes", "diabetes"),
+            ("H1V", "hiv"),
+            ("Diagnóstico", "diagnostico"),
+            ("Your   lab-results!", "your lab results"),
+        ] {
+            assert_eq!(normalize(input).text, expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_numbers_and_words_are_left_alone() {
+        assert_eq!(normalize("Friday at 3pm, room 101").text, "friday at 3pm room 101");
+        assert_eq!(normalize("a b").text, "a b");
+    }
+
+    #[test]
+    fn spans_point_back_into_the_original_text() {
+        let text = "Your саncer results";
+        let n = normalize(text);
+        let start = n.text.find("cancer").expect("found");
+        let (a, b) = n.original(start, start + "cancer".len());
+        assert_eq!(&text[a..b], "саncer");
+    }
+}
