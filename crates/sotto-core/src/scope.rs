@@ -49,6 +49,9 @@ pub enum Scope {
     /// Recording consent and authorizations, issuing unsubscribe links.
     #[serde(rename = "consent:write")]
     ConsentWrite,
+    /// Linting message text.
+    #[serde(rename = "content:lint")]
+    ContentLint,
     /// Compliance decisions such as template approval.
     #[serde(rename = "compliance")]
     Compliance,
@@ -56,7 +59,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 15] = [
+    pub const ALL: [Scope; 16] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -71,6 +74,7 @@ impl Scope {
         Scope::SegmentsMembers,
         Scope::ConsentRead,
         Scope::ConsentWrite,
+        Scope::ContentLint,
         Scope::Compliance,
     ];
 
@@ -91,6 +95,7 @@ impl Scope {
             Scope::SegmentsMembers => "segments:members",
             Scope::ConsentRead => "consent:read",
             Scope::ConsentWrite => "consent:write",
+            Scope::ContentLint => "content:lint",
             Scope::Compliance => "compliance",
         }
     }

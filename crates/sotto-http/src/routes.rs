@@ -96,6 +96,34 @@ pub(crate) async fn audit<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Quer
     Ok(Json(json!({"entries": entries, "next_after": next})))
 }
 
+/// Lints one request object or a list of them.
+pub(crate) async fn lint<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    app.require(&ctx, sotto_core::scope::Scope::ContentLint, "lint").await?;
+    let one = |v: &Value, at: Option<usize>| {
+        sotto_core::lint::parse_request(v).map(|r| sotto_core::lint::answer(&r)).map_err(|e| match at {
+            Some(i) => e.within(&format!("[{i}]")),
+            None => e,
+        })
+    };
+    match &body {
+        Value::Array(items) => {
+            let mut results = Vec::with_capacity(items.len());
+            let mut errors = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match one(item, Some(i)) {
+                    Ok(a) => results.push(a),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(sotto_app::AppError::Invalid(errors).into());
+            }
+            Ok(Json(json!({"results": results})))
+        }
+        other => Ok(Json(serde_json::to_value(one(other, None).map_err(sotto_app::AppError::invalid)?).unwrap_or_default())),
+    }
+}
+
 pub(crate) async fn not_found() -> ApiError {
     ApiError::request(StatusCode::NOT_FOUND, "not_found", "no such route; see the README for the API")
 }

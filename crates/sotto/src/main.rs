@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod demo;
+mod lint;
 mod serve;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
+    /// Lint message text read as JSON lines: exits 1 when anything blocks, 2 on a malformed line.
+    Lint(lint::LintArgs),
     /// Audit chain tools.
     Audit {
         #[command(subcommand)]
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             }
             Command::Keys { command } => admin::keys(command).await,
             Command::Audit { command } => admin::audit(command).await,
+            Command::Lint(args) => lint::run(args),
         }
     });
     match result {

@@ -84,3 +84,38 @@ fn invalid_configuration_stops_with_a_message_that_says_how_to_fix_it() {
         assert!(text(&out).contains(expected), "{args:?} should mention {expected:?}: {}", text(&out));
     }
 }
+
+fn lint_with(input: &str, extra: &[&str]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sotto"))
+        .arg("lint")
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn lint_writes_one_verdict_per_line_and_exits_by_the_worst_one() {
+    let clean = r#"{"id": "a", "channel": "push", "surface": "push_body", "text": "You have a new secure message. Tap to view."}"#;
+    let bad = r#"{"id": "b", "channel": "push", "surface": "push_body", "text": "Your lab results are in. Tap to view."}"#;
+    let out = lint_with(&format!("{clean}\n"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = lint_with(&format!("{clean}\n\n{bad}\n"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!((lines[0]["id"].as_str(), lines[0]["verdict"].as_str()), (Some("a"), Some("pass")));
+    assert_eq!((lines[1]["id"].as_str(), lines[1]["verdict"].as_str()), (Some("b"), Some("block")));
+    assert_eq!(lines[1]["findings"][0]["span"], serde_json::json!([5, 16]));
+    let out = lint_with(&format!("{clean}\nnot json\n{{\"channel\": \"sms\", \"surface\": \"push_body\", \"text\": \"x\"}}\n"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.contains("line 2:") && errors.contains("line 3:") && errors.contains("surface"), "{errors}");
+    let human = lint_with(&format!("{bad}\n"), &["--format", "human"]);
+    let shown = String::from_utf8_lossy(&human.stdout);
+    assert!(shown.contains("     ^^^^^^^^^^^ lab_test") && shown.contains("suggestion: You have a new secure message"), "{shown}");
+}

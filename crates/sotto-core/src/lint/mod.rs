@@ -4,6 +4,7 @@
 //! the original text, a rule, a severity and a compliant rewrite for the surface.
 
 mod normalize;
+mod request;
 
 use std::sync::OnceLock;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 use crate::dictionary::Surface;
 
 pub use normalize::{Normalized, normalize, normalize_joined};
+pub use request::{LintAnswer, LintRequest, answer, parse_request};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -4,6 +4,7 @@
 mod auth;
 mod consent;
 mod inbound;
+mod lint;
 mod dictionary;
 mod ingest;
 mod logs;
