@@ -5,7 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use sotto_core::audit::{Outcome, action};
-use sotto_core::authorization::{AuthorizationSummary, Expiry, parse_authorization};
+use sotto_core::authorization::{AuthorizationSummary, Expiry, parse_authorization, parse_form_text};
 use sotto_core::consent::{ConsentRecord, ConsentState, parse_consent};
 use sotto_core::ids::ExternalId;
 use sotto_core::scope::Scope;
@@ -95,11 +95,37 @@ impl<S: Store> App<S> {
         Ok(json!({"external_id": id.as_str(), "current": current, "history": history}))
     }
 
+    /// Stores a new version of the authorization form text (compliance only); versions never change.
+    pub async fn create_authorization_form(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::Compliance, "authorization_form").await?;
+        let form = parse_form_text(body).map_err(AppError::IncompleteAuthorization)?;
+        sotto_core::contact::Language::parse("language", &form.language).map_err(AppError::invalid)?;
+        let text = serde_json::to_string(&form).map_err(|_| AppError::Internal("form did not serialize"))?;
+        if !self.store.create_authorization_form(&form.version, &form.language, &text, &ctx.audit()).await? {
+            return Err(AppError::Conflict { code: "form_version_exists", message: "this form version exists; form texts never change, so publish a new version".into() });
+        }
+        Ok(serde_json::to_value(&form).unwrap_or_default())
+    }
+
+    /// A stored form version.
+    pub async fn authorization_form(&self, ctx: &RequestCtx, version: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::ConsentRead, "authorization_form").await?;
+        let text = self.store.authorization_form(version).await?.ok_or(AppError::NotFound("authorization form"))?;
+        serde_json::from_str(&text).map_err(|_| AppError::Store(sotto_store::StoreError::Corrupt("authorization form".into())))
+    }
+
     /// Records a complete marketing authorization, sealed with the patient's data key.
     pub async fn create_authorization(&self, ctx: &RequestCtx, external_id: &str, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::ConsentWrite, "authorization").await?;
         let id = self.existing_patient(external_id).await?;
         let form = parse_authorization(body).map_err(AppError::IncompleteAuthorization)?;
+        if self.store.authorization_form(&form.form_version).await?.is_none() {
+            return Err(AppError::invalid(sotto_core::FieldError::new(
+                "unknown_form_version",
+                "form_version",
+                "no authorization form of this version is on file; publish it with POST /v1/authorization-forms first",
+            )));
+        }
         let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         let owner = key_owner(id.as_str());
         let key = match open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)? {

@@ -21,6 +21,8 @@ pub mod action {
     pub const ACCESS_DENIED: &str = "access.denied";
     /// A consent record was appended to the ledger.
     pub const CONSENT_RECORD: &str = "consent.record";
+    /// An authorization form version was stored.
+    pub const AUTHORIZATION_FORM_CREATE: &str = "authorization_form.create";
     /// A HIPAA authorization was recorded.
     pub const AUTHORIZATION_CREATE: &str = "authorization.create";
     /// A HIPAA authorization was revoked.

@@ -182,6 +182,50 @@ pub fn parse_authorization(body: &Value) -> Result<AuthorizationForm, Vec<String
     }
 }
 
+/// A version of the authorization form text: the plain-language text and the three required
+/// statement blocks (REQ-112), in one language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FormText {
+    /// The version name authorizations refer to, such as `mkt-auth-v2`.
+    pub version: String,
+    /// The language of this text.
+    pub language: String,
+    /// The form's body text.
+    pub text: String,
+    /// The right to revoke in writing, and how.
+    pub right_to_revoke: String,
+    /// That treatment, payment, enrollment or eligibility is not conditioned on signing.
+    pub conditioning: String,
+    /// That disclosed information may be redisclosed and lose protection.
+    pub redisclosure: String,
+}
+
+/// Parses a form version; every missing part is named.
+pub fn parse_form_text(body: &Value) -> Result<FormText, Vec<String>> {
+    let empty = Map::new();
+    let obj = body.as_object().unwrap_or(&empty);
+    let statements = obj.get("statements").and_then(Value::as_object).unwrap_or(&empty);
+    let mut missing = Vec::new();
+    let mut need = |map: &Map<String, Value>, key: &str, name: &str| {
+        let v = nonempty(map, key);
+        if v.is_none() {
+            missing.push(name.to_owned());
+        }
+        v.unwrap_or_default()
+    };
+    let version = need(obj, "version", "version");
+    let language = need(obj, "language", "language");
+    let text = need(obj, "text", "text");
+    let right_to_revoke = need(statements, "right_to_revoke", "statements.right_to_revoke");
+    let conditioning = need(statements, "conditioning", "statements.conditioning");
+    let redisclosure = need(statements, "redisclosure", "statements.redisclosure");
+    let version_ok = version.len() <= 64 && version.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !version.is_empty() && !version_ok {
+        missing.push("version".into());
+    }
+    if missing.is_empty() { Ok(FormText { version, language, text, right_to_revoke, conditioning, redisclosure }) } else { Err(missing) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +262,13 @@ mod tests {
         partial["statements"]["redisclosure"] = json!(false);
         partial["recipients"] = json!([" "]);
         assert_eq!(parse_authorization(&partial).expect_err("partial"), ["recipients", "statements.redisclosure"]);
+    }
+
+    #[test]
+    fn a_form_version_without_all_three_statements_is_refused() {
+        let form = json!({"version": "mkt-auth-v2", "language": "en", "text": "I agree that…",
+            "statements": {"right_to_revoke": "You may revoke…", "conditioning": "Your care does not depend…"}});
+        assert_eq!(parse_form_text(&form).expect_err("missing"), ["statements.redisclosure"]);
     }
 
     #[test]

@@ -28,6 +28,14 @@ pub(crate) async fn consents<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, P
     Ok(Json(app.consents(&ctx, &id).await?))
 }
 
+pub(crate) async fn create_authorization_form<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(app.create_authorization_form(&ctx, &body).await?)))
+}
+
+pub(crate) async fn authorization_form<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(version): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.authorization_form(&ctx, &version).await?))
+}
+
 pub(crate) async fn create_authorization<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
     Ok((StatusCode::CREATED, Json(app.create_authorization(&ctx, &id, &body).await?)))
 }

@@ -57,6 +57,8 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/audit", get(routes::audit::<S>))
         .route("/v1/lint", post(routes::lint::<S>))
         .route("/v1/patients/{external_id}/consents", post(consent_routes::record_consent::<S>).get(consent_routes::consents::<S>))
+        .route("/v1/authorization-forms", post(consent_routes::create_authorization_form::<S>))
+        .route("/v1/authorization-forms/{version}", get(consent_routes::authorization_form::<S>))
         .route("/v1/patients/{external_id}/authorizations", post(consent_routes::create_authorization::<S>))
         .route("/v1/patients/{external_id}/authorizations/{auth_id}/revoke", post(consent_routes::revoke_authorization::<S>))
         .route("/v1/patients/{external_id}/eligibility", get(consent_routes::eligibility::<S>))

@@ -106,6 +106,11 @@ pub trait ConsentStore {
     fn append_consents(&self, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<()>> + Send;
     /// A patient's ledger, oldest first.
     fn consents_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<ConsentRow>>> + Send;
+    /// Stores a new authorization form version (its JSON body), audited; `false` when the
+    /// version exists.
+    fn create_authorization_form(&self, version: &str, language: &str, body: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// A form version's JSON body.
+    fn authorization_form(&self, version: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
     /// Stores an authorization and audits it.
     fn create_authorization(&self, row: &AuthorizationRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// Revokes an authorization of a patient, effective `at`, and audits it.

@@ -11,6 +11,15 @@ use sotto_core::scope::Scope;
 
 use crate::support::{TestApp, each_app, read};
 
+pub async fn publish_form(t: &TestApp) {
+    let form = json!({"version": "mkt-auth-v2", "language": "en", "text": "I allow Riverside Clinic to use my appointment history to send me news about its programs.",
+        "statements": {"right_to_revoke": "You may revoke this at any time in writing or in the portal.",
+                       "conditioning": "Your treatment does not depend on signing.",
+                       "redisclosure": "Information shared under this authorization may be redisclosed and no longer protected."}});
+    let (status, body) = t.post_json("/v1/authorization-forms", &form).await;
+    assert_eq!(status, 201, "{body}");
+}
+
 pub async fn patient(t: &TestApp, id: &str) {
     let traits = json!({"email": "ana@example.org", "phone": "+13122530142", "email_verified": true, "phone_verified": true,
         "timezone": "America/Chicago", "state_of_residence": "IL"});
@@ -68,6 +77,7 @@ async fn the_ledger_appends_and_the_current_state_is_the_latest_record() {
 async fn an_incomplete_authorization_names_every_missing_element() {
     each_app(async |t| {
         patient(t, "p-1").await;
+        publish_form(t).await;
         let mut partial = authorization();
         partial.as_object_mut().map(|o| o.remove("disclosed_by"));
         partial["statements"] = json!({"right_to_revoke": true});
@@ -81,9 +91,31 @@ async fn an_incomplete_authorization_names_every_missing_element() {
 }
 
 #[tokio::test]
+async fn form_versions_are_published_once_and_authorizations_must_name_one() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        let (status, body) = t.post_json("/v1/patients/p-1/authorizations", &authorization()).await;
+        assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some("unknown_form_version"), Some("form_version")));
+        let (status, body) = t.post_json("/v1/authorization-forms", &json!({"version": "v9", "language": "en", "text": "…", "statements": {"right_to_revoke": "…"}})).await;
+        assert_eq!((status, body["error"]["missing"].clone()), (422, json!(["statements.conditioning", "statements.redisclosure"])));
+        publish_form(t).await;
+        let (status, body) = t.post_json("/v1/authorization-forms", &json!({"version": "mkt-auth-v2", "language": "en", "text": "changed",
+            "statements": {"right_to_revoke": "a", "conditioning": "b", "redisclosure": "c"}})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("form_version_exists")));
+        let (status, body) = read(t.get("/v1/authorization-forms/mkt-auth-v2", &t.admin_key).send().await.expect("send")).await;
+        assert_eq!((status, body["conditioning"].as_str()), (200, Some("Your treatment does not depend on signing.")));
+        let (status, _) = t.post_json("/v1/patients/p-1/authorizations", &authorization()).await;
+        assert_eq!(status, 201);
+        assert!(t.store().pool().execute("UPDATE authorization_forms SET body = 'x'").await.is_err(), "form versions are immutable");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_revoked_authorization_stops_marketing_that_uses_phi_at_once() {
     each_app(async |t| {
         patient(t, "p-1").await;
+        publish_form(t).await;
         t.post_json("/v1/patients/p-1/consents", &consent("email", "opted_in", "express", "2026-01-01T10:00:00Z")).await;
         let (status, created) = t.post_json("/v1/patients/p-1/authorizations", &authorization()).await;
         assert_eq!(status, 201, "{created}");

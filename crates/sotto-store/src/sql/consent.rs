@@ -89,6 +89,28 @@ impl ConsentStore for SqlStore {
         Ok(rows.iter().map(consent_from_row).collect::<Result<_, _>>()?)
     }
 
+    async fn create_authorization_form(&self, version: &str, language: &str, body: &str, ctx: &AuditContext) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let created = sqlx::query("INSERT INTO authorization_forms (version, language, body, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING")
+            .bind(version)
+            .bind(language)
+            .bind(body)
+            .bind(ctx.at_micros)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        let outcome = if created { Outcome::Success.as_str() } else { "rejected:form_version_exists" };
+        head.append(&mut tx, &[ctx.event(action::AUTHORIZATION_FORM_CREATE, format!("authorization_form:{version}"), outcome)]).await?;
+        head.commit(tx).await?;
+        Ok(created)
+    }
+
+    async fn authorization_form(&self, version: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT body FROM authorization_forms WHERE version = $1").bind(version).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get("body")).transpose()?)
+    }
+
     async fn create_authorization(&self, row: &AuthorizationRow, ctx: &AuditContext) -> StoreResult<()> {
         let (mut tx, mut head) = self.begin_write().await?;
         sqlx::query(
