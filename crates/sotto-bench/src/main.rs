@@ -7,6 +7,7 @@
 
 mod gate;
 mod ingest;
+mod lint;
 mod segments;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     Gate(gate::GateArgs),
     /// Segment evaluation beside DuckDB on the same data, with identical member sets.
     Segments(segments::SegmentArgs),
+    /// Lint throughput on one core, and recall and false blocks on a labelled corpus.
+    Lint(lint::LintArgs),
 }
 
 #[tokio::main]
@@ -34,5 +37,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Gate(args) => gate::run(args).await,
         Command::Segments(args) => segments::run(args).await,
+        Command::Lint(args) => {
+            lint::run(args);
+            Ok(())
+        }
     }
 }
