@@ -157,7 +157,7 @@ impl<S: Store> App<S> {
             return Err(AppError::invalid(FieldError::new(
                 "health_term_in_name",
                 "name",
-                format!("segment names must not reveal health information ({}); use a code instead, such as \"Condition 214 - annual outreach\"", category.as_str()),
+                format!("segment names must not reveal health information ({category}); use a code instead, such as \"Condition 214 - annual outreach\""),
             )));
         }
         let (definition, expr) = match body.get("definition") {

@@ -181,7 +181,7 @@ impl Firewall<'_> {
                 Some(category) => Err(FieldError::new(
                     "health_term_in_free_text",
                     field,
-                    format!("{field} contains a plaintext health term ({}); send a code from the code vault instead", category.as_str()),
+                    format!("{field} contains a plaintext health term ({category}); send a code from the code vault instead"),
                 )),
                 None => Ok(()),
             },
