@@ -116,7 +116,9 @@ pub fn suggestion(surface: Surface, about_appointment: bool) -> &'static str {
 pub fn lint(text: &str, surface: Surface) -> Report {
     let lex = lexicon();
     let mut findings = Vec::new();
-    for (variant, normalized) in [("lexicon", normalize(text)), ("lexicon.joined", normalize_joined(text))] {
+    let broken_words = text.contains(['-', '.', '·']);
+    let variants = [Some(("lexicon", normalize(text))), broken_words.then(|| ("lexicon.joined", normalize_joined(text)))];
+    for (variant, normalized) in variants.into_iter().flatten() {
         let folded = normalized.text.as_str();
         let about_appointment = ["appointment", "reminder", "follow up", "visit", "cita"].iter().any(|w| folded.contains(w));
         for m in lex.matcher.find_overlapping_iter_fallback(folded) {

@@ -84,7 +84,11 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
         if invisible(c) {
             continue;
         }
-        for folded in c.to_string().nfkd().filter(|c| !is_combining_mark(*c)) {
+        if c.is_ascii() {
+            chars.push((c.to_ascii_lowercase(), start, end));
+            continue;
+        }
+        for folded in std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)) {
             for lower in folded.to_lowercase() {
                 chars.push((homoglyph(lower), start, end));
             }
