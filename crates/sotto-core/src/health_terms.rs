@@ -1,26 +1,7 @@
 //! The plaintext health-term check used by the ingestion firewall, the dictionary and name
 //! checks. It is the lock-screen linter's engine (see `lint`): any blocking finding counts.
 
-use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
-
 use crate::dictionary::Surface;
-
-/// Folds text for matching: compatibility forms, accents, case, and runs of separators.
-pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last_space = true;
-    for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-            last_space = false;
-        } else if !last_space {
-            out.push(' ');
-            last_space = true;
-        }
-    }
-    out
-}
 
 /// The category of the first health term in `text`, as the linter names it
 /// (`condition`, `medication`, `mental_health`, …).

@@ -28,8 +28,7 @@ const STOP_PHRASES: &[&str] = &[
 ];
 
 fn normalize(body: &str) -> String {
-    let folded = crate::health_terms::fold(body);
-    folded.trim().to_owned()
+    crate::lint::normalize(body).text
 }
 
 /// Classifies an inbound message. Keywords count only as the whole message (after case,

@@ -41,7 +41,7 @@ fn pick(rng: &mut StdRng, items: &'static [&'static str]) -> &'static str {
 }
 
 impl Population {
-    pub fn generate(patients: usize, events: usize, seed: u64, _now: Timestamp) -> Self {
+    pub fn generate(patients: usize, events: usize, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let patients = (0..patients)
             .map(|_| {
@@ -136,7 +136,7 @@ impl Population {
 pub async fn build_from_storage(args: &SegmentArgs, now: Timestamp) -> anyhow::Result<()> {
     let patients = args.storage_patients.min(args.patients);
     let events = args.events * patients / args.patients.max(1);
-    let sample = Population::generate(patients, events, args.seed, now);
+    let sample = Population::generate(patients, events, args.seed);
     let t = fresh_store(Backend::Sqlite).await;
     let pool = t.store.pool();
     let fill = Instant::now();

@@ -75,7 +75,7 @@ fn rss_mib() -> f64 {
 pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     let now: Timestamp = "2026-11-22T12:00:00Z".parse()?;
     let t = Instant::now();
-    let population = Population::generate(args.patients, args.events, args.seed, now);
+    let population = Population::generate(args.patients, args.events, args.seed);
     println!("generated {} patients and {} events in {:.1} s", args.patients, args.events, t.elapsed().as_secs_f64());
 
     let before = rss_mib();

@@ -121,7 +121,7 @@ pub fn lint(text: &str, surface: Surface) -> Report {
     for (variant, normalized) in variants.into_iter().flatten() {
         let folded = normalized.text.as_str();
         let about_appointment = ["appointment", "reminder", "follow up", "visit", "cita"].iter().any(|w| folded.contains(w));
-        for m in lex.matcher.find_overlapping_iter_fallback(folded) {
+        for m in lex.matcher.whole_words(folded) {
             let entry = &lex.entries[m.2];
             let span = normalized.original(m.0, m.1);
             if variant == "lexicon.joined" && findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
@@ -147,13 +147,13 @@ pub fn lint(text: &str, surface: Surface) -> Report {
 }
 
 trait WordMatches {
-    fn find_overlapping_iter_fallback(&self, text: &str) -> Vec<(usize, usize, usize)>;
+    fn whole_words(&self, text: &str) -> Vec<(usize, usize, usize)>;
 }
 
 impl WordMatches for AhoCorasick {
     /// Leftmost-longest matches, retried from the next word when a match is not a whole word
     /// (so "oncology" inside "gastro-oncology" does not hide "oncology" later on).
-    fn find_overlapping_iter_fallback(&self, text: &str) -> Vec<(usize, usize, usize)> {
+    fn whole_words(&self, text: &str) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();
         let mut start = 0;
         let bytes = text.as_bytes();

@@ -92,11 +92,6 @@ proptest! {
         }
     }
 
-    #[test]
-    fn folding_is_idempotent(text in "\\PC{0,40}") {
-        let once = health_terms::fold(&text);
-        prop_assert_eq!(health_terms::fold(&once), once);
-    }
 
     #[test]
     fn phone_and_email_parsers_never_panic(text in "\\PC{0,30}") {
