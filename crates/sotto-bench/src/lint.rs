@@ -30,39 +30,21 @@ const MIDDLES: &[&str] = &[
 ];
 const CLOSINGS: &[&str] = &["Reply C to confirm or R to reschedule.", "Tap to view.", "Reply STOP to opt out.", "See you soon!"];
 
-/// (text, whether it discloses health information)
-const CORPUS: &[(&str, bool)] = &[
-    ("Your lab results are in. Tap to view.", true),
-    ("Reminder: follow-up with your oncology team, Fri at 3pm.", true),
-    ("Based on your recent diagnosis, here's what to expect next.", true),
-    ("View your prescription refill status", true),
-    ("Your HIV test is scheduled for Monday", true),
-    ("Time for your next dialysis session", true),
-    ("Your therapist has shared a note about your depression", true),
-    ("Your insulin pump supplies have shipped", true),
-    ("Your c.a.n.c.e.r screening is due", true),
-    ("Your mammogram is booked for Tuesday", true),
-    ("Congratulations on your pregnancy!", true),
-    ("Sus resultados de laboratorio están listos", true),
-    ("Your methadone clinic visit is tomorrow", true),
-    ("Your BRCA genetic testing appointment", true),
-    ("Your chemo starts Monday", true),
-    ("You have a new secure message. Tap to view.", false),
-    ("Reminder: you have an appointment on Friday at 3pm.", false),
-    ("Resources from your care team", false),
-    ("View your account updates", false),
-    ("We are closed for Labor Day.", false),
-    ("Here are the results of our patient survey.", false),
-    ("No pressure: reply when you can.", false),
-    ("Stay warm in this cold weather!", false),
-    ("Greetings from the heart of our community.", false),
-    ("This is a test of our messaging system.", false),
-    ("Your payment was received. Thank you!", false),
-    ("Our hours of operation have changed.", false),
-    ("Prep reminder: arrive 15 minutes early.", false),
-    ("Tiene un nuevo mensaje seguro en el portal.", false),
-    ("Your care team has shared something new with you.", false),
-];
+/// The labelled corpus the core's tests use: `expected<TAB>surface<TAB>text` lines.
+const CORPUS: &str = include_str!("../../sotto-core/tests/core/data/lint_corpus.tsv");
+
+fn corpus() -> Vec<(Surface, &'static str, bool)> {
+    CORPUS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let mut cols = l.splitn(3, '\t');
+            let (expected, surface, text) = (cols.next()?, cols.next()?, cols.next()?);
+            let surface = serde_json::from_value(serde_json::Value::String(surface.to_owned())).ok()?;
+            Some((surface, text, expected == "block"))
+        })
+        .collect()
+}
 
 fn text(rng: &mut StdRng) -> String {
     let mut t = format!(
@@ -91,9 +73,10 @@ pub fn run(args: LintArgs) {
     }
     let rate = texts.len() as f64 / start.elapsed().as_secs_f64();
     println!("lint, one core: {rate:.0} surfaces/s on {}-character texts ({blocked} of {} blocked)", 120, texts.len());
-    let disclosures = CORPUS.iter().filter(|(_, d)| *d).count();
-    let caught = CORPUS.iter().filter(|(t, d)| *d && lint(t, Surface::SmsBody).verdict == Verdict::Block).count();
-    let clean = CORPUS.len() - disclosures;
-    let false_blocks = CORPUS.iter().filter(|(t, d)| !*d && lint(t, Surface::SmsBody).verdict == Verdict::Block).count();
+    let corpus = corpus();
+    let disclosures = corpus.iter().filter(|c| c.2).count();
+    let caught = corpus.iter().filter(|(s, t, d)| *d && lint(t, *s).verdict == Verdict::Block).count();
+    let clean = corpus.len() - disclosures;
+    let false_blocks = corpus.iter().filter(|(s, t, d)| !*d && lint(t, *s).verdict == Verdict::Block).count();
     println!("corpus: recall {caught}/{disclosures} ({:.0}%), false blocks {false_blocks}/{clean} ({:.0}%)", 100.0 * caught as f64 / disclosures as f64, 100.0 * false_blocks as f64 / clean as f64);
 }

@@ -85,14 +85,36 @@ fn lexicon() -> &'static Lexicon {
     LEXICON.get_or_init(|| {
         let mut terms = Vec::new();
         let mut entries = Vec::new();
-        for line in include_str!("../../data/lexicon.tsv").lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let mut cols = line.split('\t');
-            let (Some(term), Some(cat), _, Some(sev)) = (cols.next(), cols.next(), cols.next(), cols.next()) else { continue };
-            terms.push(term.to_owned());
-            entries.push(Entry { category: category(cat), severity: if sev == "warn" { Severity::Warn } else { Severity::Block } });
+        for term in lexicon_terms() {
+            // Stored terms are folded like the text they are matched in ("a1c" reads as "aic").
+            terms.push(normalize(term.term).text);
+            entries.push(Entry { category: category(term.category), severity: term.severity });
         }
         let matcher = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&terms).expect("the lexicon compiles");
         Lexicon { matcher, entries }
+    })
+}
+
+/// One line of the lexicon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term {
+    /// The folded term.
+    pub term: &'static str,
+    /// Its category as written in the data.
+    pub category: &'static str,
+    /// Block, or warn for words that are only worth a second look.
+    pub severity: Severity,
+}
+
+/// Every lexicon term: the curated list, then the terms derived from public vocabularies by
+/// `scripts/build-lexicon`.
+pub fn lexicon_terms() -> impl Iterator<Item = Term> {
+    let curated = include_str!("../../data/lexicon.tsv");
+    let derived = include_str!("../../data/lexicon-sources.tsv");
+    curated.lines().chain(derived.lines()).filter(|l| !l.starts_with('#') && !l.is_empty()).filter_map(|line| {
+        let mut cols = line.split('\t');
+        let (term, category, _language, severity) = (cols.next()?, cols.next()?, cols.next()?, cols.next()?);
+        Some(Term { term, category, severity: if severity == "warn" { Severity::Warn } else { Severity::Block } })
     })
 }
 
@@ -136,8 +158,16 @@ pub fn lint(text: &str, surface: Surface) -> Report {
             });
         }
     }
-    findings.sort_by_key(|f| f.span);
-    findings.dedup_by(|a, b| a.span == b.span);
+    // Containers sort before what they contain; a finding inside another that is at least as
+    // severe adds nothing.
+    findings.sort_by_key(|f| (f.span.0, std::cmp::Reverse(f.span.1), std::cmp::Reverse(f.severity)));
+    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        if !kept.iter().any(|g| g.span.0 <= f.span.0 && f.span.1 <= g.span.1 && g.severity >= f.severity) {
+            kept.push(f);
+        }
+    }
+    let findings = kept;
     let verdict = match findings.iter().map(|f| f.severity).max() {
         None => Verdict::Pass,
         Some(Severity::Warn) => Verdict::Warn,
@@ -151,8 +181,9 @@ trait WordMatches {
 }
 
 impl WordMatches for AhoCorasick {
-    /// Leftmost-longest matches, retried from the next word when a match is not a whole word
-    /// (so "oncology" inside "gastro-oncology" does not hide "oncology" later on).
+    /// Leftmost-longest whole-word matches starting at every word, so a match that is not a
+    /// whole word ("oncology" inside "gastro-oncology") or a shorter phrase does not hide
+    /// another one.
     fn whole_words(&self, text: &str) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();
         let mut start = 0;
@@ -162,11 +193,10 @@ impl WordMatches for AhoCorasick {
             let whole = (m.start() == 0 || bytes[m.start() - 1] == b' ') && (m.end() == bytes.len() || bytes[m.end()] == b' ');
             if whole {
                 out.push((m.start(), m.end(), m.pattern().as_usize()));
-                start = m.end();
-            } else {
-                // Move to the next word boundary after the match start.
-                start = text[m.start()..].find(' ').map_or(text.len(), |i| m.start() + i + 1);
             }
+            // Go on from the next word after the match start, so a phrase that overlaps this
+            // match ("sus resultados" then "resultados de laboratorio") is found too.
+            start = text[m.start()..].find(' ').map_or(text.len(), |i| m.start() + i + 1);
         }
         out
     }

@@ -114,3 +114,39 @@ proptest! {
         prop_assert_eq!(lint(&text, Surface::SmsBody).verdict, Verdict::Block, "{}", text);
     }
 }
+
+#[test]
+fn every_message_of_the_corpus_gets_its_expected_verdict() {
+    let mut wrong = Vec::new();
+    let mut counted = 0;
+    for line in include_str!("data/lint_corpus.tsv").lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let mut cols = line.splitn(3, '\t');
+        let (Some(expected), Some(surface), Some(text)) = (cols.next(), cols.next(), cols.next()) else { panic!("malformed corpus line: {line}") };
+        let surface: Surface = serde_json::from_value(serde_json::Value::String(surface.to_owned())).expect("a surface");
+        let got = verdict(text, surface);
+        let ok = match expected {
+            "block" => got == Verdict::Block,
+            "pass" => got == Verdict::Pass,
+            other => panic!("unknown expectation {other}"),
+        };
+        counted += 1;
+        if !ok {
+            wrong.push(format!("expected {expected}, got {got:?}: {text}"));
+        }
+    }
+    assert!(counted > 120, "the corpus has {counted} messages");
+    assert!(wrong.is_empty(), "{} of {counted} wrong:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+#[test]
+fn every_lexicon_term_is_stored_folded_and_is_found_inside_a_sentence() {
+    let mut count = 0;
+    for term in sotto_core::lint::lexicon_terms() {
+        let folded = term.term.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == ' ');
+        assert!(folded && term.term.split(' ').all(|w| !w.is_empty()), "the lexicon term {:?} is not folded", term.term);
+        let text = format!("Hello, about {} today.", term.term);
+        assert!(!lint(&text, Surface::EmailBody).findings.is_empty(), "{} is not found", term.term);
+        count += 1;
+    }
+    assert!(count > 5_000, "the lexicon has {count} terms");
+}
