@@ -149,17 +149,7 @@ impl<S: Store> App<S> {
     /// Creates a segment from the language or its JSON form.
     pub async fn create_segment(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::SegmentsWrite, "segments").await?;
-        let name = body.get("name").and_then(Value::as_str).map(str::trim).unwrap_or_default();
-        if name.is_empty() || name.len() > 120 {
-            return Err(AppError::invalid(FieldError::new("invalid_name", "name", "name must be 1 to 120 characters")));
-        }
-        if let Some(category) = health_terms::find(name) {
-            return Err(AppError::invalid(FieldError::new(
-                "health_term_in_name",
-                "name",
-                format!("segment names must not reveal health information ({category}); use a code instead, such as \"Condition 214 - annual outreach\""),
-            )));
-        }
+        let name = health_terms::check_name("segment", body.get("name").and_then(Value::as_str).unwrap_or_default()).map_err(AppError::invalid)?;
         let (definition, expr) = match body.get("definition") {
             Some(Value::String(text)) => (text.clone(), parse(text).map_err(AppError::invalid)?),
             Some(v @ Value::Object(_)) => {

@@ -13,6 +13,23 @@ pub fn find(text: &str) -> Option<&'static str> {
         .map(|f| f.category)
 }
 
+/// Checks a name shown to staff (segments, tags, campaigns, journeys, templates): 1 to 120
+/// characters and no plaintext health term; a refusal suggests a code instead.
+pub fn check_name<'a>(what: &str, name: &'a str) -> Result<&'a str, crate::FieldError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 120 {
+        return Err(crate::FieldError::new("invalid_name", "name", "name must be 1 to 120 characters"));
+    }
+    match find(name) {
+        None => Ok(name),
+        Some(category) => Err(crate::FieldError::new(
+            "health_term_in_name",
+            "name",
+            format!("{what} names must not reveal health information ({category}); use a code instead, such as \"Condition 214 - annual outreach\""),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub mod quiet_hours;
 pub mod scope;
 pub mod segment;
 pub mod sms_keywords;
+pub mod template;
 
 pub use error::FieldError;
 pub use phi::Phi;

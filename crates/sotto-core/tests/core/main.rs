@@ -1,8 +1,9 @@
 //! The core's integration tests: ingestion parsing and the firewall, the send gate, and the
-//! segment language.
+//! segment language, templates.
 
 mod gate;
 mod ingest;
 mod lint;
 mod segment;
 mod segment_engine;
+mod template;

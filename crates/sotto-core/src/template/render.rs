@@ -1,0 +1,79 @@
+//! Rendering a template for one recipient, then linting what came out: a value that carries a
+//! health term (a provider name, a free-text field) stops the message here, at send time.
+
+use std::collections::BTreeMap;
+
+use minijinja::{AutoEscape, Environment, Error, ErrorKind};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::TemplateContent;
+use crate::dictionary::Surface;
+use crate::lint::{Finding, Severity, lint};
+
+/// The text of each surface, ready to send.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rendered {
+    /// Rendered text by surface.
+    pub surfaces: BTreeMap<Surface, String>,
+    /// Warnings the linter raised on the rendered text.
+    pub warnings: BTreeMap<Surface, Vec<Finding>>,
+}
+
+/// Why a template did not render into something sendable. Carries categories and offsets,
+/// never the rendered text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    /// The template failed to render (a filter got a value it cannot use).
+    #[error("the {surface:?} surface failed to render: {reason}")]
+    Failed {
+        /// The surface.
+        surface: Surface,
+        /// What went wrong, without values.
+        reason: String,
+    },
+    /// The rendered text reveals health information.
+    #[error("the rendered {surface:?} surface reveals health information")]
+    Blocked {
+        /// The surface.
+        surface: Surface,
+        /// The blocking findings.
+        findings: Vec<Finding>,
+    },
+}
+
+/// Renders every surface with `context` (`{"patient": {…}, "event": {…}, "clinic": {…},
+/// "links": {…}}`) and lints each result; the email body is HTML and escapes its values.
+pub fn render(content: &TemplateContent, context: &Value) -> Result<Rendered, RenderError> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| if name == "email_body" { AutoEscape::Html } else { AutoEscape::None });
+    env.add_filter("when", when);
+    // A loop cannot run away with a send worker.
+    env.set_fuel(Some(100_000));
+    let ctx = minijinja::Value::from(minijinja::value::Serde(context));
+    let mut surfaces = BTreeMap::new();
+    let mut warnings = BTreeMap::new();
+    for (surface, source) in &content.surfaces {
+        let name = if *surface == Surface::EmailBody { "email_body" } else { "text" };
+        let failed = |e: Error| RenderError::Failed { surface: *surface, reason: e.kind().to_string() };
+        let text = env.template_from_named_str(name, source).and_then(|t| t.render(&ctx)).map_err(failed)?;
+        let report = lint(&text, *surface);
+        let (blocking, warned): (Vec<Finding>, Vec<Finding>) = report.findings.into_iter().partition(|f| f.severity == Severity::Block);
+        if !blocking.is_empty() {
+            return Err(RenderError::Blocked { surface: *surface, findings: blocking });
+        }
+        if !warned.is_empty() {
+            warnings.insert(*surface, warned);
+        }
+        surfaces.insert(*surface, text);
+    }
+    Ok(Rendered { surfaces, warnings })
+}
+
+/// `{{ event.appointment_start | when(patient.timezone) }}`: "Friday, March 6 at 3:00 PM" in
+/// the patient's zone (UTC when the zone is missing or unknown).
+fn when(value: String, zone: Option<String>) -> Result<String, Error> {
+    let at: jiff::Timestamp = value.parse().map_err(|_| Error::new(ErrorKind::InvalidOperation, "when needs an RFC 3339 timestamp"))?;
+    let tz = zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok()).unwrap_or(jiff::tz::TimeZone::UTC);
+    Ok(at.to_zoned(tz).strftime("%A, %B %-d at %-I:%M %p").to_string())
+}
