@@ -47,6 +47,18 @@ pub mod action {
     pub const AUDIT_READ: &str = "audit.read";
     /// The demo clinic was generated.
     pub const DEMO_SEED: &str = "demo.seed";
+    /// A template was created with its first version.
+    pub const TEMPLATE_CREATE: &str = "template.create";
+    /// A new version of a template was written.
+    pub const TEMPLATE_VERSION: &str = "template.version";
+    /// A template version was submitted for review.
+    pub const TEMPLATE_SUBMIT: &str = "template.submit";
+    /// A template version was approved.
+    pub const TEMPLATE_APPROVE: &str = "template.approve";
+    /// A template version was rejected.
+    pub const TEMPLATE_REJECT: &str = "template.reject";
+    /// A template was rendered for one patient (a preview with a real profile, or a send).
+    pub const TEMPLATE_RENDER: &str = "template.render";
 }
 
 /// How an audited action ended.

@@ -6,6 +6,7 @@ mod consent_records;
 mod error;
 mod records;
 mod sql;
+mod template_records;
 pub mod testing;
 mod verify;
 
@@ -15,6 +16,7 @@ pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFact
 pub use error::StoreError;
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
+pub use template_records::{Review, TemplateRow, TemplateVersionRow};
 pub use verify::verify_audit_chain;
 
 use sotto_core::audit::{AuditEvent, AuditRecord};
@@ -157,7 +159,24 @@ pub trait SegmentStore {
     fn consent_page(&self, after_id: i64, limit: i64) -> impl Future<Output = StoreResult<Vec<(i64, ConsentRow)>>> + Send;
 }
 
-/// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + Clone + Send + Sync + 'static {}
+/// Message templates, their versions and their reviews.
+pub trait TemplateStore {
+    /// Stores a template with its first version, audited; `false` when the name is taken.
+    fn create_template(&self, template: &TemplateRow, first: &TemplateVersionRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Stores a new version, audited; `false` when that version number exists already.
+    fn add_template_version(&self, version: &TemplateVersionRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Moves a version's review from `review.from` to `review.to`, audited; `false` when the
+    /// version is not in `review.from` (someone else moved it first).
+    fn review_template_version(&self, template_id: &str, version: i64, review: &Review, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// One template.
+    fn template(&self, id: &str) -> impl Future<Output = StoreResult<Option<TemplateRow>>> + Send;
+    /// Every template, by name.
+    fn templates(&self) -> impl Future<Output = StoreResult<Vec<TemplateRow>>> + Send;
+    /// A template's versions, oldest first.
+    fn template_versions(&self, template_id: &str) -> impl Future<Output = StoreResult<Vec<TemplateVersionRow>>> + Send;
+}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + Clone + Send + Sync + 'static {}
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + Clone + Send + Sync + 'static {}

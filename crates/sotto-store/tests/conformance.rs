@@ -7,7 +7,8 @@ use sotto_core::dictionary::{DataClass, FieldKind, FieldSpec, ValueType};
 use sotto_store::testing::{TestStore, backends, fresh_store};
 use sotto_store::{
     ApiKeyRecord, AuditContext, AuditStore, DictionaryStore, EventRecord, HealthStore, IndexKind, IngestStore, IngestWrite,
-    IngestJob, KeyStore, PatientRecord, PatientStore, ProfileMerger, StoreError, WriteOutcome, verify_audit_chain,
+    IngestJob, KeyStore, PatientRecord, PatientStore, ProfileMerger, Review, StoreError, TemplateRow, TemplateStore, TemplateVersionRow, WriteOutcome,
+    verify_audit_chain,
 };
 
 /// For these tests the "changes" are a whole record; merging keeps the creation time.
@@ -248,6 +249,65 @@ async fn a_closed_database_reports_unavailable_rather_than_empty() {
         t.store.close().await;
         assert!(t.store.ping().await.expect_err("closed").is_unavailable());
         assert!(t.store.patient("p1").await.expect_err("closed").is_unavailable());
+    })
+    .await;
+}
+
+fn template_version(version: i64, author: &str) -> TemplateVersionRow {
+    TemplateVersionRow {
+        template_id: "tpl_1".into(),
+        version,
+        content: r#"{"channel":"sms","surfaces":{"sms_body":"Hello"}}"#.into(),
+        analysis: "[]".into(),
+        status: "draft".into(),
+        author: author.into(),
+        created_at: version,
+        submitted_at: None,
+        reviewer: None,
+        reviewed_at: None,
+        review_comment: None,
+    }
+}
+
+fn review(from: &'static str, to: &'static str, reviewer: Option<&str>) -> Review {
+    Review { from, to, reviewer: reviewer.map(str::to_owned), comment: Some("looks fine".into()) }
+}
+
+#[tokio::test]
+async fn template_versions_move_through_review_once_and_never_by_their_author() {
+    each_backend(async |t| {
+        let s = &t.store;
+        let template = TemplateRow { id: "tpl_1".into(), name: "Reminder".into(), channel: "sms".into(), created_at: 1, created_by: "key:author".into() };
+        assert!(s.create_template(&template, &template_version(1, "key:author"), &ctx(1)).await.expect("create"));
+        let taken = TemplateRow { id: "tpl_2".into(), ..template.clone() };
+        assert!(!s.create_template(&taken, &template_version(1, "key:author"), &ctx(2)).await.expect("same name"));
+        assert!(s.add_template_version(&template_version(2, "key:author"), &ctx(3)).await.expect("v2"));
+        assert!(!s.add_template_version(&template_version(2, "key:other"), &ctx(4)).await.expect("v2 again"));
+        assert!(!s.review_template_version("tpl_1", 2, &review("submitted", "approved", Some("key:reviewer")), &ctx(5)).await.expect("not submitted"));
+        assert!(s.review_template_version("tpl_1", 2, &review("draft", "submitted", None), &ctx(6)).await.expect("submit"));
+        assert!(!s.review_template_version("tpl_1", 2, &review("submitted", "approved", Some("key:author")), &ctx(7)).await.expect("self"));
+        assert!(s.review_template_version("tpl_1", 2, &review("submitted", "approved", Some("key:reviewer")), &ctx(8)).await.expect("approve"));
+        let versions = s.template_versions("tpl_1").await.expect("versions");
+        assert_eq!(versions.iter().map(|v| v.status.as_str()).collect::<Vec<_>>(), ["draft", "approved"]);
+        assert_eq!((versions[1].submitted_at, versions[1].reviewer.as_deref(), versions[1].reviewed_at), (Some(6), Some("key:reviewer"), Some(8)));
+        assert_eq!(s.templates().await.expect("list").len(), 1);
+        assert!(verify_audit_chain(s, |_| ()).await.expect("read").is_ok(), "the chain verifies");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_versions_content_and_a_final_review_cannot_be_changed_in_sql() {
+    each_backend(async |t| {
+        let s = &t.store;
+        let template = TemplateRow { id: "tpl_1".into(), name: "Reminder".into(), channel: "sms".into(), created_at: 1, created_by: "key:author".into() };
+        assert!(s.create_template(&template, &template_version(1, "key:author"), &ctx(1)).await.expect("create"));
+        assert!(s.pool().execute("UPDATE template_versions SET content = 'changed'").await.is_err(), "content is immutable");
+        assert!(s.pool().execute("DELETE FROM template_versions").await.is_err(), "versions are kept");
+        assert!(s.pool().execute("UPDATE template_versions SET reviewer = author, status = 'approved'").await.is_err(), "no self-approval");
+        assert!(s.review_template_version("tpl_1", 1, &review("draft", "submitted", None), &ctx(2)).await.expect("submit"));
+        assert!(s.review_template_version("tpl_1", 1, &review("submitted", "rejected", Some("key:reviewer")), &ctx(3)).await.expect("reject"));
+        assert!(s.pool().execute("UPDATE template_versions SET status = 'approved'").await.is_err(), "a rejection is final");
     })
     .await;
 }

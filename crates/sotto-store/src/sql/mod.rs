@@ -9,6 +9,7 @@ mod consent;
 mod ingest;
 mod patients;
 mod segments;
+mod templates;
 
 use std::fmt;
 use std::str::FromStr;
