@@ -14,6 +14,7 @@ mod ingest;
 mod merge;
 mod patients;
 mod segments;
+mod templates;
 mod writer;
 
 use std::sync::Arc;
@@ -52,6 +53,27 @@ pub struct AppSettings {
     pub sms_help_contact: String,
     /// The SMS provider's auth token, for verifying webhook signatures.
     pub sms_webhook_secret: Option<sotto_crypto::webhook::Secret>,
+    /// The practice's details, for templates (`clinic.*`).
+    pub clinic: ClinicInfo,
+}
+
+/// The practice's details as templates show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicInfo {
+    /// The practice's name.
+    pub name: String,
+    /// Its phone number, as patients dial it.
+    pub phone: String,
+    /// Its street address.
+    pub address: String,
+    /// Its website.
+    pub website: String,
+}
+
+impl Default for ClinicInfo {
+    fn default() -> Self {
+        Self { name: "Sotto Clinic".into(), phone: "(555) 010-0100".into(), address: "100 Main Street".into(), website: "https://clinic.example".into() }
+    }
 }
 
 impl Default for AppSettings {
@@ -63,6 +85,7 @@ impl Default for AppSettings {
             sms_brand: "Sotto Clinic".into(),
             sms_help_contact: "the number on your appointment card".into(),
             sms_webhook_secret: None,
+            clinic: ClinicInfo::default(),
         }
     }
 }

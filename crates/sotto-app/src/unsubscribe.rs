@@ -44,11 +44,17 @@ impl<S: Store> App<S> {
             None | Some(Value::Null) => None,
             Some(t) => Some(Topic::parse("topic", t.as_str().unwrap_or_default()).map_err(AppError::invalid)?),
         };
-        let claim = Claim { e: id.as_str().to_owned(), c: channel, t: topic.map(|t| t.as_str().to_owned()) };
-        let token = self.keyring.seal_token(PURPOSE, &serde_json::to_vec(&claim).map_err(|_| AppError::Internal("unsubscribe claim did not serialize"))?);
+        let url = self.unsubscribe_url(id.as_str(), channel, topic.map(|t| t.as_str().to_owned()))?;
         let event = ctx.audit().event(action::UNSUBSCRIBE_LINK, format!("patient:{id}/unsubscribe:{channel}"), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
-        Ok(json!({"url": format!("{}/u/{token}", self.settings.public_url.trim_end_matches('/'))}))
+        Ok(json!({ "url": url }))
+    }
+
+    /// A one-click unsubscribe URL; the token is sealed, so the URL names nobody.
+    pub(crate) fn unsubscribe_url(&self, external_id: &str, channel: Channel, topic: Option<String>) -> Result<String, AppError> {
+        let claim = Claim { e: external_id.to_owned(), c: channel, t: topic };
+        let token = self.keyring.seal_token(PURPOSE, &serde_json::to_vec(&claim).map_err(|_| AppError::Internal("unsubscribe claim did not serialize"))?);
+        Ok(format!("{}/u/{token}", self.settings.public_url.trim_end_matches('/')))
     }
 
     fn claim(&self, token: &str) -> Result<Claim, AppError> {

@@ -55,11 +55,17 @@ pub enum Scope {
     /// Compliance decisions such as template approval.
     #[serde(rename = "compliance")]
     Compliance,
+    /// Reading and previewing templates.
+    #[serde(rename = "templates:read")]
+    TemplatesRead,
+    /// Writing template versions and submitting them for review.
+    #[serde(rename = "templates:write")]
+    TemplatesWrite,
 }
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 16] = [
+    pub const ALL: [Scope; 18] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -76,6 +82,8 @@ impl Scope {
         Scope::ConsentWrite,
         Scope::ContentLint,
         Scope::Compliance,
+        Scope::TemplatesRead,
+        Scope::TemplatesWrite,
     ];
 
     /// The wire name, such as `events:write`.
@@ -97,6 +105,8 @@ impl Scope {
             Scope::ConsentWrite => "consent:write",
             Scope::ContentLint => "content:lint",
             Scope::Compliance => "compliance",
+            Scope::TemplatesRead => "templates:read",
+            Scope::TemplatesWrite => "templates:write",
         }
     }
 

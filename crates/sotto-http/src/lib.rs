@@ -8,6 +8,7 @@ mod pages;
 mod request_id;
 mod routes;
 mod segment_routes;
+mod template_routes;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -70,6 +71,10 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/segments", post(segment_routes::create_segment::<S>))
         .route("/v1/segments/{id}/preview", get(segment_routes::preview::<S>))
         .route("/v1/segments/{id}/members", get(segment_routes::members::<S>))
+        .route("/v1/templates", get(template_routes::list::<S>).post(template_routes::create::<S>))
+        .route("/v1/templates/{id}", get(template_routes::get_one::<S>))
+        .route("/v1/templates/{id}/versions", post(template_routes::edit::<S>))
+        .route("/v1/templates/{id}/versions/{version}/{step}", post(template_routes::step::<S>))
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

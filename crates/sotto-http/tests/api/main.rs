@@ -10,4 +10,5 @@ mod ingest;
 mod logs;
 mod patients;
 mod segments;
+mod templates;
 mod support;
