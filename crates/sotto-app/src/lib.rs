@@ -11,6 +11,7 @@ pub mod demo;
 mod dictionary_cache;
 mod error;
 mod ingest;
+mod library;
 mod merge;
 mod patients;
 mod segments;
@@ -32,6 +33,7 @@ pub use eligibility::parse_intent;
 pub use inbound::SmsReply;
 pub use unsubscribe::UnsubscribeTarget;
 pub use ingest::{ItemResult, ItemStatus};
+pub use library::template_library;
 pub use patients::{PatientView, ViewKind};
 pub use segments::suppressed;
 

@@ -72,6 +72,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the demo generator produced {rejected} calls the firewall refused; this is a bug in the generator");
     }
     app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
+    // The shipped library, written by the library and approved by a separate demo reviewer,
+    // so the review rule (approver is never the author) holds here too.
+    let author = RequestCtx { principal: Principal::system("template-library"), ..ctx("demo-templates") };
+    let reviewer = RequestCtx { principal: Principal::system("demo-compliance-review"), ..ctx("demo-templates") };
+    let templates = app
+        .load_template_library(&author, &reviewer, "Approved for the demo clinic")
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the template library: {e}"))?;
     let (patients, events) = app.store().counts().await.context("cannot count the demo data")?;
     let key = app
         .create_key(&ctx("demo-key"), KeyRequest { name: "demo".into(), scopes: Scope::ALL.to_vec(), expires_at: None })
@@ -80,11 +88,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let key_file = args.data_dir.join("demo-api-key");
     std::fs::write(&key_file, format!("{}\n", key.secret)).with_context(|| format!("cannot write {}", key_file.display()))?;
 
-    println!("Sotto demo clinic: {patients} patients, {events} events ({accepted} calls loaded; repeats are no-ops)");
+    println!("Sotto demo clinic: {patients} patients, {events} events ({accepted} calls loaded; repeats are no-ops), {templates} library templates added");
     println!("database:   {}", args.data_dir.join("sotto.db").display());
     println!("API key:    {} (also in {})", key.secret, key_file.display());
     println!("base URL:   http://{listen}");
     println!("try:        curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/patients/demo-000001", key_file.display());
+    println!("templates:  curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/templates", key_file.display());
     if !args.serve {
         return Ok(ExitCode::SUCCESS);
     }

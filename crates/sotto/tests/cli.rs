@@ -34,11 +34,13 @@ fn the_demo_creates_its_database_master_key_and_api_key_and_can_run_twice() {
     let out = demo(dir.path());
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("40 patients"), "{}", text(&out));
+    assert!(text(&out).contains("8 library templates added"), "{}", text(&out));
     let key = std::fs::read_to_string(dir.path().join("demo-api-key")).expect("key file");
     assert!(key.starts_with("sotto_"));
     assert!(dir.path().join("master.key").exists() && dir.path().join("sotto.db").exists());
     let again = demo(dir.path());
     assert!(again.status.success() && text(&again).contains("40 patients"), "{}", text(&again));
+    assert!(text(&again).contains("0 library templates added"), "the library loads once: {}", text(&again));
     let db = format!("sqlite://{}", dir.path().join("sotto.db").display());
     let verify = sotto(&["audit", "verify", "--database", &db], &[]);
     assert!(verify.status.success(), "{}", text(&verify));
