@@ -27,7 +27,7 @@ enum Command {
     Gate(gate::GateArgs),
     /// Segment evaluation beside DuckDB on the same data, with identical member sets.
     Segments(segments::SegmentArgs),
-    /// Lint throughput on one core, and recall and false blocks on a labelled corpus.
+    /// Lint throughput on one core beside Presidio, and recall and false blocks on a labelled corpus.
     Lint(lint::LintArgs),
 }
 
@@ -37,9 +37,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Gate(args) => gate::run(args).await,
         Command::Segments(args) => segments::run(args).await,
-        Command::Lint(args) => {
-            lint::run(args);
-            Ok(())
-        }
+        Command::Lint(args) => lint::run(args),
     }
 }

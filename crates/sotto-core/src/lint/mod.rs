@@ -138,7 +138,7 @@ pub fn suggestion(surface: Surface, about_appointment: bool) -> &'static str {
 pub fn lint(text: &str, surface: Surface) -> Report {
     let lex = lexicon();
     let mut findings = Vec::new();
-    let broken_words = text.contains(['-', '.', '·']);
+    let broken_words = has_broken_word(text);
     let variants = [Some(("lexicon", normalize(text))), broken_words.then(|| ("lexicon.joined", normalize_joined(text)))];
     for (variant, normalized) in variants.into_iter().flatten() {
         let folded = normalized.text.as_str();
@@ -174,6 +174,20 @@ pub fn lint(text: &str, surface: Surface) -> Report {
         Some(Severity::Block) => Verdict::Block,
     };
     Report { verdict, findings }
+}
+
+/// Whether a hyphen or dot sits between two letters or digits ("on-co-lo-gy", "c.a.n.c.e.r"),
+/// the only case the joined pass can find more; sentence ends and "Dr. Rivera" do not count.
+fn has_broken_word(text: &str) -> bool {
+    let mut chars = text.chars();
+    let (mut before, mut middle) = (chars.next(), chars.next());
+    for after in chars {
+        if matches!(middle, Some('-' | '.' | '·' | '\u{2010}' | '\u{2011}')) && before.is_some_and(char::is_alphanumeric) && after.is_alphanumeric() {
+            return true;
+        }
+        (before, middle) = (middle, Some(after));
+    }
+    false
 }
 
 trait WordMatches {

