@@ -53,6 +53,6 @@ mod tests {
     #[test]
     fn compatibility_forms_and_separators_are_folded() {
         assert_eq!(find("ＣＡＮＣＥＲ"), Some("condition"));
-        assert_eq!(find("mental-health"), Some("mental_health"));
+        assert_eq!(find("substance-use"), Some("substance_use"));
     }
 }
