@@ -92,10 +92,11 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
             chars.push((c.to_ascii_lowercase(), start, end));
             continue;
         }
-        leetable |= leet(c).is_some();
         for folded in std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)) {
             for lower in folded.to_lowercase() {
-                chars.push((homoglyph(lower), start, end));
+                let folded = homoglyph(lower);
+                leetable |= leet(folded).is_some();
+                chars.push((folded, start, end));
             }
         }
     }
