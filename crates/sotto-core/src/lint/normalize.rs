@@ -168,7 +168,7 @@ fn unleet(chars: &mut [(char, usize, usize)]) {
         let before = i > 0 && chars[i - 1].0.is_alphabetic();
         let after = match chars.get(i + 1) {
             Some((c, _, _)) if c.is_alphabetic() => true,
-            Some((c, _, _)) if leet(*c).is_some() => chars.get(i + 2).is_some_and(|n| n.0.is_alphabetic()),
+            Some((c, _, _)) if leet(*c).is_some() && chars.get(i + 2).is_some_and(|n| n.0.is_alphabetic()) => true,
             // A digit ending a word after two letters ("ch3m0") reads as a letter too.
             next => chars[i].0.is_ascii_digit() && next.is_none_or(|n| !n.0.is_alphanumeric()) && i >= 2 && chars[i - 2].0.is_alphabetic(),
         };
