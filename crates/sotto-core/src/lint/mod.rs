@@ -5,6 +5,7 @@
 
 mod normalize;
 mod request;
+mod stems;
 
 use std::sync::OnceLock;
 
@@ -87,12 +88,32 @@ fn lexicon() -> &'static Lexicon {
         let mut entries = Vec::new();
         for term in lexicon_terms() {
             // Stored terms are folded like the text they are matched in ("a1c" reads as "aic").
-            terms.push(normalize(term.term).text);
-            entries.push(Entry { category: category(term.category), severity: term.severity });
+            let folded = normalize(term.term).text;
+            for variant in number_variants(&folded).into_iter().chain(std::iter::once(folded)) {
+                terms.push(variant);
+                entries.push(Entry { category: category(term.category), severity: term.severity });
+            }
         }
         let matcher = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&terms).expect("the lexicon compiles");
         Lexicon { matcher, entries }
     })
+}
+
+/// The other grammatical number of a term, where it is safe to guess: a plural for terms that
+/// end in a consonant or vowel other than s, x and y ("stent", "stents"), and a singular for
+/// phrases whose last word is a plain plural ("allergy shots", "allergy shot"). Single words
+/// ending in s are left alone ("aids" is not "aid").
+fn number_variants(term: &str) -> Option<String> {
+    let last = term.rsplit(' ').next().unwrap_or(term);
+    if last.len() < 3 || !last.chars().all(|c| c.is_ascii_lowercase()) {
+        return None;
+    }
+    if !last.ends_with(['s', 'x', 'y', 'z']) {
+        return Some(format!("{term}s"));
+    }
+    let phrase = term.contains(' ');
+    let plain_plural = last.ends_with('s') && !last.ends_with("ss") && !last.ends_with("us") && !last.ends_with("is") && !last.ends_with("es") && last.len() > 4;
+    (phrase && plain_plural).then(|| term[..term.len() - 1].to_owned())
 }
 
 /// One line of the lexicon.
@@ -156,6 +177,12 @@ pub fn lint(text: &str, surface: Surface) -> Report {
                 severity: entry.severity,
                 suggestion: suggestion(surface, about_appointment),
             });
+        }
+        for (start, end, category) in stems::stem_words(folded) {
+            let span = normalized.original(start, end);
+            if !findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
+                findings.push(Finding { category, span, rule: format!("stem.{category}"), severity: Severity::Block, suggestion: suggestion(surface, about_appointment) });
+            }
         }
     }
     // Containers sort before what they contain; a finding inside another that is at least as
