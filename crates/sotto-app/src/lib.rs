@@ -142,6 +142,11 @@ pub fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
 
+/// A stored time (microseconds) as RFC 3339 text.
+pub(crate) fn time_text(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
+}
+
 /// The application: a store, the keyring and settings.
 #[derive(Debug)]
 pub struct App<S> {

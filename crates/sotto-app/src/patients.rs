@@ -12,7 +12,7 @@ use sotto_core::FieldError;
 use sotto_store::{IndexKind, PatientRecord, Store};
 
 use crate::merge::{Identifiers, open_identifiers};
-use crate::{App, AppError, RequestCtx};
+use crate::{App, AppError, RequestCtx, time_text};
 
 /// Which view of a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,10 +57,6 @@ fn mask_value(v: &Value) -> Value {
         Value::Array(items) => Value::String(format!("{} item(s)", items.len())),
         _ => Value::String("***".into()),
     }
-}
-
-fn time_text(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
 }
 
 fn view(record: &PatientRecord, ids: Identifiers, kind: ViewKind) -> PatientView {

@@ -14,11 +14,7 @@ use sotto_core::template::{Rendered, RenderError, TemplateContent, VersionStatus
 use sotto_store::{Review, Store, TemplateRow, TemplateVersionRow};
 
 use crate::merge::open_identifiers;
-use crate::{App, AppError, RequestCtx, micros};
-
-fn time_text(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
-}
+use crate::{App, AppError, RequestCtx, micros, time_text};
 
 fn version_view(v: &TemplateVersionRow) -> Value {
     json!({
@@ -64,8 +60,7 @@ fn render_refusal(e: RenderError) -> AppError {
 }
 
 fn surface_field(surface: Surface) -> String {
-    let name = serde_json::to_value(surface).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    format!("surfaces.{name}")
+    format!("surfaces.{}", surface.as_str())
 }
 
 impl<S: Store> App<S> {

@@ -57,6 +57,21 @@ pub enum Surface {
     PushBody,
 }
 
+impl Surface {
+    /// The wire name, such as `push_title`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::EmailSubject => "email_subject",
+            Surface::EmailPreview => "email_preview",
+            Surface::EmailBody => "email_body",
+            Surface::Cta => "cta",
+            Surface::SmsBody => "sms_body",
+            Surface::PushTitle => "push_title",
+            Surface::PushBody => "push_body",
+        }
+    }
+}
+
 /// The shape a field's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

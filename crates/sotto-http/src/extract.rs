@@ -57,6 +57,11 @@ impl<S: Send + Sync> FromRequestParts<S> for LinkCtx {
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
+/// The answer to a body that is not JSON, naming where it stops being JSON.
+pub(crate) fn malformed_json(e: &serde_json::Error) -> ApiError {
+    ApiError::request(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()))
+}
+
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
@@ -76,12 +81,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ApiError::request(StatusCode::BAD_REQUEST, "unreadable_body", "the request body could not be read")
             }
         })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::request(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
-            )
-        })
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| malformed_json(&e))
     }
 }

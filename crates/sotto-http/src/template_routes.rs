@@ -12,7 +12,7 @@ use sotto_app::App;
 use sotto_store::Store;
 
 use crate::error::ApiError;
-use crate::extract::{Ctx, JsonBody};
+use crate::extract::{Ctx, JsonBody, malformed_json};
 
 type AppState<S> = State<Arc<App<S>>>;
 
@@ -21,7 +21,7 @@ fn optional_json(bytes: &Bytes) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::request(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON (line {}, column {})", e.line(), e.column())))
+    serde_json::from_slice(bytes).map_err(|e| malformed_json(&e))
 }
 
 pub(crate) async fn list<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {

@@ -63,8 +63,7 @@ pub fn analyze(content: &TemplateContent, dictionary: &Dictionary) -> Result<Ana
     let mut warnings = BTreeMap::new();
     let mut errors = Vec::new();
     for (surface, source) in &content.surfaces {
-        let name = serde_json::to_value(surface).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let mut s = Surfacer { surface: *surface, field: format!("surfaces.{name}"), dictionary, locals: BTreeMap::new(), uses: BTreeSet::new(), errors: Vec::new() };
+        let mut s = Surfacer { surface: *surface, field: format!("surfaces.{}", surface.as_str()), dictionary, locals: BTreeMap::new(), uses: BTreeSet::new(), errors: Vec::new() };
         let literal = s.walk(source);
         let report = lint(&literal, *surface);
         for f in &report.findings {

@@ -90,7 +90,7 @@ pub fn parse_content(body: &Value) -> Result<TemplateContent, FieldError> {
         surfaces.insert(surface, source.to_owned());
     }
     if let Some(missing) = required.iter().find(|s| surfaces.get(*s).is_none_or(|t| t.trim().is_empty())) {
-        let name = serde_json::to_value(missing).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let name = missing.as_str();
         return Err(FieldError::new("missing_field", format!("surfaces.{name}"), format!("the {channel} channel needs {name}")));
     }
     Ok(TemplateContent { channel, surfaces })
