@@ -74,15 +74,19 @@ fn text(rng: &mut StdRng) -> String {
 pub fn run(args: LintArgs) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(11);
     let texts: Vec<String> = (0..args.texts).map(|_| text(&mut rng)).collect();
-    let start = Instant::now();
+    // The lexicon is compiled once per process, on first use; that is not throughput.
+    let t = Instant::now();
+    lint("warm up", Surface::SmsBody);
+    println!("lexicon compiled in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    // Best of three passes, as the segment benchmark does: a shared virtual machine is noisy.
+    let mut rate = 0f64;
     let mut blocked = 0usize;
-    for t in &texts {
-        if lint(t, Surface::SmsBody).verdict == Verdict::Block {
-            blocked += 1;
-        }
+    for _ in 0..3 {
+        let start = Instant::now();
+        blocked = texts.iter().filter(|t| lint(t, Surface::SmsBody).verdict == Verdict::Block).count();
+        rate = rate.max(texts.len() as f64 / start.elapsed().as_secs_f64());
     }
-    let rate = texts.len() as f64 / start.elapsed().as_secs_f64();
-    println!("lint, one core: {rate:.0} surfaces/s on {}-character texts ({blocked} of {} blocked)", 120, texts.len());
+    println!("lint, one core, best of 3 passes: {rate:.0} surfaces/s on {}-character texts ({blocked} of {} blocked)", 120, texts.len());
     let corpus = corpus();
     let disclosures = corpus.iter().filter(|c| c.2).count();
     let caught = corpus.iter().filter(|(s, t, d)| *d && lint(t, *s).verdict == Verdict::Block).count();

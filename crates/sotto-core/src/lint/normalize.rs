@@ -146,20 +146,30 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
             }
         }
     }
+    let mut out = Normalized { text: String::with_capacity(text.len()), spans: Vec::with_capacity(text.len()) };
     let joined = keep.iter().any(|k| !k);
+    if !joined {
+        out.extend(tokens);
+        return out;
+    }
     let mut kept: Vec<(char, usize, usize)> = tokens.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect();
     // Joining can put a digit between letters ("a 0 b" becomes "a0b"): read it again.
-    if joined && leetable {
+    if leetable {
         unleet(&mut kept);
     }
-    let mut out = Normalized { text: String::with_capacity(text.len()), spans: Vec::with_capacity(text.len()) };
-    for (c, start, end) in kept {
-        for _ in 0..c.len_utf8() {
-            out.spans.push((start, end));
-        }
-        out.text.push(c);
-    }
+    out.extend(kept);
     out
+}
+
+impl Normalized {
+    fn extend(&mut self, chars: Vec<(char, usize, usize)>) {
+        for (c, start, end) in chars {
+            for _ in 0..c.len_utf8() {
+                self.spans.push((start, end));
+            }
+            self.text.push(c);
+        }
+    }
 }
 
 fn unleet(chars: &mut [(char, usize, usize)]) {
