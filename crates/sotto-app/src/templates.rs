@@ -21,7 +21,7 @@ fn version_view(v: &TemplateVersionRow) -> Value {
         "version": v.version,
         "status": v.status,
         "content": serde_json::from_str::<Value>(&v.content).unwrap_or(Value::Null),
-        "variables": serde_json::from_str::<Value>(&v.analysis).unwrap_or(Value::Null),
+        "analysis": serde_json::from_str::<Value>(&v.analysis).unwrap_or(Value::Null),
         "author": v.author,
         "created_at": time_text(v.created_at),
         "submitted_at": v.submitted_at.map(time_text),
@@ -68,8 +68,9 @@ impl<S: Store> App<S> {
         let content = parse_content(body).map_err(AppError::invalid)?;
         let dictionary = self.dictionary.get(&self.store).await?;
         let analysis = analyze(&content, &dictionary).map_err(AppError::Invalid)?;
-        let variables = serde_json::to_string(&analysis.variables).map_err(|_| AppError::Internal("template analysis did not serialize"))?;
-        Ok((content, variables))
+        // The variables each surface uses and the linter's warnings, for reviewers to see.
+        let analysis = serde_json::to_string(&analysis).map_err(|_| AppError::Internal("template analysis did not serialize"))?;
+        Ok((content, analysis))
     }
 
     fn new_version(&self, ctx: &RequestCtx, template_id: &str, version: i64, content: &TemplateContent, variables: String) -> Result<TemplateVersionRow, AppError> {
@@ -252,7 +253,10 @@ impl<S: Store> App<S> {
         let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         let ids = open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default();
         let traits: Map<String, Value> = serde_json::from_str(&record.traits).unwrap_or_default();
-        let used: Vec<String> = serde_json::from_str::<Vec<Value>>(&row.analysis)
+        let analysis: Value = serde_json::from_str(&row.analysis).unwrap_or_default();
+        let used: Vec<String> = analysis["variables"]
+            .as_array()
+            .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
             .filter_map(|v| v.get("variable").and_then(Value::as_str)?.strip_prefix("patient.").map(str::to_owned))

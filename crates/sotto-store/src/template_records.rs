@@ -24,7 +24,7 @@ pub struct TemplateVersionRow {
     pub version: i64,
     /// The surfaces as JSON (`TemplateContent`).
     pub content: String,
-    /// The variables each surface uses, as JSON.
+    /// The analysis as JSON: the variables each surface uses and the lint warnings.
     pub analysis: String,
     /// `draft`, `submitted`, `approved` or `rejected`.
     pub status: String,
