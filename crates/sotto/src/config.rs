@@ -20,7 +20,8 @@ const KNOWN_VARS: &[&str] = &[
     "SOTTO_CONFIG", "SOTTO_DATABASE_URL", "SOTTO_DATABASE_URL_FILE", "SOTTO_LISTEN", "SOTTO_MASTER_KEY",
     "SOTTO_MASTER_KEY_FILE", "SOTTO_LOG_FORMAT", "SOTTO_DEFAULT_REGION", "SOTTO_BODY_LIMIT_BYTES",
     "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL", "SOTTO_PUBLIC_URL", "SOTTO_SMS_BRAND",
-    "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE",
+    "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE", "SOTTO_CLINIC_NAME",
+    "SOTTO_CLINIC_PHONE", "SOTTO_CLINIC_ADDRESS", "SOTTO_CLINIC_WEBSITE",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -66,6 +67,10 @@ struct FileConfig {
     sms_brand: Option<String>,
     sms_help_contact: Option<String>,
     sms_webhook_secret_file: Option<PathBuf>,
+    clinic_name: Option<String>,
+    clinic_phone: Option<String>,
+    clinic_address: Option<String>,
+    clinic_website: Option<String>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -93,6 +98,8 @@ pub struct Settings {
     pub sms_help_contact: String,
     /// The SMS provider's auth token, for webhook signatures.
     pub sms_webhook_secret: Option<sotto_crypto::webhook::Secret>,
+    /// The practice's details, for templates.
+    pub clinic: sotto_app::ClinicInfo,
 }
 
 impl Settings {
@@ -104,6 +111,7 @@ impl Settings {
             sms_brand: self.sms_brand.clone(),
             sms_help_contact: self.sms_help_contact.clone(),
             sms_webhook_secret: self.sms_webhook_secret.clone(),
+            clinic: self.clinic.clone(),
             ..sotto_app::AppSettings::default()
         }
     }
@@ -212,9 +220,22 @@ impl ConfigArgs {
             (None, secret) => secret,
         }
         .map(sotto_crypto::webhook::Secret::new);
+        let sms_brand = env("SOTTO_SMS_BRAND").or(file.sms_brand).unwrap_or(defaults.sms_brand);
+        let clinic = sotto_app::ClinicInfo {
+            name: env("SOTTO_CLINIC_NAME").or(file.clinic_name).unwrap_or_else(|| sms_brand.clone()),
+            phone: env("SOTTO_CLINIC_PHONE").or(file.clinic_phone).unwrap_or(defaults.clinic.phone),
+            address: env("SOTTO_CLINIC_ADDRESS").or(file.clinic_address).unwrap_or(defaults.clinic.address),
+            website: env("SOTTO_CLINIC_WEBSITE").or(file.clinic_website).unwrap_or(defaults.clinic.website),
+        };
+        for (setting, value) in [("SOTTO_SMS_BRAND (sms_brand)", &sms_brand), ("SOTTO_CLINIC_NAME (clinic_name)", &clinic.name), ("SOTTO_CLINIC_ADDRESS (clinic_address)", &clinic.address)] {
+            if let Some(category) = sotto_core::health_terms::find(value) {
+                bail!("{setting} reveals health information ({category}) and would appear in every message, where the linter would stop it; use a neutral brand such as \"Riverside Health\"");
+            }
+        }
         Ok(Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
-            sms_brand: env("SOTTO_SMS_BRAND").or(file.sms_brand).unwrap_or(defaults.sms_brand),
+            sms_brand,
+            clinic,
             sms_help_contact: env("SOTTO_SMS_HELP_CONTACT").or(file.sms_help_contact).unwrap_or(defaults.sms_help_contact),
             sms_webhook_secret,
             database,

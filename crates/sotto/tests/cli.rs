@@ -79,6 +79,7 @@ fn invalid_configuration_stops_with_a_message_that_says_how_to_fix_it() {
         (vec!["serve", "--config", config.to_str().expect("utf8")], vec![], "colour"),
         (vec!["serve", "--database", &db], vec![("SOTTO_REQUEST_TIMEOUT_SECS", "soon")], "whole number"),
         (vec!["keys", "create", "--database", &db, "--scope", "root"], vec![], "known scopes"),
+        (vec!["serve", "--database", &db], vec![("SOTTO_CLINIC_NAME", "Riverside Cancer Center")], "reveals health information"),
     ];
     for (args, envs, expected) in cases {
         let out = sotto(&args, &envs);
