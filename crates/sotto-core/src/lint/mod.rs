@@ -47,7 +47,7 @@ pub struct Finding {
     /// Byte offsets `[start, end)` in the original text.
     pub span: (usize, usize),
     /// The rule that fired, such as `lexicon.condition`.
-    pub rule: String,
+    pub rule: &'static str,
     /// Block or warn.
     pub severity: Severity,
     /// A compliant rewrite for this surface.
@@ -73,12 +73,22 @@ struct Lexicon {
     entries: Vec<Entry>,
 }
 
+const CATEGORIES: &[&str] = &[
+    "condition", "symptom", "procedure", "lab_test", "medication", "specialty", "facility", "device", "mental_health", "substance_use", "hiv_sti",
+    "genetic", "reproductive", "gender_affirming",
+];
+
 fn category(name: &str) -> &'static str {
-    const NAMES: &[&str] = &[
-        "condition", "symptom", "procedure", "lab_test", "medication", "specialty", "facility", "device", "mental_health", "substance_use",
-        "hiv_sti", "genetic", "reproductive", "gender_affirming",
-    ];
-    NAMES.iter().find(|n| **n == name).copied().unwrap_or("condition")
+    CATEGORIES.iter().find(|n| **n == name).copied().unwrap_or("condition")
+}
+
+/// The rule name `<pass>.<category>` ("lexicon.condition", "stem.specialty"), made once.
+fn rule_name(pass: &str, category: &str) -> &'static str {
+    static NAMES: OnceLock<Vec<(&'static str, &'static str, String)>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        ["lexicon", "lexicon.joined", "stem"].iter().flat_map(|p| CATEGORIES.iter().map(move |c| (*p, *c, format!("{p}.{c}")))).collect()
+    });
+    names.iter().find(|(p, c, _)| *p == pass && *c == category).map_or("lexicon", |n| n.2.as_str())
 }
 
 fn lexicon() -> &'static Lexicon {
@@ -163,7 +173,10 @@ pub fn lint(text: &str, surface: Surface) -> Report {
     let variants = [Some(("lexicon", normalize(text))), broken_words.then(|| ("lexicon.joined", normalize_joined(text)))];
     for (variant, normalized) in variants.into_iter().flatten() {
         let folded = normalized.text.as_str();
-        let about_appointment = ["appointment", "reminder", "follow up", "visit", "cita"].iter().any(|w| folded.contains(w));
+        // Which rewrite fits depends on whether the text is about an appointment; asked only
+        // when there is something to rewrite.
+        let about_appointment = std::cell::OnceCell::new();
+        let suggest = || suggestion(surface, *about_appointment.get_or_init(|| ["appointment", "reminder", "follow up", "visit", "cita"].iter().any(|w| folded.contains(w))));
         for m in lex.matcher.whole_words(folded) {
             let entry = &lex.entries[m.2];
             let span = normalized.original(m.0, m.1);
@@ -173,15 +186,15 @@ pub fn lint(text: &str, surface: Surface) -> Report {
             findings.push(Finding {
                 category: entry.category,
                 span,
-                rule: format!("{variant}.{}", entry.category),
+                rule: rule_name(variant, entry.category),
                 severity: entry.severity,
-                suggestion: suggestion(surface, about_appointment),
+                suggestion: suggest(),
             });
         }
         for (start, end, category) in stems::stem_words(folded) {
             let span = normalized.original(start, end);
             if !findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
-                findings.push(Finding { category, span, rule: format!("stem.{category}"), severity: Severity::Block, suggestion: suggestion(surface, about_appointment) });
+                findings.push(Finding { category, span, rule: rule_name("stem", category), severity: Severity::Block, suggestion: suggest() });
             }
         }
     }

@@ -10,7 +10,7 @@ use unicode_normalization::char::is_combining_mark;
 pub struct Normalized {
     /// The folded text: lowercase letters and digits, single spaces between words.
     pub text: String,
-    spans: Vec<(usize, usize)>,
+    spans: Vec<(u32, u32)>,
 }
 
 impl Normalized {
@@ -18,7 +18,7 @@ impl Normalized {
     pub fn original(&self, start: usize, end: usize) -> (usize, usize) {
         let first = self.spans.get(start).map_or(0, |s| s.0);
         let last = self.spans.get(end.saturating_sub(1)).map_or(first, |s| s.1);
-        (first, last.max(first))
+        (first as usize, last.max(first) as usize)
     }
 }
 
@@ -80,10 +80,12 @@ pub fn normalize_joined(text: &str) -> Normalized {
 
 fn fold(text: &str, join_broken_words: bool) -> Normalized {
     // 1. Per original character: its folded letters.
-    let mut chars: Vec<(char, usize, usize)> = Vec::with_capacity(text.len());
+    let mut chars: Vec<(char, u32, u32)> = Vec::with_capacity(text.len());
     let mut leetable = false;
+    // Offsets are kept as 32 bits: texts are limited far below 4 GiB, and it halves the memory
+    // this walks.
     for (start, c) in text.char_indices() {
-        let end = start + c.len_utf8();
+        let (start, end) = (start as u32, (start + c.len_utf8()) as u32);
         if invisible(c) {
             continue;
         }
@@ -106,7 +108,7 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
         unleet(&mut chars);
     }
     // 3. Runs of anything but letters and digits become one space.
-    let mut tokens: Vec<(char, usize, usize)> = Vec::with_capacity(chars.len());
+    let mut tokens: Vec<(char, u32, u32)> = Vec::with_capacity(chars.len());
     for (c, start, end) in chars {
         if c.is_alphanumeric() {
             tokens.push((c, start, end));
@@ -140,7 +142,7 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
     }
     if join_broken_words {
         for (k, t) in tokens.iter().enumerate() {
-            let original = &text[t.1..t.2];
+            let original = &text[t.1 as usize..t.2 as usize];
             if t.0 == ' ' && (original == "-" || original == "." || original == "·") {
                 keep[k] = false;
             }
@@ -152,7 +154,7 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
         out.extend(tokens);
         return out;
     }
-    let mut kept: Vec<(char, usize, usize)> = tokens.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect();
+    let mut kept: Vec<(char, u32, u32)> = tokens.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect();
     // Joining can put a digit between letters ("a 0 b" becomes "a0b"): read it again.
     if leetable {
         unleet(&mut kept);
@@ -162,7 +164,8 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
 }
 
 impl Normalized {
-    fn extend(&mut self, chars: Vec<(char, usize, usize)>) {
+    fn extend(&mut self, chars: Vec<(char, u32, u32)>) {
+        self.spans.reserve(chars.len());
         for (c, start, end) in chars {
             for _ in 0..c.len_utf8() {
                 self.spans.push((start, end));
@@ -172,7 +175,7 @@ impl Normalized {
     }
 }
 
-fn unleet(chars: &mut [(char, usize, usize)]) {
+fn unleet(chars: &mut [(char, u32, u32)]) {
     for i in 0..chars.len() {
         let Some(letter) = leet(chars[i].0) else { continue };
         let before = i > 0 && chars[i - 1].0.is_alphabetic();
