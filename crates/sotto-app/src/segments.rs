@@ -185,7 +185,8 @@ impl<S: Store> App<S> {
     pub async fn segment_preview(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
         self.require(ctx, Scope::SegmentsRead, "segments").await?;
         let (row, expr) = self.segment_expr(id).await?;
-        let size = self.segments.read().map(|e| e.evaluate(&expr, ctx.now).len()).unwrap_or_default();
+        // A broken index is an error, never a size of zero.
+        let size = self.segments.read().map_err(|_| AppError::Internal("segment index lock poisoned"))?.evaluate(&expr, ctx.now).len();
         Ok(json!({"id": row.id, "name": row.name, "touches_phi": row.touches_phi, "size": suppressed(size)}))
     }
 

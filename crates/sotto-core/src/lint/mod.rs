@@ -46,7 +46,8 @@ pub struct Finding {
     pub category: &'static str,
     /// Byte offsets `[start, end)` in the original text.
     pub span: (usize, usize),
-    /// The rule that fired, such as `lexicon.condition`.
+    /// The rule that fired: `lexicon` (a term), `lexicon.joined` (a term split by hyphens or
+    /// dots) or `stem` (a word built on a clinical stem).
     pub rule: &'static str,
     /// Block or warn.
     pub severity: Severity,
@@ -80,15 +81,6 @@ const CATEGORIES: &[&str] = &[
 
 fn category(name: &str) -> &'static str {
     CATEGORIES.iter().find(|n| **n == name).copied().unwrap_or("condition")
-}
-
-/// The rule name `<pass>.<category>` ("lexicon.condition", "stem.specialty"), made once.
-fn rule_name(pass: &str, category: &str) -> &'static str {
-    static NAMES: OnceLock<Vec<(&'static str, &'static str, String)>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        ["lexicon", "lexicon.joined", "stem"].iter().flat_map(|p| CATEGORIES.iter().map(move |c| (*p, *c, format!("{p}.{c}")))).collect()
-    });
-    names.iter().find(|(p, c, _)| *p == pass && *c == category).map_or("lexicon", |n| n.2.as_str())
 }
 
 fn lexicon() -> &'static Lexicon {
@@ -186,7 +178,7 @@ pub fn lint(text: &str, surface: Surface) -> Report {
             findings.push(Finding {
                 category: entry.category,
                 span,
-                rule: rule_name(variant, entry.category),
+                rule: variant,
                 severity: entry.severity,
                 suggestion: suggest(),
             });
@@ -194,7 +186,7 @@ pub fn lint(text: &str, surface: Surface) -> Report {
         for (start, end, category) in stems::stem_words(folded) {
             let span = normalized.original(start, end);
             if !findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
-                findings.push(Finding { category, span, rule: rule_name("stem", category), severity: Severity::Block, suggestion: suggest() });
+                findings.push(Finding { category, span, rule: "stem", severity: Severity::Block, suggestion: suggest() });
             }
         }
     }

@@ -33,14 +33,6 @@ pub struct LintAnswer {
 
 const MAX_TEXT: usize = 100_000;
 
-fn surface_fits(channel: Channel, surface: Surface) -> bool {
-    match channel {
-        Channel::Email => matches!(surface, Surface::EmailSubject | Surface::EmailPreview | Surface::EmailBody | Surface::Cta),
-        Channel::Sms => matches!(surface, Surface::SmsBody),
-        Channel::Push => matches!(surface, Surface::PushTitle | Surface::PushBody | Surface::Cta),
-    }
-}
-
 /// Parses a request object.
 pub fn parse_request(value: &Value) -> Result<LintRequest, FieldError> {
     let obj = value.as_object().ok_or_else(|| FieldError::new("wrong_type", "", "each request must be a JSON object"))?;
@@ -49,11 +41,12 @@ pub fn parse_request(value: &Value) -> Result<LintRequest, FieldError> {
     }
     let channel = obj.get("channel").and_then(Value::as_str).ok_or_else(|| FieldError::new("missing_field", "channel", "channel is required: email, sms or push"))?;
     let channel = Channel::parse("channel", channel)?;
-    let surface: Surface = obj
+    let surface = obj
         .get("surface")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .and_then(Value::as_str)
+        .and_then(Surface::parse)
         .ok_or_else(|| FieldError::new("invalid_surface", "surface", "surface must be email_subject, email_preview, email_body, cta, sms_body, push_title or push_body"))?;
-    if !surface_fits(channel, surface) {
+    if !surface.fits(channel) {
         return Err(FieldError::new("invalid_surface", "surface", format!("this surface is not part of the {channel} channel")));
     }
     let text = obj.get("text").and_then(Value::as_str).ok_or_else(|| FieldError::new("missing_field", "text", "text is required and must be a string"))?;

@@ -41,6 +41,8 @@ pub struct Analysis {
 
 const KEYWORDS: &[&str] = &["and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None", "loop"];
 const TAGS: &[&str] = &["if", "elif", "else", "endif", "for", "endfor", "set"];
+/// The names templates read their values from.
+const ROOTS: &[&str] = &["patient", "event", "clinic", "links"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Group {
@@ -87,9 +89,15 @@ pub fn analyze(content: &TemplateContent, dictionary: &Dictionary) -> Result<Ana
 
 impl Surfacer<'_> {
     /// Walks the tokens, checking each group; returns the source with everything but literal
-    /// text blanked out, so lint spans are offsets into the source.
+    /// text (template data and quoted strings) blanked out, so lint spans are offsets into the
+    /// source.
     fn walk(&mut self, source: &str) -> String {
         let mut literal = vec![b' '; source.len()];
+        let mut keep = |range: std::ops::Range<usize>| {
+            if let (Some(to), Some(from)) = (literal.get_mut(range.clone()), source.get(range)) {
+                to.copy_from_slice(from.as_bytes());
+            }
+        };
         let mut group: Option<(Group, Vec<Token<'_>>, u16)> = None;
         let mut lexed = true;
         for item in tokenize(source, false, Default::default()) {
@@ -103,8 +111,8 @@ impl Surfacer<'_> {
             };
             match token {
                 Token::TemplateData(text) => {
-                    let at = text.as_ptr() as usize - source.as_ptr() as usize;
-                    literal[at..at + text.len()].copy_from_slice(text.as_bytes());
+                    let at = (text.as_ptr() as usize).wrapping_sub(source.as_ptr() as usize);
+                    keep(at..at.saturating_add(text.len()));
                 }
                 Token::VariableStart => group = Some((Group::Print, Vec::new(), span.start_line)),
                 Token::BlockStart => group = Some((Group::Block, Vec::new(), span.start_line)),
@@ -114,6 +122,10 @@ impl Surfacer<'_> {
                     }
                 }
                 other => {
+                    // A quoted string can print as text too (`{{ "oncology" }}`): lint it.
+                    if matches!(other, Token::Str(_) | Token::String(_)) {
+                        keep(span.start_offset as usize + 1..(span.end_offset as usize).saturating_sub(1));
+                    }
                     if let Some((_, tokens, _)) = group.as_mut() {
                         tokens.push(other);
                     }
@@ -128,8 +140,8 @@ impl Surfacer<'_> {
 
     fn group(&mut self, kind: Group, tokens: &[Token<'_>], line: u16) {
         if kind == Group::Print {
-            for (path, at) in references(tokens) {
-                self.reference(&path, true, tokens, at, line);
+            for reference in references(tokens) {
+                self.reference(&reference, true, line);
             }
             return;
         }
@@ -162,18 +174,23 @@ impl Surfacer<'_> {
             _ => (Vec::new(), rest),
         };
         let mut classes = BTreeSet::new();
-        for (path, at) in references(expr) {
-            classes.extend(self.reference(&path, false, expr, at, line));
+        for reference in references(expr) {
+            classes.extend(self.reference(&reference, false, line));
         }
         for target in targets {
+            if ROOTS.contains(&target) {
+                self.errors.push(FieldError::new("unsupported_tag", self.field.clone(), format!("line {line}: {target} is a template variable and cannot be bound by set or for")));
+                continue;
+            }
             self.locals.insert(target.to_owned(), classes.clone());
         }
     }
 
     /// Records one reference; returns the classes it carries (for names bound from it).
-    fn reference(&mut self, path: &str, shown: bool, tokens: &[Token<'_>], at: usize, line: u16) -> BTreeSet<(DataClass, Vec<Surface>)> {
+    fn reference(&mut self, reference: &Reference, shown: bool, line: u16) -> BTreeSet<(DataClass, Vec<Surface>)> {
+        let path = reference.path.as_str();
         let root = path.split('.').next().unwrap_or_default();
-        if matches!(tokens.get(at + 1 + 2 * (path.matches('.').count())), Some(Token::BracketOpen)) && ["patient", "event", "clinic", "links"].contains(&root) {
+        if reference.subscripted && ROOTS.contains(&root) {
             self.errors.push(FieldError::new("dynamic_access", self.field.clone(), format!("line {line}: {path}[…] hides which field is used; name the field, as in patient.first_name")));
             return BTreeSet::new();
         }
@@ -236,9 +253,15 @@ impl Surfacer<'_> {
     }
 }
 
-/// Variable paths read by an expression (`a.b.c`), with the index of their first token.
-/// Filter and test names, keyword arguments, functions and attributes are not variables.
-fn references(tokens: &[Token<'_>]) -> Vec<(String, usize)> {
+/// A variable path read by an expression (`a.b.c`), and whether `[` follows it.
+struct Reference {
+    path: String,
+    subscripted: bool,
+}
+
+/// The variables an expression reads. Filter and test names, keyword arguments, functions and
+/// attributes are not variables.
+fn references(tokens: &[Token<'_>]) -> Vec<Reference> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -254,14 +277,13 @@ fn references(tokens: &[Token<'_>]) -> Vec<(String, usize)> {
             i += 1;
             continue;
         }
-        let start = i;
         let mut path = name.to_owned();
         while let (Some(Token::Dot), Some(Token::Ident(attr))) = (tokens.get(i + 1), tokens.get(i + 2)) {
             path.push('.');
             path.push_str(attr);
             i += 2;
         }
-        out.push((path, start));
+        out.push(Reference { path, subscripted: matches!(tokens.get(i + 1), Some(Token::BracketOpen)) });
         i += 1;
     }
     out

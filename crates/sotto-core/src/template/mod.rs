@@ -61,26 +61,16 @@ impl VersionStatus {
     }
 }
 
-/// The surfaces a channel has, required ones first.
-pub fn channel_surfaces(channel: Channel) -> (&'static [Surface], &'static [Surface]) {
-    match channel {
-        Channel::Email => (&[Surface::EmailSubject, Surface::EmailBody], &[Surface::EmailPreview, Surface::Cta]),
-        Channel::Sms => (&[Surface::SmsBody], &[]),
-        Channel::Push => (&[Surface::PushTitle, Surface::PushBody], &[Surface::Cta]),
-    }
-}
-
 /// Reads `{"channel", "surfaces": {surface: source}}`, naming the field of any error.
 pub fn parse_content(body: &Value) -> Result<TemplateContent, FieldError> {
     let channel = body.get("channel").and_then(Value::as_str).ok_or_else(|| FieldError::new("missing_field", "channel", "channel is required: email, sms or push"))?;
     let channel = Channel::parse("channel", channel)?;
     let given = body.get("surfaces").and_then(Value::as_object).ok_or_else(|| FieldError::new("missing_field", "surfaces", "surfaces is required: an object of surface name to template source"))?;
-    let (required, optional) = channel_surfaces(channel);
     let mut surfaces = BTreeMap::new();
     for (key, source) in given {
         let field = format!("surfaces.{key}");
-        let surface: Surface = serde_json::from_value(Value::String(key.clone())).map_err(|_| FieldError::new("invalid_surface", field.clone(), format!("{key} is not a surface")))?;
-        if !required.contains(&surface) && !optional.contains(&surface) {
+        let surface = Surface::parse(key).ok_or_else(|| FieldError::new("invalid_surface", field.clone(), format!("{key} is not a surface")))?;
+        if !surface.fits(channel) {
             return Err(FieldError::new("invalid_surface", field, format!("{key} is not a surface of the {channel} channel")));
         }
         let source = source.as_str().ok_or_else(|| FieldError::new("wrong_type", field.clone(), "a surface's source must be a string"))?;
@@ -89,6 +79,7 @@ pub fn parse_content(body: &Value) -> Result<TemplateContent, FieldError> {
         }
         surfaces.insert(surface, source.to_owned());
     }
+    let (required, _) = Surface::of_channel(channel);
     if let Some(missing) = required.iter().find(|s| surfaces.get(*s).is_none_or(|t| t.trim().is_empty())) {
         let name = missing.as_str();
         return Err(FieldError::new("missing_field", format!("surfaces.{name}"), format!("the {channel} channel needs {name}")));

@@ -63,6 +63,17 @@ fn literal_text_is_linted_with_offsets_into_the_source() {
 }
 
 #[test]
+fn a_quoted_string_is_linted_like_literal_text() {
+    let content = sms("Hi, see {{ \"your oncology team\" }} soon. {% set t = 'chemo' %}{{ t }}");
+    let errors = analyze(&content, &default_dictionary()).expect_err("blocked");
+    let source = &content.surfaces[&Surface::SmsBody];
+    let (oncology, chemo) = (source.find("oncology team").expect("present"), source.find("chemo").expect("present"));
+    assert_eq!(errors.iter().map(|e| e.code).collect::<Vec<_>>(), ["health_term", "health_term"]);
+    assert!(errors[0].message.contains(&format!("bytes {oncology}..{}", oncology + 13)), "{}", errors[0].message);
+    assert!(errors[1].message.contains(&format!("bytes {chemo}..{}", chemo + 5)), "{}", errors[1].message);
+}
+
+#[test]
 fn unknown_undeclared_dynamic_and_unsupported_constructs_are_refused() {
     assert_eq!(codes(&sms("{{ secret }}")), ["unknown_variable"]);
     assert_eq!(codes(&sms("{{ patient.favourite_colour }}")), ["undeclared_variable"]);
@@ -71,6 +82,7 @@ fn unknown_undeclared_dynamic_and_unsupported_constructs_are_refused() {
     assert_eq!(codes(&sms("{% macro m() %}x{% endmacro %}")), ["unsupported_tag", "unsupported_tag"]);
     assert_eq!(codes(&sms("{% if x %}unclosed")), ["unknown_variable", "template_syntax"]);
     assert_eq!(codes(&sms("{{ unclosed")), ["template_syntax"]);
+    assert_eq!(codes(&sms("{% set patient = clinic.name %}{{ patient.diagnosis }}")), ["unsupported_tag", "sensitive_variable"]);
 }
 
 #[test]

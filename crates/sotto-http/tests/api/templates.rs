@@ -119,6 +119,10 @@ async fn a_preview_renders_a_sample_or_a_real_profile_and_a_value_cannot_smuggle
         let (status, body) = call(t, &composer, &preview, &sample).await;
         assert_eq!((status, body["error"]["code"].as_str()), (422, Some("rendered_text_blocked")), "{body}");
         assert!(!body.to_string().contains("HIV"), "the error names categories and offsets, never the text: {body}");
+        for (bad, field) in [(json!({"sample": "Ana"}), "sample"), (json!({"event": [1]}), "event"), (json!({"patient_id": 7}), "patient_id")] {
+            let (status, body) = call(t, &composer, &preview, &bad).await;
+            assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some("wrong_type"), Some(field)), "{body}");
+        }
     })
     .await;
 }
