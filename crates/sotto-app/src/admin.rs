@@ -31,6 +31,36 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
+/// A page of the audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// The entries, in sequence order.
+    pub entries: Vec<AuditRecord>,
+    /// Where the next page starts, or `None` at the end.
+    pub next_after: Option<i64>,
+    /// The last sequence number this paging covers.
+    pub until: i64,
+}
+
+/// An API key as operators see it: never its secret or hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeySummary {
+    /// The public id.
+    pub id: String,
+    /// The label.
+    pub name: String,
+    /// `active`, `expired` or `revoked`.
+    pub state: &'static str,
+    /// What it may do.
+    pub scopes: Vec<String>,
+    /// When it was created.
+    pub created_at: String,
+    /// When it expires, if ever.
+    pub expires_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
+
 const UNAUTHENTICATED: &str = "send a valid API key as Authorization: Bearer <key>";
 
 impl<S: Store> App<S> {
@@ -65,6 +95,9 @@ impl<S: Store> App<S> {
         if request.scopes.is_empty() {
             return Err(AppError::invalid(FieldError::new("missing_field", "scope", "a key needs at least one scope")));
         }
+        if request.expires_at.is_some_and(|t| t <= ctx.now) {
+            return Err(AppError::invalid(FieldError::new("invalid_expiry", "expires_at", "a key must expire in the future")));
+        }
         let new = sotto_crypto::generate_api_key();
         let id = sotto_crypto::random_id(8);
         let record = ApiKeyRecord {
@@ -78,6 +111,40 @@ impl<S: Store> App<S> {
         };
         self.store.create_api_key(&record, &ctx.audit()).await?;
         Ok(CreatedKey { id, secret: new.secret })
+    }
+
+    /// Every API key, newest first, without secrets or hashes.
+    pub async fn list_keys(&self, ctx: &RequestCtx) -> Result<Vec<KeySummary>, AppError> {
+        self.require(ctx, Scope::KeysManage, "api_keys").await?;
+        let keys = self.store.api_keys().await?;
+        let now = micros(ctx.now);
+        Ok(keys
+            .into_iter()
+            .map(|k| KeySummary {
+                state: if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.expires_at.is_some_and(|t| t <= now) {
+                    "expired"
+                } else {
+                    "active"
+                },
+                scopes: k.scopes.split_whitespace().map(str::to_owned).collect(),
+                created_at: crate::time_text(k.created_at),
+                expires_at: k.expires_at.map(crate::time_text),
+                revoked_at: k.revoked_at.map(crate::time_text),
+                id: k.id,
+                name: k.name,
+            })
+            .collect())
+    }
+
+    /// Revokes a key at once; later calls with it are answered 401.
+    pub async fn revoke_key(&self, ctx: &RequestCtx, id: &str) -> Result<(), AppError> {
+        self.require(ctx, Scope::KeysManage, "api_keys").await?;
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::NotFound("api key"));
+        }
+        if self.store.revoke_api_key(id, micros(ctx.now), &ctx.audit()).await? { Ok(()) } else { Err(AppError::NotFound("api key")) }
     }
 
     /// Resolves a bearer token to a principal. Unknown, revoked and expired keys get the
@@ -98,15 +165,21 @@ impl<S: Store> App<S> {
         Ok(Principal { actor: format!("key:{}", key.id), scopes })
     }
 
-    /// A page of the audit trail (at most 1,000 entries after `after`); reading it is audited.
-    pub async fn audit_entries(&self, ctx: &RequestCtx, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AppError> {
+    /// A page of the audit trail (at most 1,000 entries after `after`, none after `until`);
+    /// reading it is audited. Without `until`, the head as it is now bounds the paging, and
+    /// the answer says so: a reader that passes it back ends at that head, however many
+    /// entries (its own reads among them) are appended meanwhile.
+    pub async fn audit_entries(&self, ctx: &RequestCtx, after: i64, limit: i64, until: Option<i64>) -> Result<AuditPage, AppError> {
         self.require(ctx, Scope::AuditRead, "audit").await?;
-        if !(1..=1000).contains(&limit) || after < 0 {
-            return Err(AppError::invalid(FieldError::new("invalid_query", "limit", "limit must be 1 to 1000 and after must not be negative")));
+        if !(1..=1000).contains(&limit) || after < 0 || until.is_some_and(|u| u < 0) {
+            return Err(AppError::invalid(FieldError::new("invalid_query", "limit", "limit must be 1 to 1000, and after and until must not be negative")));
         }
-        let entries = self.store.audit_page(after, limit).await?;
+        let (head, _) = self.store.audit_head().await?;
+        let until = until.map_or(head, |u| u.min(head));
+        let entries = if after >= until { Vec::new() } else { self.store.audit_page(after, limit.min(until - after)).await? };
         let event = ctx.audit().event(action::AUDIT_READ, format!("audit:after/{after}"), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
-        Ok(entries)
+        let next_after = entries.last().map(|e| e.seq).filter(|seq| *seq < until);
+        Ok(AuditPage { entries, next_after, until })
     }
 }

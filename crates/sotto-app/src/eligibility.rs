@@ -160,7 +160,8 @@ impl<S: Store> App<S> {
             decision: decision_name(&decision).to_owned(),
             reasons: reason_codes(&decision),
         };
-        self.store.record_decisions(&[row]).await?;
+        let audit = sotto_store::AuditContext { actor: "system:dispatch".into(), request_id: String::new(), source_ip: None, at_micros: micros(now) };
+        self.store.record_decisions(&[row], &audit).await?;
         Ok(decision)
     }
 

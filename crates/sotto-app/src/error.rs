@@ -41,6 +41,9 @@ pub enum AppError {
     /// An invariant of the process broke (a poisoned lock, a value that would not serialize).
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The audit checkpoint directory could not be read or written.
+    #[error("audit checkpoints: {0}")]
+    Checkpoint(String),
     /// Stored ciphertext did not decrypt with this master key.
     #[error("stored identifiers could not be decrypted with the configured master key")]
     Crypto,

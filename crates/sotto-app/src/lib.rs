@@ -3,6 +3,7 @@
 //! takes a [`RequestCtx`] saying who acts, in which request, at what time.
 
 mod admin;
+mod checkpoints;
 mod consent;
 mod eligibility;
 mod inbound;
@@ -15,6 +16,7 @@ mod library;
 mod merge;
 mod patients;
 mod segments;
+mod supervise;
 mod templates;
 mod writer;
 
@@ -27,7 +29,8 @@ use sotto_core::scope::Scope;
 use sotto_crypto::Keyring;
 use sotto_store::{AuditContext, Store};
 
-pub use admin::{CreatedKey, KeyRequest};
+pub use admin::{AuditPage, CreatedKey, KeyRequest, KeySummary};
+pub use checkpoints::{CheckpointPolicy, CheckpointWriter};
 pub use error::AppError;
 pub use eligibility::parse_intent;
 pub use inbound::SmsReply;
@@ -163,6 +166,11 @@ impl<S: Store> App<S> {
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
         Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default() })
+    }
+
+    /// How often the ingestion writer was restarted after a panic, for readiness.
+    pub fn writer_restarts(&self) -> u64 {
+        self.writer.restarts()
     }
 
     /// The store, for health checks and tools.

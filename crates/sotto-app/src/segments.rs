@@ -154,6 +154,7 @@ impl<S: Store> App<S> {
             Some(Value::String(text)) => (text.clone(), parse(text).map_err(AppError::invalid)?),
             Some(v @ Value::Object(_)) => {
                 let expr: Expr = serde_json::from_value(v.clone()).map_err(|_| AppError::invalid(FieldError::new("invalid_segment", "definition", "the JSON form does not describe a segment expression")))?;
+                expr.check_depth().map_err(AppError::invalid)?;
                 (v.to_string(), expr)
             }
             _ => return Err(AppError::invalid(FieldError::new("missing_field", "definition", "definition is required: the segment language as a string, or its JSON form"))),

@@ -40,9 +40,10 @@ fn event(i: usize) -> Value {
 
 async fn start_sotto(dir: &std::path::Path) -> anyhow::Result<(String, String)> {
     let url = format!("sqlite://{}", dir.join("sotto.db").display()).parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = SqlStore::connect(&url).await?;
+    let master = MasterKey::generate();
+    let store = SqlStore::connect(&url, master.chain_key()).await?;
     store.migrate().await?;
-    let app = App::new(store, Keyring::new(&MasterKey::generate()), AppSettings::default());
+    let app = App::new(store, Keyring::new(&master), AppSettings::default());
     let ctx = RequestCtx { principal: Principal::cli(), request_id: "bench".into(), source_ip: None, now: jiff::Timestamp::now() };
     let key = app
         .create_key(&ctx, KeyRequest { name: "bench".into(), scopes: vec![sotto_core_scope()], expires_at: None })

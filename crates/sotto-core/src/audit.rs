@@ -59,6 +59,12 @@ pub mod action {
     pub const TEMPLATE_REJECT: &str = "template.reject";
     /// A template was rendered for one patient (a preview with a real profile, or a send).
     pub const TEMPLATE_RENDER: &str = "template.render";
+    /// An API key was revoked.
+    pub const API_KEY_REVOKE: &str = "api_key.revoke";
+    /// The send gate decided on a message (the outcome carries the decision).
+    pub const GATE_DECIDE: &str = "gate.decide";
+    /// A message was handed to a provider.
+    pub const MESSAGE_SEND: &str = "message.send";
 }
 
 /// How an audited action ended.

@@ -61,11 +61,14 @@ pub enum Scope {
     /// Writing template versions and submitting them for review.
     #[serde(rename = "templates:write")]
     TemplatesWrite,
+    /// Listing and revoking API keys.
+    #[serde(rename = "keys:manage")]
+    KeysManage,
 }
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 18] = [
+    pub const ALL: [Scope; 19] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -84,6 +87,7 @@ impl Scope {
         Scope::Compliance,
         Scope::TemplatesRead,
         Scope::TemplatesWrite,
+        Scope::KeysManage,
     ];
 
     /// The wire name, such as `events:write`.
@@ -107,6 +111,7 @@ impl Scope {
             Scope::Compliance => "compliance",
             Scope::TemplatesRead => "templates:read",
             Scope::TemplatesWrite => "templates:write",
+            Scope::KeysManage => "keys:manage",
         }
     }
 

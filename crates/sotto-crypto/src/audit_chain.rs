@@ -1,19 +1,43 @@
-//! The audit hash chain: each entry's hash covers the previous hash and the entry's
-//! canonical bytes, so an edited, removed or reordered entry breaks verification.
+//! The audit hash chain: each entry's hash is an HMAC-SHA256, keyed with a secret derived
+//! from the master key, over the previous hash and the entry's canonical bytes. An edited,
+//! removed or reordered entry breaks verification, and without the key nobody can
+//! recompute the chain after rewriting it.
 
-use sha2::{Digest, Sha256};
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use sotto_core::audit::AuditRecord;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
-/// The hash of an entry given the previous entry's hash and its canonical bytes.
-pub fn chain_hash(prev: &[u8], canonical: &[u8]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(prev);
-    h.update(canonical);
-    h.finalize().to_vec()
+/// The key of the audit chain. The database never holds it.
+#[derive(Clone)]
+pub struct ChainKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChainKey([redacted])")
+    }
+}
+
+impl ChainKey {
+    /// A key from 32 secret bytes (see `MasterKey::chain_key`).
+    pub fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> Self {
+        Self(bytes)
+    }
+
+    /// The hash of an entry given the previous entry's hash and its canonical bytes.
+    pub fn link(&self, prev: &[u8], canonical: &[u8]) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_ref()).expect("hmac takes any key length");
+        mac.update(&(prev.len() as u64).to_be_bytes());
+        mac.update(prev);
+        mac.update(canonical);
+        mac.finalize().into_bytes().to_vec()
+    }
 }
 
 /// Where and why a chain stopped verifying.
@@ -29,17 +53,17 @@ pub struct ChainBreak {
 /// Checks entries one by one, in sequence order.
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
+    key: ChainKey,
     next_seq: i64,
     prev: Vec<u8>,
 }
 
-impl Default for ChainVerifier {
-    fn default() -> Self {
-        Self { next_seq: 1, prev: GENESIS.to_vec() }
-    }
-}
-
 impl ChainVerifier {
+    /// A verifier that starts at the first entry.
+    pub fn new(key: ChainKey) -> Self {
+        Self { key, next_seq: 1, prev: GENESIS.to_vec() }
+    }
+
     /// Checks the next entry.
     pub fn check(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
         let expected = self.next_seq;
@@ -49,9 +73,9 @@ impl ChainVerifier {
         if record.prev_hash != self.prev {
             return Err(ChainBreak { seq: record.seq, reason: "it does not link to the entry before it" });
         }
-        let hash = chain_hash(&self.prev, &record.event.canonical_bytes(record.seq));
+        let hash = self.key.link(&self.prev, &record.event.canonical_bytes(record.seq));
         if hash != record.hash {
-            return Err(ChainBreak { seq: record.seq, reason: "its content was changed after it was written" });
+            return Err(ChainBreak { seq: record.seq, reason: "its content was changed after it was written, or it was written without the chain's key" });
         }
         self.prev = hash;
         self.next_seq += 1;
@@ -78,7 +102,11 @@ mod tests {
     use super::*;
     use sotto_core::audit::AuditEvent;
 
-    fn chain(n: i64) -> Vec<AuditRecord> {
+    fn key(byte: u8) -> ChainKey {
+        ChainKey::from_bytes(Zeroizing::new([byte; 32]))
+    }
+
+    fn chain(k: &ChainKey, n: i64) -> Vec<AuditRecord> {
         let mut prev = GENESIS.to_vec();
         (1..=n)
             .map(|seq| {
@@ -91,7 +119,7 @@ mod tests {
                     request_id: "r".into(),
                     source_ip: None,
                 };
-                let hash = chain_hash(&prev, &event.canonical_bytes(seq));
+                let hash = k.link(&prev, &event.canonical_bytes(seq));
                 let rec = AuditRecord { seq, event, prev_hash: prev.clone(), hash: hash.clone() };
                 prev = hash;
                 rec
@@ -100,7 +128,7 @@ mod tests {
     }
 
     fn verify(records: &[AuditRecord]) -> Result<i64, ChainBreak> {
-        let mut v = ChainVerifier::default();
+        let mut v = ChainVerifier::new(key(7));
         for r in records {
             v.check(r)?;
         }
@@ -109,34 +137,39 @@ mod tests {
 
     #[test]
     fn an_untouched_chain_verifies() {
-        assert_eq!(verify(&chain(5)), Ok(5));
+        assert_eq!(verify(&chain(&key(7), 5)), Ok(5));
+    }
+
+    #[test]
+    fn a_chain_recomputed_without_the_key_does_not_verify() {
+        assert_eq!(verify(&chain(&key(8), 5)).map_err(|e| e.seq), Err(1));
     }
 
     #[test]
     fn an_edited_entry_is_named() {
-        let mut c = chain(5);
+        let mut c = chain(&key(7), 5);
         c[2].event.object = "patient:99".into();
         assert_eq!(verify(&c).map_err(|e| e.seq), Err(3));
     }
 
     #[test]
     fn a_removed_entry_is_named() {
-        let mut c = chain(5);
+        let mut c = chain(&key(7), 5);
         c.remove(1);
         assert_eq!(verify(&c).map_err(|e| e.seq), Err(2));
     }
 
     #[test]
     fn swapped_entries_are_detected() {
-        let mut c = chain(5);
+        let mut c = chain(&key(7), 5);
         c.swap(1, 2);
         assert!(verify(&c).is_err());
     }
 
     #[test]
     fn a_truncated_chain_fails_the_head_check() {
-        let c = chain(5);
-        let mut v = ChainVerifier::default();
+        let c = chain(&key(7), 5);
+        let mut v = ChainVerifier::new(key(7));
         for r in &c[..4] {
             v.check(r).expect("prefix verifies");
         }

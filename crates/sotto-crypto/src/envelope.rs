@@ -82,6 +82,16 @@ impl MasterKey {
         }
     }
 
+    /// The key of the audit chain's HMAC.
+    pub fn chain_key(&self) -> crate::ChainKey {
+        crate::ChainKey::from_bytes(self.derive(b"sotto audit chain v1"))
+    }
+
+    /// The Ed25519 key that signs audit checkpoints.
+    pub fn checkpoint_signer(&self) -> crate::CheckpointSigner {
+        crate::CheckpointSigner::from_seed(&self.derive(b"sotto audit checkpoint signer v1"))
+    }
+
     fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
         let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.0.as_ref()).expect("hmac takes any key length");
         mac.update(label);

@@ -1,11 +1,13 @@
 //! Sotto's cryptography: envelope encryption of identifiers, keyed blind indexes,
-//! API key hashing and the audit hash chain.
+//! API key hashing, the keyed audit chain and its signed checkpoints.
 
 pub mod audit_chain;
+pub mod checkpoint;
 pub mod envelope;
 pub mod webhook;
 
-pub use audit_chain::{ChainBreak, ChainVerifier, chain_hash};
+pub use audit_chain::{ChainBreak, ChainKey, ChainVerifier};
+pub use checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier, SignedCheckpoint};
 pub use envelope::{CryptoError, DataKey, Keyring, MasterKey};
 
 use rand::Rng;

@@ -89,7 +89,7 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 return response;
             }
-            AppError::Store(_) | AppError::Crypto | AppError::Internal(_) => {
+            AppError::Store(_) | AppError::Crypto | AppError::Internal(_) | AppError::Checkpoint(_) => {
                 tracing::error!(error = %chain(&app), "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, body("internal_error", "an internal error occurred; it has been logged"))
             }

@@ -56,6 +56,8 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/dictionary", get(routes::dictionary::<S>))
         .route("/v1/dictionary/fields", post(routes::declare_field::<S>))
         .route("/v1/audit", get(routes::audit::<S>))
+        .route("/v1/keys", get(routes::keys::<S>))
+        .route("/v1/keys/{id}/revoke", post(routes::revoke_key::<S>))
         .route("/v1/lint", post(routes::lint::<S>))
         .route("/v1/patients/{external_id}/consents", post(consent_routes::record_consent::<S>).get(consent_routes::consents::<S>))
         .route("/v1/authorization-forms", post(consent_routes::create_authorization_form::<S>))

@@ -24,7 +24,7 @@ pub(crate) async fn healthz() -> Json<Value> {
 
 pub(crate) async fn readyz<S: Store>(State(app): AppState<S>) -> Response {
     match app.store().ping().await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(json!({"status": "ready", "tasks": {"ingestion_writer": {"restarts": app.writer_restarts()}}})).into_response(),
         Err(e) => {
             tracing::warn!(unavailable = e.is_unavailable(), "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": {"code": "storage_unavailable", "message": "the database is unavailable"}}))).into_response()
@@ -85,15 +85,26 @@ pub(crate) async fn declare_field<S: Store>(State(app): AppState<S>, Ctx(ctx): C
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     after: Option<i64>,
     limit: Option<i64>,
+    until: Option<i64>,
 }
 
+/// The audit trail: pass `until` from the first answer to page to the head as it was then.
 pub(crate) async fn audit<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Query(q): Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
-    let entries = app.audit_entries(&ctx, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
-    let next = entries.last().map(|e| e.seq);
-    Ok(Json(json!({"entries": entries, "next_after": next})))
+    let page = app.audit_entries(&ctx, q.after.unwrap_or(0), q.limit.unwrap_or(100), q.until).await?;
+    Ok(Json(json!({"entries": page.entries, "next_after": page.next_after, "until": page.until})))
+}
+
+pub(crate) async fn keys<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"keys": app.list_keys(&ctx).await?})))
+}
+
+pub(crate) async fn revoke_key<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    app.revoke_key(&ctx, &id).await?;
+    Ok(Json(json!({"id": id, "state": "revoked"})))
 }
 
 /// Lints one request object or a list of them.

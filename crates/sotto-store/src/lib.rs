@@ -2,6 +2,7 @@
 //! SQL implementation that runs on SQLite (embedded, WAL) and PostgreSQL, each with its own
 //! migrations. Reads return `Result<Option<_>, StoreError>`: an error is never "not found".
 
+mod checkpoints;
 mod consent_records;
 mod error;
 mod records;
@@ -12,6 +13,7 @@ mod verify;
 
 use std::future::Future;
 
+pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
@@ -90,6 +92,11 @@ pub trait KeyStore {
     fn create_api_key(&self, key: &ApiKeyRecord, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// Finds a key by the hash of its secret.
     fn api_key_by_hash(&self, hash: &[u8]) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+    /// Every key, newest first.
+    fn api_keys(&self) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
+    /// Revokes a live key at `at`, audited; `false` when no live key has that id (nothing
+    /// but the audit entry is written).
+    fn revoke_api_key(&self, id: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// The audit chain.
@@ -125,12 +132,12 @@ pub trait ConsentStore {
     fn add_suppression(&self, external_id: &str, channel: &str, reason: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// A patient's suppressions as (channel, reason).
     fn suppressions_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<(String, String)>>> + Send;
-    /// Records a message that went out.
-    fn record_send(&self, row: &SendRow) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records a message that went out, audited.
+    fn record_send(&self, row: &SendRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// A patient's sends since `since`.
     fn sends_of(&self, external_id: &str, since: i64) -> impl Future<Output = StoreResult<Vec<SendRow>>> + Send;
-    /// Records gate decisions.
-    fn record_decisions(&self, rows: &[DecisionRow]) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records gate decisions, each audited with its outcome.
+    fn record_decisions(&self, rows: &[DecisionRow], ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// Decisions since `since`, counted by decision and reason code.
     fn decision_counts(&self, since: i64) -> impl Future<Output = StoreResult<Vec<(String, String, i64)>>> + Send;
     /// Claims the right to send one SMS confirmation of `kind` to a number: `false` when the

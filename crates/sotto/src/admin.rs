@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sotto_app::{App, AppSettings, KeyRequest, Principal, RequestCtx};
 use sotto_core::scope::Scope;
 use sotto_crypto::{Keyring, MasterKey};
-use sotto_store::{SqlStore, verify_audit_chain};
+use sotto_store::{CheckpointDir, SqlStore, verify_audit_chain};
 
-use crate::config::ConfigArgs;
+use crate::config::{ConfigArgs, Settings};
 use crate::serve::open_store;
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +31,18 @@ pub enum KeysCommand {
         #[arg(long)]
         expires_in_days: Option<i64>,
     },
+    /// List API keys (never their secrets): id, state, name, scopes, expiry.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke an API key at once.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The key's id, as `sotto keys list` shows it.
+        id: String,
+    },
     /// Generate a new random master key.
     GenerateMaster {
         /// Write it to this file (mode 600) instead of standard output.
@@ -41,16 +53,39 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the audit hash chain: exit 0 when every entry verifies, 1 naming the first that does not.
+    /// Verify the audit chain with its key and against the signed checkpoints (--checkpoints
+    /// DIR, default audit-checkpoints beside the data): exit 0 when every entry verifies,
+    /// 1 naming the first that does not.
     Verify {
         #[command(flatten)]
         config: ConfigArgs,
     },
 }
 
+/// The configured master key, which keys the audit chain: commands that write or verify the
+/// chain need it.
+fn master(settings: &Settings) -> anyhow::Result<MasterKey> {
+    settings.master_key.clone().context(
+        "no master key configured: it keys the audit chain; set SOTTO_MASTER_KEY_FILE (or --master-key-file) to the deployment's key file",
+    )
+}
+
+fn cli_ctx() -> RequestCtx {
+    RequestCtx { principal: Principal::cli(), request_id: format!("cli-{}", sotto_crypto::random_id(6)), source_ip: None, now: jiff::Timestamp::now() }
+}
+
+async fn cli_app(config: &ConfigArgs) -> anyhow::Result<std::sync::Arc<App<SqlStore>>> {
+    let settings = config.resolve("127.0.0.1:8080", None)?;
+    let master = master(&settings)?;
+    let store = open_store(&settings, &master).await?;
+    Ok(App::new(store, Keyring::new(&master), AppSettings::default()))
+}
+
 pub async fn migrate(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve("127.0.0.1:8080", None)?;
-    open_store(&settings).await?;
+    // Migrations write no audit entry, so a deployment may migrate before its key is set up.
+    let master = settings.master_key.clone().unwrap_or_else(MasterKey::generate);
+    open_store(&settings, &master).await?;
     println!("migrations applied");
     Ok(ExitCode::SUCCESS)
 }
@@ -76,17 +111,34 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::GenerateMaster { out: None } => println!("{}", MasterKey::generate().to_base64().as_str()),
         KeysCommand::Create { config, scopes, name, expires_in_days } => {
             let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>()?;
-            let settings = config.resolve("127.0.0.1:8080", None)?;
-            let store = open_store(&settings).await?;
-            // Keys need no data key; a throwaway keyring keeps the app's shape.
-            let master = settings.master_key.clone().unwrap_or_else(MasterKey::generate);
-            let app = App::new(store, Keyring::new(&master), AppSettings::default());
-            let now = jiff::Timestamp::now();
-            let expires_at = expires_in_days.map(|d| now + jiff::SignedDuration::from_hours(d * 24));
-            let ctx = RequestCtx { principal: Principal::cli(), request_id: format!("cli-{}", sotto_crypto::random_id(6)), source_ip: None, now };
+            if expires_in_days.is_some_and(|d| d < 1) {
+                anyhow::bail!("--expires-in-days must be at least 1");
+            }
+            let app = cli_app(&config).await?;
+            let ctx = cli_ctx();
+            let expires_at = expires_in_days.map(|d| ctx.now + jiff::SignedDuration::from_hours(d * 24));
             let key = app.create_key(&ctx, KeyRequest { name, scopes, expires_at }).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("created key {}; it is shown once:", key.id);
             println!("{}", key.secret);
+        }
+        KeysCommand::List { config } => {
+            let app = cli_app(&config).await?;
+            let keys = app.list_keys(&cli_ctx()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{:<16}  {:<8}  {:<24}  {:<27}  scopes", "id", "state", "name", "expires");
+            for k in keys {
+                println!("{:<16}  {:<8}  {:<24}  {:<27}  {}", k.id, k.state, k.name, k.expires_at.as_deref().unwrap_or("never"), k.scopes.join(" "));
+            }
+        }
+        KeysCommand::Revoke { config, id } => {
+            let app = cli_app(&config).await?;
+            match app.revoke_key(&cli_ctx(), &id).await {
+                Ok(()) => println!("revoked key {id}"),
+                Err(sotto_app::AppError::NotFound(_)) => {
+                    eprintln!("no active key has id {id:?}; `sotto keys list` shows the ids");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(anyhow::anyhow!("{e}")),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -95,13 +147,24 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
 pub async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { config } = command;
     let settings = config.resolve("127.0.0.1:8080", None)?;
-    let store = SqlStore::connect(&settings.database).await.context("cannot open the database")?;
+    let master = master(&settings)?;
+    let store = SqlStore::connect(&settings.database, master.chain_key()).await.context("cannot open the database")?;
+    let checkpoints = match std::fs::metadata(&settings.audit_checkpoints) {
+        Ok(_) => CheckpointDir::open(&settings.audit_checkpoints)?.load(&master.checkpoint_signer().verifier())?,
+        Err(_) => {
+            eprintln!(
+                "warning: no checkpoint directory at {}; only the database is checked, so entries removed from the end cannot be detected (pass --checkpoints DIR)",
+                settings.audit_checkpoints.display()
+            );
+            Vec::new()
+        }
+    };
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} verified {pos} audit entries").unwrap_or_else(|_| ProgressStyle::default_spinner()));
-    let outcome = verify_audit_chain(&store, |n| bar.set_position(n as u64)).await.context("cannot read the audit chain")?;
+    let outcome = verify_audit_chain(&store, &master.chain_key(), &checkpoints, |n| bar.set_position(n as u64)).await.context("cannot read the audit chain")?;
     bar.finish_and_clear();
     match outcome {
         Ok(n) => {
-            println!("audit chain verified: {n} entries checked, none altered, removed or reordered");
+            println!("audit chain verified: {n} entries checked against {} signed checkpoints, none altered, removed or reordered", checkpoints.len());
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {

@@ -21,7 +21,8 @@ const KNOWN_VARS: &[&str] = &[
     "SOTTO_MASTER_KEY_FILE", "SOTTO_LOG_FORMAT", "SOTTO_DEFAULT_REGION", "SOTTO_BODY_LIMIT_BYTES",
     "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL", "SOTTO_PUBLIC_URL", "SOTTO_SMS_BRAND",
     "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE", "SOTTO_CLINIC_NAME",
-    "SOTTO_CLINIC_PHONE", "SOTTO_CLINIC_ADDRESS", "SOTTO_CLINIC_WEBSITE",
+    "SOTTO_CLINIC_PHONE", "SOTTO_CLINIC_ADDRESS", "SOTTO_CLINIC_WEBSITE", "SOTTO_AUDIT_CHECKPOINTS_DIR",
+    "SOTTO_AUDIT_CHECKPOINT_ENTRIES", "SOTTO_AUDIT_CHECKPOINT_MINUTES",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -48,6 +49,9 @@ pub struct ConfigArgs {
     /// Refuse to start without strong secrets.
     #[arg(long, env = "SOTTO_PRODUCTION")]
     pub production: bool,
+    /// Where signed audit checkpoints are written (default: audit-checkpoints beside the data).
+    #[arg(long = "checkpoints", env = "SOTTO_AUDIT_CHECKPOINTS_DIR")]
+    pub audit_checkpoints: Option<PathBuf>,
 }
 
 /// The TOML file's shape.
@@ -71,6 +75,9 @@ struct FileConfig {
     clinic_phone: Option<String>,
     clinic_address: Option<String>,
     clinic_website: Option<String>,
+    audit_checkpoints_dir: Option<PathBuf>,
+    audit_checkpoint_entries: Option<u64>,
+    audit_checkpoint_minutes: Option<u64>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -100,6 +107,10 @@ pub struct Settings {
     pub sms_webhook_secret: Option<sotto_crypto::webhook::Secret>,
     /// The practice's details, for templates.
     pub clinic: sotto_app::ClinicInfo,
+    /// Where signed audit checkpoints go.
+    pub audit_checkpoints: PathBuf,
+    /// How often they are written.
+    pub checkpoint_policy: sotto_app::CheckpointPolicy,
 }
 
 impl Settings {
@@ -232,7 +243,23 @@ impl ConfigArgs {
                 bail!("{setting} reveals health information ({category}) and would appear in every message, where the linter would stop it; use a neutral brand such as \"Riverside Health\"");
             }
         }
+        let audit_checkpoints = self.audit_checkpoints.clone().or(file.audit_checkpoints_dir).unwrap_or_else(|| {
+            let beside = database.sqlite_path().and_then(Path::parent).filter(|p| !p.as_os_str().is_empty());
+            beside.unwrap_or(Path::new(".")).join("audit-checkpoints")
+        });
+        let every_entries = number("SOTTO_AUDIT_CHECKPOINT_ENTRIES", file.audit_checkpoint_entries, 1_000)?;
+        let every_minutes = number("SOTTO_AUDIT_CHECKPOINT_MINUTES", file.audit_checkpoint_minutes, 5)?;
+        if every_entries == 0 || every_minutes == 0 || every_entries > i64::MAX as u64 || every_minutes > 24 * 60 {
+            bail!("audit_checkpoint_entries must be at least 1 and audit_checkpoint_minutes from 1 to 1440");
+        }
+        let checkpoint_policy = sotto_app::CheckpointPolicy {
+            every_entries: every_entries as i64,
+            every: Duration::from_secs(every_minutes * 60),
+            ..sotto_app::CheckpointPolicy::default()
+        };
         Ok(Settings {
+            audit_checkpoints,
+            checkpoint_policy,
             public_url: public_url.trim_end_matches('/').to_owned(),
             sms_brand,
             clinic,

@@ -1,14 +1,14 @@
 //! `sotto demo`: a synthetic clinic on an embedded SQLite file, served on localhost, with an
 //! API key holding every scope written next to the database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sotto_app::demo::{DemoSize, clinic};
-use sotto_app::{App, AppSettings, ItemStatus, KeyRequest, Principal, RequestCtx};
+use sotto_app::{App, AppSettings, CheckpointPolicy, ItemStatus, KeyRequest, Principal, RequestCtx};
 use sotto_core::scope::Scope;
 use sotto_crypto::Keyring;
 use sotto_http::HttpSettings;
@@ -17,9 +17,11 @@ use sotto_store::{PatientStore, SqlStore};
 
 use crate::admin::write_master_key;
 use crate::config::load_master_key;
-use crate::serve::{init_logs, serve_app};
+use crate::serve::{checkpoint_writer, init_logs, serve_app};
 
 const BATCH: usize = 250;
+/// How long the demo's all-scope key lives.
+const DEMO_KEY_DAYS: i64 = 30;
 
 #[derive(Debug)]
 pub struct DemoArgs {
@@ -43,13 +45,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--patients must be at least 1");
     }
     init_logs(LogFormat::Text);
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    private_dir(&args.data_dir)?;
     let key_path = args.data_dir.join("master.key");
     let master = if key_path.exists() { load_master_key(&key_path, false)? } else { write_master_key(&key_path)? };
     let db_url = format!("sqlite://{}", args.data_dir.join("sotto.db").display()).parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = SqlStore::connect(&db_url).await.context("cannot open the demo database")?;
+    let store = SqlStore::connect(&db_url, master.chain_key()).await.context("cannot open the demo database")?;
     store.migrate().await.context("cannot migrate the demo database")?;
     let settings = AppSettings { public_url: format!("http://{listen}"), ..AppSettings::default() };
+    let checkpoints = checkpoint_writer(&store, &args.data_dir.join("audit-checkpoints"), &master)?;
     let app = App::new(store, Keyring::new(&master), settings);
 
     let calls = clinic(DemoSize { patients: args.patients, seed: args.seed }, jiff::Timestamp::now());
@@ -81,22 +84,55 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the template library: {e}"))?;
     let (patients, events) = app.store().counts().await.context("cannot count the demo data")?;
-    let key = app
-        .create_key(&ctx("demo-key"), KeyRequest { name: "demo".into(), scopes: Scope::ALL.to_vec(), expires_at: None })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let key_file = args.data_dir.join("demo-api-key");
-    std::fs::write(&key_file, format!("{}\n", key.secret)).with_context(|| format!("cannot write {}", key_file.display()))?;
-
+    let created = demo_key(&app, &key_file).await?;
     println!("Sotto demo clinic: {patients} patients, {events} events ({accepted} calls loaded; repeats are no-ops), {templates} library templates added");
     println!("database:   {}", args.data_dir.join("sotto.db").display());
-    println!("API key:    {} (also in {})", key.secret, key_file.display());
+    println!("API key:    in {} ({}, every scope, expires in {DEMO_KEY_DAYS} days)", key_file.display(), if created { "new" } else { "still valid, kept" });
     println!("base URL:   http://{listen}");
     println!("try:        curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/patients/demo-000001", key_file.display());
     println!("templates:  curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/templates", key_file.display());
+    checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if !args.serve {
         return Ok(ExitCode::SUCCESS);
     }
-    serve_app(app, listen, &HttpSettings::default()).await?;
+    serve_app(app, listen, &HttpSettings::default(), checkpoints, CheckpointPolicy::default()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the data directory readable by its owner only (and narrows an existing one).
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).with_context(|| format!("cannot restrict {}", dir.display()))?;
+    Ok(())
+}
+
+/// Keeps the key in `key_file` while it still authenticates; otherwise mints one that expires
+/// and writes it there (owner-only). The key is never printed. Answers whether it is new.
+async fn demo_key(app: &App<SqlStore>, key_file: &Path) -> anyhow::Result<bool> {
+    let now = jiff::Timestamp::now();
+    if let Ok(text) = std::fs::read_to_string(key_file)
+        && app.authenticate(Some(text.trim()), now).await.is_ok()
+    {
+        return Ok(false);
+    }
+    let expires_at = Some(now + jiff::SignedDuration::from_hours(24 * DEMO_KEY_DAYS));
+    let key = app
+        .create_key(&ctx("demo-key"), KeyRequest { name: "demo".into(), scopes: Scope::ALL.to_vec(), expires_at })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(key_file).with_context(|| format!("cannot write {}", key_file.display()))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", key.secret).as_bytes())?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(true)
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use sotto_app::App;
-use sotto_crypto::Keyring;
+use sotto_app::{App, CheckpointPolicy, CheckpointWriter};
+use sotto_crypto::{Keyring, MasterKey};
 use sotto_http::HttpSettings;
 use sotto_http::telemetry::{LogFormat, subscriber};
-use sotto_store::SqlStore;
+use sotto_store::{CheckpointDir, SqlStore};
 
 use crate::config::{ConfigArgs, Settings, unknown_env_vars};
 
@@ -21,9 +21,10 @@ pub fn init_logs(format: LogFormat) {
     }
 }
 
-/// Opens the store named by the settings and applies migrations.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<SqlStore> {
-    let store = SqlStore::connect(&settings.database).await.context("cannot open the database")?;
+/// Opens the store named by the settings, chaining audit entries with the master key's chain
+/// key, and applies migrations.
+pub async fn open_store(settings: &Settings, master: &MasterKey) -> anyhow::Result<SqlStore> {
+    let store = SqlStore::connect(&settings.database, master.chain_key()).await.context("cannot open the database")?;
     store.migrate().await.context("cannot apply database migrations")?;
     Ok(store)
 }
@@ -48,13 +49,34 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Serves an app on the configured address until a shutdown signal.
-pub async fn serve_app(app: Arc<App<SqlStore>>, listen: std::net::SocketAddr, http: &HttpSettings) -> anyhow::Result<()> {
+/// The checkpoint writer for a store, with the directory created (owner-only) when missing.
+pub fn checkpoint_writer(store: &SqlStore, dir: &std::path::Path, master: &MasterKey) -> anyhow::Result<CheckpointWriter<SqlStore>> {
+    let dir = CheckpointDir::open(dir).context("cannot open the audit checkpoint directory: create it or set SOTTO_AUDIT_CHECKPOINTS_DIR")?;
+    Ok(CheckpointWriter::new(store.clone(), dir, master.checkpoint_signer()))
+}
+
+/// Serves an app on the configured address until a shutdown signal, writing signed audit
+/// checkpoints meanwhile and a last one when it stops.
+pub async fn serve_app(
+    app: Arc<App<SqlStore>>,
+    listen: std::net::SocketAddr,
+    http: &HttpSettings,
+    checkpoints: CheckpointWriter<SqlStore>,
+    policy: CheckpointPolicy,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}: is another process using it? choose another with --listen"))?;
     tracing::info!(address = %listen, "listening");
-    sotto_http::serve(listener, app, http, shutdown_signal()).await.context("the server stopped with an error")
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    checkpoints.clone().spawn(policy, stopped);
+    let served = sotto_http::serve(listener, app, http, shutdown_signal()).await.context("the server stopped with an error");
+    let _ = stop.send(true);
+    match checkpoints.write_now(jiff::Timestamp::now()).await {
+        Ok(seq) => tracing::info!(checkpoint = ?seq, "audit checkpoint written at shutdown"),
+        Err(e) => tracing::error!(error = %e, "cannot write the audit checkpoint at shutdown"),
+    }
+    served
 }
 
 pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
@@ -64,10 +86,11 @@ pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
         "no master key configured: make one with `sotto keys generate-master --out sotto-master.key` and set SOTTO_MASTER_KEY_FILE to its path",
     )?;
     tracing::info!(production = settings.production, backend = ?settings.database.backend(), "configuration loaded");
-    let store = open_store(&settings).await?;
+    let store = open_store(&settings, &master).await?;
+    let checkpoints = checkpoint_writer(&store, &settings.audit_checkpoints, &master)?;
     let app = App::new(store, Keyring::new(&master), settings.app_settings());
     let patients = app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
     tracing::info!(patients, "segment index built");
-    serve_app(app, settings.listen, &settings.http).await?;
+    serve_app(app, settings.listen, &settings.http, checkpoints, settings.checkpoint_policy).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -28,39 +28,123 @@ fn demo(dir: &Path) -> Output {
     sotto(&["demo", "--data-dir", dir.to_str().expect("utf8"), "--patients", "40", "--no-serve"], &[])
 }
 
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
 #[test]
 fn the_demo_creates_its_database_master_key_and_api_key_and_can_run_twice() {
-    let dir = tempfile::tempdir().expect("dir");
-    let out = demo(dir.path());
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path().join("demo");
+    let out = demo(&dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("40 patients"), "{}", text(&out));
     assert!(text(&out).contains("8 library templates added"), "{}", text(&out));
-    let key = std::fs::read_to_string(dir.path().join("demo-api-key")).expect("key file");
+    let key = std::fs::read_to_string(dir.join("demo-api-key")).expect("key file");
     assert!(key.starts_with("sotto_"));
-    assert!(dir.path().join("master.key").exists() && dir.path().join("sotto.db").exists());
-    let again = demo(dir.path());
+    assert!(!text(&out).contains(key.trim()), "the all-scope key is never printed: {}", text(&out));
+    assert!(dir.join("master.key").exists() && dir.join("sotto.db").exists());
+    #[cfg(unix)]
+    for (path, expected) in [(dir.clone(), 0o700), (dir.join("sotto.db"), 0o600), (dir.join("sotto.db-wal"), 0o600), (dir.join("demo-api-key"), 0o600), (dir.join("master.key"), 0o600), (dir.join("audit-checkpoints"), 0o700)] {
+        if path.exists() {
+            assert_eq!(mode(&path), expected, "{}", path.display());
+        }
+    }
+    let again = demo(&dir);
     assert!(again.status.success() && text(&again).contains("40 patients"), "{}", text(&again));
     assert!(text(&again).contains("0 library templates added"), "the library loads once: {}", text(&again));
-    let db = format!("sqlite://{}", dir.path().join("sotto.db").display());
-    let verify = sotto(&["audit", "verify", "--database", &db], &[]);
+    assert_eq!(std::fs::read_to_string(dir.join("demo-api-key")).expect("key file"), key, "a second start keeps the valid key");
+    let db = format!("sqlite://{}", dir.join("sotto.db").display());
+    let master = dir.join("master.key");
+    let master = master.to_str().expect("utf8");
+    let list = sotto(&["keys", "list", "--database", &db, "--master-key-file", master], &[]);
+    assert_eq!(text(&list).matches(" demo ").count(), 1, "one demo key after two starts: {}", text(&list));
+    assert!(text(&list).contains("active"), "{}", text(&list));
+    let verify = sotto(&["audit", "verify", "--database", &db, "--master-key-file", master], &[]);
     assert!(verify.status.success(), "{}", text(&verify));
+    assert!(!text(&verify).contains("against 0 signed checkpoints"), "the demo writes checkpoints: {}", text(&verify));
+}
+
+/// A store on `backend` with its master key in a file, as `sotto` reads it.
+async fn store_with_key_file(backend: sotto_store::Backend, dir: &Path) -> (sotto_store::testing::TestStore, String) {
+    let t = fresh_store(backend).await;
+    let key_file = dir.join("master.key");
+    std::fs::write(&key_file, t.master.to_base64().as_str()).expect("key file");
+    (t, key_file.to_str().expect("utf8").to_owned())
 }
 
 #[tokio::test]
 async fn audit_verify_exits_1_naming_the_first_tampered_entry() {
     for backend in backends() {
-        let t = fresh_store(backend).await;
+        let tmp = tempfile::tempdir().expect("dir");
+        let (t, master) = store_with_key_file(backend, tmp.path()).await;
         let url = t.url.expose().to_owned();
-        let key = sotto(&["keys", "create", "--database", &url, "--scope", "events:write"], &[]);
+        let checkpoints = tmp.path().join("checkpoints");
+        let common = ["--database", url.as_str(), "--master-key-file", master.as_str(), "--checkpoints", checkpoints.to_str().expect("utf8")];
+        let cmd = |head: &[&'static str]| head.iter().copied().chain(common.iter().copied()).collect::<Vec<&str>>();
+        let key = sotto(&[cmd(&["keys", "create"]), vec!["--scope", "events:write"]].concat(), &[]);
         assert!(key.status.success(), "{}", text(&key));
-        sotto(&["keys", "create", "--database", &url, "--scope", "audit:read"], &[]);
-        let ok = sotto(&["audit", "verify", "--database", &url], &[]);
+        sotto(&[cmd(&["keys", "create"]), vec!["--scope", "audit:read"]].concat(), &[]);
+        std::fs::create_dir_all(&checkpoints).expect("dir");
+        let ok = sotto(&cmd(&["audit", "verify"]), &[]);
         assert!(ok.status.success() && text(&ok).contains("2 entries checked"), "{}", text(&ok));
         t.store.pool().execute("UPDATE audit_log SET object = 'api_key:forged' WHERE seq = 1").await.expect("tamper");
-        let bad = sotto(&["audit", "verify", "--database", &url], &[]);
+        let bad = sotto(&cmd(&["audit", "verify"]), &[]);
         assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
         assert!(text(&bad).contains("entry 1"), "{}", text(&bad));
+        let other_key = tmp.path().join("other.key");
+        assert!(sotto(&["keys", "generate-master", "--out", other_key.to_str().expect("utf8")], &[]).status.success());
+        let wrong = sotto(&["audit", "verify", "--database", &url, "--master-key-file", other_key.to_str().expect("utf8")], &[]);
+        assert_eq!(wrong.status.code(), Some(1), "a chain checked with another key does not verify: {}", text(&wrong));
     }
+}
+
+#[tokio::test]
+async fn audit_verify_with_checkpoints_catches_entries_removed_from_the_end() {
+    for backend in backends() {
+        let tmp = tempfile::tempdir().expect("dir");
+        let (t, master) = store_with_key_file(backend, tmp.path()).await;
+        let url = t.url.expose().to_owned();
+        let checkpoints = tmp.path().join("checkpoints");
+        let dir = sotto_store::CheckpointDir::open(&checkpoints).expect("dir");
+        for _ in 0..4 {
+            let out = sotto(&["keys", "create", "--database", &url, "--master-key-file", &master, "--scope", "events:write"], &[]);
+            assert!(out.status.success(), "{}", text(&out));
+        }
+        let app = sotto_app::CheckpointWriter::new(t.store.clone(), dir, t.master.checkpoint_signer());
+        assert_eq!(app.write_now(jiff::Timestamp::now()).await.expect("checkpoint"), Some(4));
+        t.store.pool().execute("DELETE FROM audit_log WHERE seq > 2").await.expect("delete");
+        t.store.pool().execute("UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_log WHERE seq = 2) WHERE id = 1").await.expect("head");
+        let args = ["audit", "verify", "--database", url.as_str(), "--master-key-file", master.as_str(), "--checkpoints", checkpoints.to_str().expect("utf8")];
+        let out = sotto(&args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("entry 3") && text(&out).contains("signed checkpoint"), "{}", text(&out));
+    }
+}
+
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_a_revoked_key_stops_working() {
+    let tmp = tempfile::tempdir().expect("dir");
+    let (t, master) = store_with_key_file(sotto_store::Backend::Sqlite, tmp.path()).await;
+    let url = t.url.expose().to_owned();
+    let created = sotto(&["keys", "create", "--database", &url, "--master-key-file", &master, "--scope", "events:write", "--name", "ehr"], &[]);
+    let secret = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let negative = sotto(&["keys", "create", "--database", &url, "--master-key-file", &master, "--scope", "events:write", "--expires-in-days=-3"], &[]);
+    assert_eq!(negative.status.code(), Some(2), "{}", text(&negative));
+    assert!(text(&negative).contains("--expires-in-days"), "{}", text(&negative));
+    let list = sotto(&["keys", "list", "--database", &url, "--master-key-file", &master], &[]);
+    let listed = text(&list);
+    assert!(!listed.contains(&secret) && listed.contains("ehr") && listed.contains("active"), "{listed}");
+    let id = listed.lines().find(|l| l.contains("ehr")).and_then(|l| l.split_whitespace().next()).expect("id").to_owned();
+    let revoked = sotto(&["keys", "revoke", "--database", &url, "--master-key-file", &master, &id], &[]);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    assert!(text(&sotto(&["keys", "list", "--database", &url, "--master-key-file", &master], &[])).contains("revoked"));
+    let again = sotto(&["keys", "revoke", "--database", &url, "--master-key-file", &master, &id], &[]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    let app = sotto_app::App::new(t.store.clone(), sotto_crypto::Keyring::new(&t.master), sotto_app::AppSettings::default());
+    assert!(app.authenticate(Some(&secret), jiff::Timestamp::now()).await.is_err(), "a revoked key no longer authenticates");
 }
 
 #[test]

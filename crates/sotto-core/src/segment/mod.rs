@@ -15,7 +15,11 @@ use crate::error::FieldError;
 
 pub use engine::SegmentEngine;
 pub use eval::{EventFact, Facts, compare_value, matches};
-pub use parser::parse;
+pub use parser::{MAX_NESTING, parse};
+
+/// The deepest expression tree a definition may have: each nesting level of the language
+/// can add an `or`, an `and` and a `not`, and the top level an `or` and an `and`.
+pub const MAX_EXPR_DEPTH: usize = 2 * MAX_NESTING + 2;
 
 /// A literal value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +153,29 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// How many `and`, `or` and `not` nodes lie on the longest path from the root.
+    /// Iterative, so it answers for a tree of any depth without recursion.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 0usize)];
+        while let Some((e, d)) = stack.pop() {
+            match e {
+                Expr::And(xs) | Expr::Or(xs) => stack.extend(xs.iter().map(|x| (x, d + 1))),
+                Expr::Not(x) => stack.push((x, d + 1)),
+                Expr::Cond(_) => deepest = deepest.max(d),
+            }
+        }
+        deepest
+    }
+
+    /// Refuses a tree deeper than [`MAX_EXPR_DEPTH`] (a JSON form given directly).
+    pub fn check_depth(&self) -> Result<(), FieldError> {
+        if self.depth() > MAX_EXPR_DEPTH {
+            return Err(FieldError::new("too_deeply_nested", "definition", format!("a segment expression may be at most {MAX_EXPR_DEPTH} and, or and not deep")));
+        }
+        Ok(())
+    }
+
     /// Every condition, depth first.
     pub fn conditions(&self) -> Vec<&Condition> {
         match self {

@@ -12,9 +12,14 @@ use crate::error::FieldError;
 
 const KEYWORDS: &[&str] = &["and", "or", "not", "in", "exists", "has", "did", "where", "within", "between", "at", "least", "most", "exactly", "times", "days", "consent", "topic", "authorized", "true", "false"];
 
+/// How many `not` and `(` may enclose a condition. Real definitions nest a handful deep;
+/// the bound keeps every recursive walk (parsing, checks, the JSON form, evaluation, the
+/// stored round trip through serde_json's own limit of 128) far from the stack's end.
+pub const MAX_NESTING: usize = 24;
+
 /// Parses a definition.
 pub fn parse(src: &str) -> Result<Expr, FieldError> {
-    let mut p = Parser { toks: lex(src)?, pos: 0 };
+    let mut p = Parser { toks: lex(src)?, pos: 0, depth: 0 };
     let expr = p.or()?;
     match p.peek() {
         Tok::End => Ok(expr),
@@ -25,6 +30,7 @@ pub fn parse(src: &str) -> Result<Expr, FieldError> {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -103,16 +109,27 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, FieldError> {
-        if self.eat_word("not") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+        let nests = self.is_word("not") || *self.peek() == Tok::LParen;
+        if !nests {
+            return self.condition().map(Expr::Cond);
         }
-        if *self.peek() == Tok::LParen {
+        if self.depth == MAX_NESTING {
+            let t = &self.toks[self.pos.min(self.toks.len() - 1)];
+            return Err(FieldError::new(
+                "too_deeply_nested",
+                "definition",
+                format!("line {}, column {}: a definition may nest not and parentheses at most {MAX_NESTING} deep", t.line, t.col),
+            ));
+        }
+        self.depth += 1;
+        let expr = if self.eat_word("not") {
+            self.unary().map(|e| Expr::Not(Box::new(e)))
+        } else {
             self.next();
-            let inner = self.or()?;
-            self.punct(Tok::RParen, ")")?;
-            return Ok(inner);
-        }
-        self.condition().map(Expr::Cond)
+            self.or().and_then(|inner| self.punct(Tok::RParen, ")").map(|()| inner))
+        };
+        self.depth -= 1;
+        expr
     }
 
     fn literal(&mut self) -> Result<Literal, FieldError> {

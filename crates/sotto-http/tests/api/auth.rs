@@ -35,7 +35,7 @@ async fn health_and_readiness_answer_and_request_ids_are_echoed_or_replaced() {
         let res = t.client.get(format!("{}/readyz", t.base)).header("x-request-id", "jane@example.org has cancer").send().await.expect("send");
         let id = res.headers()["x-request-id"].to_str().expect("ascii").to_owned();
         assert!(id.starts_with("req-"), "{id}");
-        assert_eq!(read(res).await, (200, json!({"status": "ready"})));
+        assert_eq!(read(res).await, (200, json!({"status": "ready", "tasks": {"ingestion_writer": {"restarts": 0}}})));
         let (status, body) = read(t.client.get(format!("{}/v1/nothing-here", t.base)).send().await.expect("send")).await;
         assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
     })

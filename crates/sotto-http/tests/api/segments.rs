@@ -126,3 +126,34 @@ async fn members_are_paged_and_every_page_is_audited() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deeply_nested_definitions_are_refused_with_a_position_and_the_deepest_allowed_one_previews() {
+    each_app(async |t| {
+        let parens = format!("{}status = \"active\"{}", "(".repeat(2000), ")".repeat(2000));
+        let nots = format!("{}status = \"active\"", "not ".repeat(10_000));
+        let stored_corrupt_before = format!("{}status = \"active\"", "not ".repeat(127));
+        for definition in [parens, nots, stored_corrupt_before] {
+            let (status, body) = t.post_json("/v1/segments", &json!({"name": "Deep", "definition": definition})).await;
+            assert_eq!((status, body["error"]["code"].as_str()), (422, Some("too_deeply_nested")), "{body}");
+            assert!(body["error"]["message"].as_str().unwrap_or_default().contains("line 1, column "), "{body}");
+        }
+        let mut json_form = json!({"cond": {"type": "exists", "field": "status"}});
+        for _ in 0..60 {
+            json_form = json!({"not": json_form});
+        }
+        let (status, body) = t.post_json("/v1/segments", &json!({"name": "Deep", "definition": json_form})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("too_deeply_nested")), "{body}");
+        clinic(t, 12).await;
+        // Each level adds an or, an and and two JSON levels each: the worst case for the stored form.
+        let mut deepest = String::from("status = \"active\"");
+        for _ in 0..sotto_core::segment::MAX_NESTING {
+            deepest = format!("(status = \"x\" or preferred_channel = \"sms\" and {deepest})");
+        }
+        let id = segment(t, "Deepest allowed", json!(deepest)).await;
+        assert_eq!(size(t, &id).await, 12);
+        let (status, page) = read(t.get(&format!("/v1/segments/{id}/members"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!((status, page["members"].as_array().map(Vec::len)), (200, Some(12)), "{page}");
+    })
+    .await;
+}

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use sotto_app::{App, AppSettings, KeyRequest, Principal, RequestCtx};
 use sotto_core::scope::Scope;
-use sotto_crypto::{Keyring, MasterKey};
+use sotto_crypto::Keyring;
 use sotto_http::HttpSettings;
 use sotto_store::testing::{TestStore, backends, fresh_store};
 use sotto_store::{Backend, SqlStore};
@@ -63,7 +63,7 @@ pub async fn spawn_app_on(backend: Backend, settings: HttpSettings) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, settings: HttpSettings, app_settings: AppSettings) -> TestApp {
     crate::logs::captured();
     let test_store = fresh_store(backend).await;
-    let keyring = Keyring::new(&MasterKey::generate());
+    let keyring = Keyring::new(&test_store.master);
     let app = App::new(test_store.store.clone(), keyring, app_settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -77,17 +77,42 @@ impl KeyStore for SqlStore {
             .bind(hash.to_vec())
             .fetch_optional(&self.pool)
             .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(ApiKeyRecord {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            scopes: r.try_get("scopes")?,
-            secret_hash: r.try_get("secret_hash")?,
-            created_at: r.try_get("created_at")?,
-            expires_at: r.try_get("expires_at")?,
-            revoked_at: r.try_get("revoked_at")?,
-        }))
+        Ok(row.as_ref().map(key_record).transpose()?)
     }
+
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query("SELECT id, name, scopes, secret_hash, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at DESC, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(key_record).collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: i64, ctx: &AuditContext) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        let (object, outcome) = if revoked { (format!("api_key:{id}"), Outcome::Success.as_str()) } else { ("api_key:unknown".to_owned(), "rejected:not_found") };
+        head.append(&mut tx, &[ctx.event(action::API_KEY_REVOKE, object, outcome)]).await?;
+        head.commit(tx).await?;
+        Ok(revoked)
+    }
+}
+
+fn key_record(r: &sqlx::any::AnyRow) -> Result<ApiKeyRecord, sqlx::Error> {
+    Ok(ApiKeyRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        scopes: r.try_get("scopes")?,
+        secret_hash: r.try_get("secret_hash")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
 }
 
 impl AuditStore for SqlStore {

@@ -220,15 +220,18 @@ impl ConsentStore for SqlStore {
         Ok(rows.iter().map(|r| Ok((r.try_get("channel")?, r.try_get("reason")?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
-    async fn record_send(&self, row: &SendRow) -> StoreResult<()> {
+    async fn record_send(&self, row: &SendRow, ctx: &AuditContext) -> StoreResult<()> {
+        let (mut tx, mut head) = self.begin_write().await?;
         sqlx::query("INSERT INTO sends (external_id, channel, purpose, sent_at) VALUES ($1, $2, $3, $4)")
             .bind(row.external_id.as_str())
             .bind(row.channel.as_str())
             .bind(row.purpose.as_str())
             .bind(row.sent_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let object = format!("patient:{}/{}/{}", row.external_id, row.channel, row.purpose);
+        head.append(&mut tx, &[ctx.event(action::MESSAGE_SEND, object, Outcome::Success.as_str())]).await?;
+        head.commit(tx).await
     }
 
     async fn sends_of(&self, external_id: &str, since: i64) -> StoreResult<Vec<SendRow>> {
@@ -243,13 +246,21 @@ impl ConsentStore for SqlStore {
         Ok(rows.iter().map(send).collect::<Result<_, _>>()?)
     }
 
-    async fn record_decisions(&self, rows: &[DecisionRow]) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_rows(self.backend, &mut conn, "INSERT INTO gate_decisions (decided_at, external_id, channel, purpose, decision, reasons)", 6, "", rows, |q, r| {
+    async fn record_decisions(&self, rows: &[DecisionRow], ctx: &AuditContext) -> StoreResult<()> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        insert_rows(self.backend, &mut tx, "INSERT INTO gate_decisions (decided_at, external_id, channel, purpose, decision, reasons)", 6, "", rows, |q, r| {
             q.bind(r.decided_at).bind(r.external_id.as_str()).bind(r.channel.as_str()).bind(r.purpose.as_str()).bind(r.decision.as_str()).bind(r.reasons.as_str())
         })
         .await?;
-        Ok(())
+        let events: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let outcome = if r.reasons.is_empty() { r.decision.clone() } else { format!("{}:{}", r.decision, r.reasons.replace(' ', ",")) };
+                ctx.event(action::GATE_DECIDE, format!("patient:{}/{}/{}", r.external_id, r.channel, r.purpose), &outcome)
+            })
+            .collect();
+        head.append(&mut tx, &events).await?;
+        head.commit(tx).await
     }
 
     async fn decision_counts(&self, since: i64) -> StoreResult<Vec<(String, String, i64)>> {

@@ -20,7 +20,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 use sotto_core::audit::AuditEvent;
-use sotto_crypto::chain_hash;
+use sotto_crypto::ChainKey;
 
 use crate::StoreError;
 
@@ -80,23 +80,32 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The SQLite file's path, when this names a file.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        let rest = self.url.strip_prefix("sqlite://")?;
+        let path = rest.split('?').next().unwrap_or_default();
+        (self.backend == Backend::Sqlite && !path.is_empty() && !path.starts_with(':')).then(|| std::path::Path::new(path))
+    }
+
     /// The URL text (may contain a password: never log it).
     pub fn expose(&self) -> &str {
         &self.url
     }
 }
 
-/// The store. Cheap to clone: it holds a connection pool.
+/// The store. Cheap to clone: it holds a connection pool and the audit chain's key.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    chain_key: ChainKey,
 }
 
 impl SqlStore {
     /// Opens a pool. SQLite files are created and switched to WAL; PostgreSQL connects lazily,
-    /// so a server can start (and answer 503) while its database is down.
-    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+    /// so a server can start (and answer 503) while its database is down. Audit entries are
+    /// chained with `chain_key`, which the database never sees.
+    pub async fn connect(url: &DatabaseUrl, chain_key: ChainKey) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url.expose())?;
         let backend = url.backend();
@@ -113,13 +122,16 @@ impl SqlStore {
             });
         let pool = match backend {
             Backend::Sqlite => {
+                if let Some(path) = url.sqlite_path() {
+                    private_file(path).map_err(|e| StoreError::Aborted(format!("cannot create the database file with owner-only permissions: {e}")))?;
+                }
                 let pool = pool_options.connect_with(options).await?;
                 pool.execute("PRAGMA journal_mode = WAL").await?;
                 pool
             }
             Backend::Postgres => pool_options.connect_lazy_with(options),
         };
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, chain_key })
     }
 
     /// Applies this engine's migrations.
@@ -154,15 +166,29 @@ impl SqlStore {
         let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
             .await?;
-        let head = ChainHead { backend: self.backend, seq: row.try_get("seq")?, hash: row.try_get("hash")? };
+        let head = ChainHead { backend: self.backend, key: self.chain_key.clone(), seq: row.try_get("seq")?, hash: row.try_get("hash")? };
         Ok((tx, head))
     }
+}
+
+/// Creates the database file readable and writable by its owner only (and narrows an
+/// existing one). SQLite gives its WAL and shared-memory files the database file's mode.
+fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
 }
 
 /// The audit chain's head, held locked for the length of a write transaction.
 #[derive(Clone)]
 struct ChainHead {
     backend: Backend,
+    key: ChainKey,
     seq: i64,
     hash: Vec<u8>,
 }
@@ -172,7 +198,7 @@ impl ChainHead {
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
             let seq = self.seq + 1;
-            let hash = chain_hash(&self.hash, &event.canonical_bytes(seq));
+            let hash = self.key.link(&self.hash, &event.canonical_bytes(seq));
             rows.push((seq, event, std::mem::replace(&mut self.hash, hash.clone()), hash));
             self.seq = seq;
         }
