@@ -73,10 +73,8 @@ pub fn parse_intent(query: &BTreeMap<String, String>, now: Timestamp) -> Result<
         Some(t) => t.parse::<Timestamp>().map_err(|_| errors.push(FieldError::new("invalid_timestamp", "at", "at must be an RFC 3339 timestamp"))).unwrap_or(now),
         None => now,
     };
-    for key in query.keys() {
-        if !["channel", "purpose", "topic", "uses_phi", "provider_has_baa", "at"].contains(&key.as_str()) {
-            errors.push(FieldError::new("unknown_field", key.as_str(), format!("{key} is not a parameter of this question")));
-        }
+    if query.keys().any(|key| !["channel", "purpose", "topic", "uses_phi", "provider_has_baa", "at"].contains(&key.as_str())) {
+        errors.push(FieldError::new("unknown_field", "query", "the query has a parameter this question does not take; allowed: channel, purpose, topic, uses_phi, provider_has_baa, at"));
     }
     match (channel, purpose) {
         (Some(channel), Some(purpose)) if errors.is_empty() => {

@@ -100,9 +100,10 @@ impl<S: Store> App<S> {
         }
         let updates: Vec<EngineUpdate> = writes.iter().map(engine_update).collect();
         let outcomes = self.writer.submit(IngestJob { writes, ctx: audit, extra_audit: refused }).await?;
-        if let Ok(mut engine) = self.segments.write() {
-            for (update, outcome) in updates.into_iter().zip(&outcomes) {
-                if *outcome == WriteOutcome::Accepted {
+        let accepted: Vec<bool> = outcomes.iter().map(|o| *o == WriteOutcome::Accepted).collect();
+        self.write_engine(move |engine| {
+            for (update, accepted) in updates.into_iter().zip(accepted) {
+                if accepted {
                     match update {
                         EngineUpdate::Traits(id, changes) => engine.update_traits(&id, changes.iter().map(|(k, v)| (k.as_str(), v.as_ref()))),
                         EngineUpdate::Event(e) => {
@@ -112,7 +113,8 @@ impl<S: Store> App<S> {
                     }
                 }
             }
-        }
+        })
+        .await;
         for (pos, outcome) in positions.into_iter().zip(outcomes) {
             results[pos].duplicate = outcome == WriteOutcome::Duplicate;
         }

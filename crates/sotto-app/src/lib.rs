@@ -158,7 +158,7 @@ pub struct App<S> {
     settings: AppSettings,
     dictionary: DictionaryCache,
     writer: IngestWriter,
-    segments: std::sync::RwLock<sotto_core::segment::SegmentEngine>,
+    segments: Arc<std::sync::RwLock<sotto_core::segment::SegmentEngine>>,
 }
 
 impl<S: Store> App<S> {

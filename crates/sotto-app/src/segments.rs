@@ -98,22 +98,47 @@ impl<S: Store> App<S> {
             engine.set_authorizations(&id, auths);
         }
         let patients = engine.len();
-        if let Ok(mut slot) = self.segments.write() {
-            *slot = engine;
-        }
+        self.write_engine(move |slot| *slot = engine).await;
         Ok(patients)
+    }
+
+    /// Runs `f` over the engine on the blocking pool, so a long evaluation never holds an
+    /// async worker (or the lock on one). A poisoned lock is an error, never an empty answer.
+    pub(crate) async fn read_engine<T: Send + 'static>(&self, f: impl FnOnce(&SegmentEngine) -> T + Send + 'static) -> Result<T, AppError> {
+        let engine = self.segments.clone();
+        tokio::task::spawn_blocking(move || engine.read().map(|e| f(&e)).map_err(|_| AppError::Internal("segment index lock poisoned")))
+            .await
+            .map_err(|_| AppError::Internal("segment evaluation failed"))?
+    }
+
+    /// Changes the engine on the blocking pool; waits for the lock there, never on an async
+    /// worker. A poisoned lock (a panic while updating) leaves the index for a rebuild.
+    pub(crate) async fn write_engine(&self, f: impl FnOnce(&mut SegmentEngine) + Send + 'static) {
+        let engine = self.segments.clone();
+        let done = tokio::task::spawn_blocking(move || match engine.write() {
+            Ok(mut e) => f(&mut e),
+            Err(_) => tracing::error!("segment index lock poisoned; restart to rebuild the index"),
+        });
+        if done.await.is_err() {
+            tracing::error!("a segment index update panicked");
+        }
     }
 
     /// Re-reads consent and authorizations of some patients into the engine.
     pub(crate) async fn refresh_permissions(&self, ids: &[String]) -> Result<(), AppError> {
+        let mut changes = Vec::with_capacity(ids.len());
         for id in ids {
             let records = self.store.consents_of(id).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-            let auths = self.store.authorizations_of(id).await?.iter().map(summary).collect();
-            if let Ok(mut engine) = self.segments.write() {
-                engine.set_consents(id, ConsentState::derive(&records));
-                engine.set_authorizations(id, auths);
-            }
+            let auths: Vec<_> = self.store.authorizations_of(id).await?.iter().map(summary).collect();
+            changes.push((id.clone(), ConsentState::derive(&records), auths));
         }
+        self.write_engine(move |engine| {
+            for (id, consents, auths) in changes {
+                engine.set_consents(&id, consents);
+                engine.set_authorizations(&id, auths);
+            }
+        })
+        .await;
         Ok(())
     }
 
@@ -187,7 +212,8 @@ impl<S: Store> App<S> {
         self.require(ctx, Scope::SegmentsRead, "segments").await?;
         let (row, expr) = self.segment_expr(id).await?;
         // A broken index is an error, never a size of zero.
-        let size = self.segments.read().map_err(|_| AppError::Internal("segment index lock poisoned"))?.evaluate(&expr, ctx.now).len();
+        let now = ctx.now;
+        let size = self.read_engine(move |engine| engine.evaluate(&expr, now).len()).await?;
         Ok(json!({"id": row.id, "name": row.name, "touches_phi": row.touches_phi, "size": suppressed(size)}))
     }
 
@@ -203,15 +229,17 @@ impl<S: Store> App<S> {
         if !(1..=MEMBERS_PAGE).contains(&page_size) {
             return Err(AppError::invalid(FieldError::new("invalid_limit", "limit", "limit must be 1 to 1000")));
         }
-        let (members, next) = {
-            let engine = self.segments.read().map_err(|_| AppError::Internal("segment index lock poisoned"))?;
-            let bits = engine.evaluate(&expr, ctx.now);
-            let page: Vec<u32> = bits.iter().filter(|n| after.is_none_or(|a| *n > a)).take(page_size + 1).collect();
-            let more = page.len() > page_size;
-            let page = &page[..page.len().min(page_size)];
-            let ids: Vec<String> = page.iter().filter_map(|n| engine.external_id(*n).map(str::to_owned)).collect();
-            (ids, more.then(|| page.last().map(u32::to_string)).flatten())
-        };
+        let now = ctx.now;
+        let (members, next) = self
+            .read_engine(move |engine| {
+                let bits = engine.evaluate(&expr, now);
+                let page: Vec<u32> = bits.iter().filter(|n| after.is_none_or(|a| *n > a)).take(page_size + 1).collect();
+                let more = page.len() > page_size;
+                let page = &page[..page.len().min(page_size)];
+                let ids: Vec<String> = page.iter().filter_map(|n| engine.external_id(*n).map(str::to_owned)).collect();
+                (ids, more.then(|| page.last().map(u32::to_string)).flatten())
+            })
+            .await?;
         let event = ctx.audit().event(action::SEGMENT_MEMBERS, format!("segment:{}/page:{}", row.id, cursor.unwrap_or("0")), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
         Ok(json!({"members": members, "next_cursor": next}))

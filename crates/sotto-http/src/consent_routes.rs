@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use sotto_app::{App, AppError};
 use sotto_store::Store;
 
 use crate::error::ApiError;
-use crate::extract::{Ctx, JsonBody, LinkCtx};
+use crate::extract::{Ctx, JsonBody, LinkCtx, Path, Query};
 use crate::pages::{sms_reply, unsubscribe_page};
 
 type AppState<S> = State<Arc<App<S>>>;
@@ -40,13 +40,19 @@ pub(crate) async fn create_authorization<S: Store>(State(app): AppState<S>, Ctx(
     Ok((StatusCode::CREATED, Json(app.create_authorization(&ctx, &id, &body).await?)))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SourceQuery {
+    source: Option<String>,
+}
+
 pub(crate) async fn revoke_authorization<S: Store>(
     State(app): AppState<S>,
     Ctx(ctx): Ctx,
     Path((id, auth_id)): Path<(String, String)>,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Query<SourceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = serde_json::json!({"source": q.get("source")});
+    let body = serde_json::json!({"source": q.source});
     Ok(Json(app.revoke_authorization(&ctx, &id, &auth_id, &body).await?))
 }
 
@@ -55,6 +61,7 @@ pub(crate) async fn eligibility<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SinceQuery {
     since: Option<String>,
 }

@@ -25,11 +25,14 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
         let now = jiff::Timestamp::now();
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            .and_then(|v| v.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
         let principal = app.authenticate(bearer, now).await?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
@@ -82,5 +85,36 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             }
         })?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| malformed_json(&e))
+    }
+}
+
+/// Path parameters; a path that does not fit answers 400 `invalid_path` without echoing it.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "invalid_path", "the path is not valid for this route"))
+    }
+}
+
+/// Query parameters into a type that refuses unknown ones; a query that does not fit
+/// answers 400 `invalid_query` without echoing it.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|_| ApiError::request(StatusCode::BAD_REQUEST, "invalid_query", "the query string has a parameter this route does not take, or a value of the wrong type"))
     }
 }

@@ -4,14 +4,15 @@
 mod consent_routes;
 mod error;
 mod extract;
+mod hygiene;
 mod pages;
 mod request_id;
 mod routes;
 mod segment_routes;
+mod server;
 mod template_routes;
 pub mod telemetry;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use sotto_app::App;
 use sotto_store::Store;
 
 pub use error::ApiError;
+pub use server::TlsSettings;
 
 /// HTTP limits.
 #[derive(Debug, Clone)]
@@ -35,11 +37,15 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// How long a request may take before it is answered with 408.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers before its connection closes.
+    pub header_read_timeout: Duration,
+    /// TLS, when a certificate and key are configured.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30), header_read_timeout: Duration::from_secs(10), tls: None }
     }
 }
 
@@ -97,15 +103,21 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(axum::middleware::from_fn(hygiene::harden))
 }
 
-/// Serves the router on a bound listener until `shutdown` completes.
+/// Serves the router on a bound listener (over TLS when configured) until `shutdown`
+/// completes, then lets open requests finish.
 pub async fn serve<S: Store>(
     listener: TcpListener,
     app: Arc<App<S>>,
     settings: &HttpSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(app, settings).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    let limits = server::ConnectionLimits {
+        header_read_timeout: settings.header_read_timeout,
+        tls_handshake_timeout: settings.header_read_timeout,
+        drain_timeout: settings.request_timeout,
+    };
+    server::run(listener, router(app, settings), settings.tls.clone(), limits, shutdown).await
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use sotto_core::ingest::CallType;
 use sotto_store::Store;
 
 use crate::error::ApiError;
-use crate::extract::{Ctx, JsonBody};
+use crate::extract::{Ctx, JsonBody, Path, Query};
 
 type AppState<S> = State<Arc<App<S>>>;
 
@@ -50,6 +50,7 @@ pub(crate) async fn batch<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Json
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ViewQuery {
     view: Option<String>,
 }
@@ -107,32 +108,41 @@ pub(crate) async fn revoke_key<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx,
     Ok(Json(json!({"id": id, "state": "revoked"})))
 }
 
-/// Lints one request object or a list of them.
+/// Lints one request object or a list of them, bounded in count and bytes, on the blocking
+/// pool so health checks and ingestion stay responsive while it runs.
 pub(crate) async fn lint<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    use sotto_core::lint::{MAX_BATCH, MAX_BATCH_BYTES, answer, parse_request};
     app.require(&ctx, sotto_core::scope::Scope::ContentLint, "lint").await?;
-    let one = |v: &Value, at: Option<usize>| {
-        sotto_core::lint::parse_request(v).map(|r| sotto_core::lint::answer(&r)).map_err(|e| match at {
-            Some(i) => e.within(&format!("[{i}]")),
-            None => e,
-        })
+    let (items, many) = match body {
+        Value::Array(items) => (items, true),
+        other => (vec![other], false),
     };
-    match &body {
-        Value::Array(items) => {
-            let mut results = Vec::with_capacity(items.len());
-            let mut errors = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                match one(item, Some(i)) {
-                    Ok(a) => results.push(a),
-                    Err(e) => errors.push(e),
-                }
-            }
-            if !errors.is_empty() {
-                return Err(sotto_app::AppError::Invalid(errors).into());
-            }
-            Ok(Json(json!({"results": results})))
-        }
-        other => Ok(Json(serde_json::to_value(one(other, None).map_err(sotto_app::AppError::invalid)?).unwrap_or_default())),
+    let text_bytes: usize = items.iter().filter_map(|i| i.get("text").and_then(Value::as_str)).map(str::len).sum();
+    if items.len() > MAX_BATCH || text_bytes > MAX_BATCH_BYTES {
+        return Err(ApiError::request(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "lint_request_too_large",
+            format!("one call may lint at most {MAX_BATCH} texts and {MAX_BATCH_BYTES} bytes of text; split the work into several calls"),
+        ));
     }
+    let mut requests = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match parse_request(item) {
+            Ok(r) => requests.push(r),
+            Err(e) => errors.push(if many { e.within(&format!("[{i}]")) } else { e }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(sotto_app::AppError::Invalid(errors).into());
+    }
+    let answers = tokio::task::spawn_blocking(move || requests.iter().map(answer).collect::<Vec<_>>())
+        .await
+        .map_err(|_| sotto_app::AppError::Internal("lint failed"))?;
+    if many {
+        return Ok(Json(json!({"results": answers})));
+    }
+    Ok(Json(answers.into_iter().next().map(|a| serde_json::to_value(a).unwrap_or_default()).unwrap_or_default()))
 }
 
 pub(crate) async fn not_found() -> ApiError {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -12,7 +12,7 @@ use sotto_app::App;
 use sotto_store::Store;
 
 use crate::error::ApiError;
-use crate::extract::{Ctx, JsonBody};
+use crate::extract::{Ctx, JsonBody, Path, Query};
 
 type AppState<S> = State<Arc<App<S>>>;
 
@@ -33,6 +33,7 @@ pub(crate) async fn preview<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Pa
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct CursorQuery {
     cursor: Option<String>,
     limit: Option<usize>,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use sotto_app::App;
 use sotto_store::Store;
 
 use crate::error::ApiError;
-use crate::extract::{Ctx, JsonBody, malformed_json};
+use crate::extract::{Ctx, JsonBody, Path, malformed_json};
 
 type AppState<S> = State<Arc<App<S>>>;
 

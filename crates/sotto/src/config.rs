@@ -22,7 +22,8 @@ const KNOWN_VARS: &[&str] = &[
     "SOTTO_REQUEST_TIMEOUT_SECS", "SOTTO_PRODUCTION", "SOTTO_TEST_DATABASE_URL", "SOTTO_PUBLIC_URL", "SOTTO_SMS_BRAND",
     "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE", "SOTTO_CLINIC_NAME",
     "SOTTO_CLINIC_PHONE", "SOTTO_CLINIC_ADDRESS", "SOTTO_CLINIC_WEBSITE", "SOTTO_AUDIT_CHECKPOINTS_DIR",
-    "SOTTO_AUDIT_CHECKPOINT_ENTRIES", "SOTTO_AUDIT_CHECKPOINT_MINUTES",
+    "SOTTO_AUDIT_CHECKPOINT_ENTRIES", "SOTTO_AUDIT_CHECKPOINT_MINUTES", "SOTTO_TLS_CERT_FILE", "SOTTO_TLS_KEY_FILE",
+    "SOTTO_HEADER_READ_TIMEOUT_SECS",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -78,6 +79,9 @@ struct FileConfig {
     audit_checkpoints_dir: Option<PathBuf>,
     audit_checkpoint_entries: Option<u64>,
     audit_checkpoint_minutes: Option<u64>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    header_read_timeout_secs: Option<u64>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -252,6 +256,15 @@ impl ConfigArgs {
         if every_entries == 0 || every_minutes == 0 || every_entries > i64::MAX as u64 || every_minutes > 24 * 60 {
             bail!("audit_checkpoint_entries must be at least 1 and audit_checkpoint_minutes from 1 to 1440");
         }
+        let header_timeout = number("SOTTO_HEADER_READ_TIMEOUT_SECS", file.header_read_timeout_secs, 10)?;
+        if !(1..=300).contains(&header_timeout) {
+            bail!("header_read_timeout_secs must be from 1 to 300");
+        }
+        let tls = match (env("SOTTO_TLS_CERT_FILE").map(PathBuf::from).or(file.tls_cert_file), env("SOTTO_TLS_KEY_FILE").map(PathBuf::from).or(file.tls_key_file)) {
+            (Some(cert), Some(key)) => Some(sotto_http::TlsSettings::from_pem_files(&cert, &key).map_err(|e| anyhow::anyhow!("{e} (SOTTO_TLS_CERT_FILE, SOTTO_TLS_KEY_FILE)"))?),
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate and a key: set SOTTO_TLS_CERT_FILE and SOTTO_TLS_KEY_FILE (or tls_cert_file and tls_key_file), or neither"),
+        };
         let checkpoint_policy = sotto_app::CheckpointPolicy {
             every_entries: every_entries as i64,
             every: Duration::from_secs(every_minutes * 60),
@@ -270,7 +283,7 @@ impl ConfigArgs {
             master_key,
             log_format,
             default_region,
-            http: HttpSettings { body_limit: body_limit as usize, request_timeout: Duration::from_secs(timeout) },
+            http: HttpSettings { body_limit: body_limit as usize, request_timeout: Duration::from_secs(timeout), header_read_timeout: Duration::from_secs(header_timeout), tls },
             production,
         })
     }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::dictionary::Surface;
 
 pub use normalize::{Normalized, normalize, normalize_joined};
-pub use request::{LintAnswer, LintRequest, answer, parse_request};
+pub use request::{LintAnswer, LintRequest, MAX_BATCH, MAX_BATCH_BYTES, answer, parse_request};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

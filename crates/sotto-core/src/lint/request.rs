@@ -31,14 +31,23 @@ pub struct LintAnswer {
     pub findings: Vec<Finding>,
 }
 
-const MAX_TEXT: usize = 100_000;
+const MAX_TEXT: usize = 65_536;
+/// The most requests one call may lint.
+pub const MAX_BATCH: usize = 100;
+/// The most text, in bytes, one call may ask to lint.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Parses a request object.
 pub fn parse_request(value: &Value) -> Result<LintRequest, FieldError> {
     let obj = value.as_object().ok_or_else(|| FieldError::new("wrong_type", "", "each request must be a JSON object"))?;
-    if let Some(key) = obj.keys().find(|k| !["id", "channel", "surface", "text"].contains(&k.as_str())) {
-        return Err(FieldError::new("unknown_field", key.as_str(), format!("{key} is not a field of a lint request; allowed: id, channel, surface, text")));
+    if obj.keys().any(|k| !["id", "channel", "surface", "text"].contains(&k.as_str())) {
+        return Err(FieldError::new("unknown_field", "", "a lint request has a field it does not take; allowed: id, channel, surface, text"));
     }
+    let id = match obj.get("id") {
+        None => Value::Null,
+        Some(id @ (Value::String(_) | Value::Number(_))) if id.to_string().len() <= 130 => id.clone(),
+        Some(_) => return Err(FieldError::new("invalid_id", "id", "id must be a string or number of at most 128 characters")),
+    };
     let channel = obj.get("channel").and_then(Value::as_str).ok_or_else(|| FieldError::new("missing_field", "channel", "channel is required: email, sms or push"))?;
     let channel = Channel::parse("channel", channel)?;
     let surface = obj
@@ -51,9 +60,9 @@ pub fn parse_request(value: &Value) -> Result<LintRequest, FieldError> {
     }
     let text = obj.get("text").and_then(Value::as_str).ok_or_else(|| FieldError::new("missing_field", "text", "text is required and must be a string"))?;
     if text.len() > MAX_TEXT {
-        return Err(FieldError::new("value_too_long", "text", "text must be at most 100,000 bytes"));
+        return Err(FieldError::new("value_too_long", "text", "text must be at most 65,536 bytes"));
     }
-    Ok(LintRequest { id: obj.get("id").cloned().unwrap_or(Value::Null), surface, text: text.to_owned() })
+    Ok(LintRequest { id, surface, text: text.to_owned() })
 }
 
 /// Lints a checked request.

@@ -1,11 +1,13 @@
 //! HTTP integration tests: a real server on a loopback port per test, a fresh database per
 //! test (SQLite, and PostgreSQL when `SOTTO_TEST_DATABASE_URL` is set).
 
+mod admin;
 mod auth;
 mod consent;
 mod inbound;
 mod lint;
 mod dictionary;
+mod hygiene;
 mod ingest;
 mod logs;
 mod patients;
