@@ -98,6 +98,8 @@ impl<S: Store> App<S> {
     /// Stores a new version of the authorization form text (compliance only); versions never change.
     pub async fn create_authorization_form(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::Compliance, "authorization_form").await?;
+        crate::only_fields(body, &["version", "language", "text", "statements"], "", "an authorization form")?;
+        crate::only_fields(body.get("statements").unwrap_or(&Value::Null), &["right_to_revoke", "conditioning", "redisclosure"], "statements", "statements")?;
         let form = parse_form_text(body).map_err(AppError::IncompleteAuthorization)?;
         sotto_core::contact::Language::parse("language", &form.language).map_err(AppError::invalid)?;
         let text = serde_json::to_string(&form).map_err(|_| AppError::Internal("form did not serialize"))?;
@@ -118,6 +120,13 @@ impl<S: Store> App<S> {
     pub async fn create_authorization(&self, ctx: &RequestCtx, external_id: &str, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::ConsentWrite, "authorization").await?;
         let id = self.existing_patient(external_id).await?;
+        const TOP: &[&str] = &[
+            "description_of_information", "disclosed_by", "recipients", "purpose", "expires_at", "expiration_event", "signed_at", "signature",
+            "signed_by_representative", "representative_authority", "statements", "remuneration", "form_version",
+        ];
+        crate::only_fields(body, TOP, "", "an authorization")?;
+        crate::only_fields(body.get("statements").unwrap_or(&Value::Null), &["right_to_revoke", "conditioning", "redisclosure"], "statements", "statements")?;
+        crate::only_fields(body.get("remuneration").unwrap_or(&Value::Null), &["involved", "disclosure"], "remuneration", "remuneration")?;
         let form = parse_authorization(body).map_err(AppError::IncompleteAuthorization)?;
         if self.store.authorization_form(&form.form_version).await?.is_none() {
             return Err(AppError::invalid(sotto_core::FieldError::new(

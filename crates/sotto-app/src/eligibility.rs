@@ -175,6 +175,13 @@ impl<S: Store> App<S> {
             }
         }
         let total: i64 = by_decision.values().sum();
-        Ok(json!({"since": since.to_string(), "total": total, "by_decision": by_decision, "by_reason": by_reason}))
+        let shown = |counts: BTreeMap<String, i64>| -> BTreeMap<String, Value> { counts.into_iter().map(|(k, n)| (k, crate::suppressed(n.max(0) as u64))).collect() };
+        Ok(json!({
+            "since": since.to_string(),
+            "total": crate::suppressed(total.max(0) as u64),
+            "by_decision": shown(by_decision),
+            "by_reason": shown(by_reason),
+            "disclosure": "counts of 1 to 10 are shown as \"fewer than 11\"; larger counts are rounded to the nearest 5",
+        }))
     }
 }

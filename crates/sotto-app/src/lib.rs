@@ -140,6 +140,23 @@ impl RequestCtx {
     }
 }
 
+/// An audit object for an id taken from a request path: the id when it has the shape of the
+/// ids Sotto makes (`prefix` and 16 hex digits), otherwise a placeholder, so no text a client
+/// chose is written into the audit chain.
+pub(crate) fn path_object(kind: &str, prefix: &str, raw: &str) -> String {
+    let made_here = raw.strip_prefix(prefix).is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+    if made_here { format!("{kind}:{raw}") } else { format!("{kind}:unknown") }
+}
+
+/// Refuses fields of an object body outside `allowed` (without naming them); other shapes
+/// are left to the parser that follows.
+pub(crate) fn only_fields(body: &serde_json::Value, allowed: &[&str], field: &str, what: &str) -> Result<(), AppError> {
+    match body.as_object().and_then(|o| sotto_core::error::refuse_unknown(o, allowed, field, what)) {
+        Some(e) => Err(AppError::invalid(e)),
+        None => Ok(()),
+    }
+}
+
 /// Microseconds since the Unix epoch, the storage time unit.
 pub fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()

@@ -23,7 +23,7 @@ const MEMBERS_PAGE: usize = 1_000;
 
 /// Counts of 1 to 10 are never shown as numbers.
 pub fn suppressed(count: u64) -> Value {
-    if (1..=10).contains(&count) { json!("fewer than 11") } else { json!(count) }
+    json!(sotto_core::disclosure::disclose(count))
 }
 
 /// A profile's traits as the engine sees them: the declared traits plus the three that live
@@ -42,10 +42,9 @@ fn code_shape(code: &str) -> bool {
     match code.split_once(':') {
         Some((prefix, body)) => {
             !prefix.is_empty()
+                && prefix.len() <= 32
                 && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                && !body.is_empty()
-                && body.len() <= 32
-                && body.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+                && sotto_core::firewall::opaque_code_body(body)
         }
         None => false,
     }
@@ -145,6 +144,7 @@ impl<S: Store> App<S> {
     /// Stores a code's meaning, sealed.
     pub async fn put_code(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::VaultWrite, "vault").await?;
+        crate::only_fields(body, &["code", "meaning"], "", "a vault code")?;
         let code = body.get("code").and_then(Value::as_str).filter(|c| code_shape(c));
         let meaning = body.get("meaning").and_then(Value::as_str).map(str::trim).filter(|m| !m.is_empty() && m.len() <= 2000);
         let mut errors = Vec::new();
@@ -162,7 +162,8 @@ impl<S: Store> App<S> {
 
     /// A code's meaning; every read is audited.
     pub async fn code_meaning(&self, ctx: &RequestCtx, code: &str) -> Result<Value, AppError> {
-        self.require(ctx, Scope::VaultRead, &format!("vault:{code}")).await?;
+        let object = if code_shape(code) { format!("vault:{code}") } else { "vault:unknown".to_owned() };
+        self.require(ctx, Scope::VaultRead, &object).await?;
         let sealed = self.store.code(code).await?.ok_or(AppError::NotFound("code"))?;
         let token = String::from_utf8(sealed).map_err(|_| AppError::Crypto)?;
         let meaning = self.keyring.open_token(&format!("sotto vault v1 {code}"), &token).map_err(|_| AppError::Crypto)?;
@@ -174,6 +175,7 @@ impl<S: Store> App<S> {
     /// Creates a segment from the language or its JSON form.
     pub async fn create_segment(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::SegmentsWrite, "segments").await?;
+        crate::only_fields(body, &["name", "definition"], "", "a segment")?;
         let name = health_terms::check_name("segment", body.get("name").and_then(Value::as_str).unwrap_or_default()).map_err(AppError::invalid)?;
         let (definition, expr) = match body.get("definition") {
             Some(Value::String(text)) => (text.clone(), parse(text).map_err(AppError::invalid)?),
@@ -219,7 +221,7 @@ impl<S: Store> App<S> {
 
     /// A page of a segment's members (external ids); audited.
     pub async fn segment_members(&self, ctx: &RequestCtx, id: &str, cursor: Option<&str>, limit: Option<usize>) -> Result<Value, AppError> {
-        self.require(ctx, Scope::SegmentsMembers, &format!("segment:{id}")).await?;
+        self.require(ctx, Scope::SegmentsMembers, &crate::path_object("segment", "seg_", id)).await?;
         let (row, expr) = self.segment_expr(id).await?;
         let after = match cursor {
             Some(c) => Some(c.parse::<u32>().map_err(|_| AppError::invalid(FieldError::new("invalid_cursor", "cursor", "cursor must be a value returned as next_cursor")))?),
@@ -240,7 +242,7 @@ impl<S: Store> App<S> {
                 (ids, more.then(|| page.last().map(u32::to_string)).flatten())
             })
             .await?;
-        let event = ctx.audit().event(action::SEGMENT_MEMBERS, format!("segment:{}/page:{}", row.id, cursor.unwrap_or("0")), Outcome::Success.as_str());
+        let event = ctx.audit().event(action::SEGMENT_MEMBERS, format!("segment:{}/page:{}", row.id, after.unwrap_or(0)), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
         Ok(json!({"members": members, "next_cursor": next}))
     }

@@ -98,6 +98,7 @@ impl<S: Store> App<S> {
     /// Creates a template with its first draft: `{"name", "channel", "surfaces": {…}}`.
     pub async fn create_template(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::TemplatesWrite, "templates").await?;
+        crate::only_fields(body, &["name", "channel", "surfaces"], "", "a template")?;
         let name = check_name(body.get("name").and_then(Value::as_str).unwrap_or_default()).map_err(AppError::invalid)?.to_owned();
         let (content, variables) = self.checked_content(body).await?;
         let id = format!("tpl_{}", sotto_crypto::random_id(8));
@@ -111,7 +112,8 @@ impl<S: Store> App<S> {
 
     /// Edits a template: the new surfaces become a new draft version; earlier versions stay.
     pub async fn edit_template(&self, ctx: &RequestCtx, id: &str, body: &Value) -> Result<Value, AppError> {
-        self.require(ctx, Scope::TemplatesWrite, &format!("template:{id}")).await?;
+        self.require(ctx, Scope::TemplatesWrite, &crate::path_object("template", "tpl_", id)).await?;
+        crate::only_fields(body, &["channel", "surfaces"], "", "a template version")?;
         let (template, mut versions) = self.template_and_versions(id).await?;
         let mut body = body.clone();
         if let Some(obj) = body.as_object_mut() {
@@ -134,7 +136,7 @@ impl<S: Store> App<S> {
 
     /// One template with every version.
     pub async fn template(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
-        self.require(ctx, Scope::TemplatesRead, &format!("template:{id}")).await?;
+        self.require(ctx, Scope::TemplatesRead, &crate::path_object("template", "tpl_", id)).await?;
         let (template, versions) = self.template_and_versions(id).await?;
         Ok(template_view(&template, &versions))
     }
@@ -153,7 +155,7 @@ impl<S: Store> App<S> {
     /// Moves a version through review: `submit` (templates:write), `approve` or `reject`
     /// (compliance, never by the version's author; a rejection needs a comment).
     pub async fn review_template(&self, ctx: &RequestCtx, id: &str, version: i64, step: &str, body: &Value) -> Result<Value, AppError> {
-        let object = format!("template:{id}/v{version}");
+        let object = format!("{}/v{version}", crate::path_object("template", "tpl_", id));
         let (scope, from, to) = match step {
             "submit" => (Scope::TemplatesWrite, VersionStatus::Draft, VersionStatus::Submitted),
             "approve" => (Scope::Compliance, VersionStatus::Submitted, VersionStatus::Approved),
@@ -161,6 +163,7 @@ impl<S: Store> App<S> {
             _ => return Err(AppError::NotFound("review step")),
         };
         self.require(ctx, scope, &object).await?;
+        crate::only_fields(body, &["comment"], "", "a review")?;
         let comment = body.get("comment").and_then(Value::as_str).map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
         if comment.as_ref().is_some_and(|c| c.len() > 2_000) {
             return Err(AppError::invalid(FieldError::new("value_too_long", "comment", "comment must be at most 2,000 bytes")));
@@ -209,11 +212,13 @@ impl<S: Store> App<S> {
     /// real profile (`{"patient_id", "event"?}`, which needs `patients:read_phi` and is audited)
     /// and lints the result; any status may be previewed.
     pub async fn preview_template(&self, ctx: &RequestCtx, id: &str, version: i64, body: &Value) -> Result<Value, AppError> {
-        let object = format!("template:{id}/v{version}");
+        let object = format!("{}/v{version}", crate::path_object("template", "tpl_", id));
         self.require(ctx, Scope::TemplatesRead, &object).await?;
         let (template, versions) = self.template_and_versions(id).await?;
         let row = versions.iter().find(|v| v.version == version).ok_or(AppError::NotFound("template version"))?;
         let content = stored_content(row)?;
+        crate::only_fields(body, &["event", "patient_id", "sample"], "", "a preview")?;
+        crate::only_fields(body.get("sample").unwrap_or(&Value::Null), &["patient", "event"], "sample", "a sample")?;
         let event = object_field(body, "event")?;
         let patient = match body.get("patient_id") {
             None | Some(Value::Null) => None,

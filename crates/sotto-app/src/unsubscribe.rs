@@ -37,6 +37,7 @@ impl<S: Store> App<S> {
     /// Issues a one-click unsubscribe URL for a patient's channel (and topic).
     pub async fn unsubscribe_link(&self, ctx: &RequestCtx, external_id: &str, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::ConsentWrite, "unsubscribe").await?;
+        crate::only_fields(body, &["channel", "topic"], "", "an unsubscribe link request")?;
         let id = self.existing_patient(external_id).await?;
         let channel = body.get("channel").and_then(Value::as_str).ok_or_else(|| AppError::invalid(FieldError::new("missing_field", "channel", "channel is required")))?;
         let channel = Channel::parse("channel", channel).map_err(AppError::invalid)?;

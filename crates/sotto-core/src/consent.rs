@@ -121,9 +121,7 @@ pub fn parse_consent(body: &Value) -> Result<ConsentRecord, Vec<FieldError>> {
     };
     let mut errors = Vec::new();
     let allowed = ["channel", "topic", "status", "kind", "source", "captured_at", "evidence"];
-    for key in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
-        errors.push(FieldError::new("unknown_field", key.as_str(), format!("{key} is not a field of a consent; allowed: {}", allowed.join(", "))));
-    }
+    errors.extend(crate::error::refuse_unknown(obj, &allowed, "", "a consent"));
     let text = |key: &str, errors: &mut Vec<FieldError>| -> Option<String> {
         match obj.get(key) {
             Some(Value::String(s)) => Some(s.clone()),

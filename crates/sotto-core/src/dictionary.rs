@@ -194,11 +194,7 @@ pub fn parse_field_spec(body: &Value) -> Result<FieldSpec, Vec<FieldError>> {
     let Some(obj) = body.as_object() else {
         return Err(vec![FieldError::new("invalid_type", "", "the body must be a JSON object")]);
     };
-    for key in obj.keys() {
-        if !["kind", "name", "class", "value_type", "code_prefix", "surfaces", "description"].contains(&key.as_str()) {
-            errors.push(FieldError::new("unknown_field", key.as_str(), format!("{key} is not a field of a declaration")));
-        }
-    }
+    errors.extend(crate::error::refuse_unknown(obj, &["kind", "name", "class", "value_type", "code_prefix", "surfaces", "description"], "", "a declaration"));
     let kind = enum_field::<FieldKind>(obj, "kind", "trait, event or property", &mut errors);
     let class = enum_field::<DataClass>(obj, "class", "non_phi, identifier, operational_phi, coded or sensitive_phi", &mut errors);
     let name = match obj.get("name").and_then(Value::as_str) {

@@ -36,3 +36,17 @@ impl FieldError {
 pub fn path(parent: &str, key: &str) -> String {
     if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") }
 }
+
+/// Refuses keys of `object` outside `allowed`, without naming them: a key the route does
+/// not know is the client's own text, which may be anything. `what` names the object
+/// ("a consent", "the statements") and `field` its path.
+pub fn refuse_unknown(object: &serde_json::Map<String, serde_json::Value>, allowed: &[&str], field: &str, what: &str) -> Option<FieldError> {
+    let unknown = object.keys().filter(|k| !allowed.contains(&k.as_str())).count();
+    (unknown > 0).then(|| {
+        FieldError::new(
+            "unknown_field",
+            field,
+            format!("{what} has {unknown} field(s) it does not take, not repeated here; allowed: {}", allowed.join(", ")),
+        )
+    })
+}

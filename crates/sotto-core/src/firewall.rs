@@ -64,14 +64,20 @@ enum Checked {
     Json(Value),
 }
 
+/// The path of the `i`th key of `parent` (from 1, keys in sorted order), for keys whose name
+/// must not be echoed.
+fn unnamed(parent: &str, i: usize) -> String {
+    format!("{parent}.#{}", i + 1)
+}
+
 impl Firewall<'_> {
     /// Checks the `traits` of an `identify` call; `parent` is the path prefix (`traits`).
     pub fn check_traits(&self, traits: &Map<String, Value>, parent: &str) -> Result<ProfileChanges, Vec<FieldError>> {
         let mut changes = ProfileChanges::default();
         let mut errors = Vec::new();
-        for (name, value) in traits {
+        for (i, (name, value)) in traits.iter().enumerate() {
             let field = path(parent, name);
-            let spec = match self.declared(FieldKind::Trait, name, &field) {
+            let spec = match self.declared(FieldKind::Trait, name, &field, &unnamed(parent, i)) {
                 Ok(spec) => spec,
                 Err(e) => {
                     errors.push(e);
@@ -93,14 +99,14 @@ impl Firewall<'_> {
     /// Checks an event name and its properties; returns the properties to store.
     pub fn check_event(&self, event: &str, properties: &Map<String, Value>, parent: &str) -> Result<Map<String, Value>, Vec<FieldError>> {
         let mut errors = Vec::new();
-        if let Err(e) = self.declared(FieldKind::Event, event, "event") {
+        if let Err(e) = self.declared(FieldKind::Event, event, "event", "event") {
             errors.push(e);
         }
         let mut stored = Map::new();
-        for (name, value) in properties {
+        for (i, (name, value)) in properties.iter().enumerate() {
             let field = path(parent, name);
             let checked = self
-                .declared(FieldKind::Property, name, &field)
+                .declared(FieldKind::Property, name, &field, &unnamed(parent, i))
                 .and_then(|spec| if value.is_null() { Ok(None) } else { self.check_value(spec, value, &field).map(Some) });
             match checked {
                 Ok(Some(Checked::Json(v))) => {
@@ -114,7 +120,9 @@ impl Firewall<'_> {
         if errors.is_empty() { Ok(stored) } else { Err(errors) }
     }
 
-    fn declared(&self, kind: FieldKind, name: &str, field: &str) -> Result<&FieldSpec, FieldError> {
+    /// The declaration of `name`. An undeclared name is the client's own text (it may be
+    /// anything, health information included), so its error names the field by `unnamed`.
+    fn declared(&self, kind: FieldKind, name: &str, field: &str, unnamed: &str) -> Result<&FieldSpec, FieldError> {
         let what = match kind {
             FieldKind::Trait => "trait",
             FieldKind::Event => "event",
@@ -123,8 +131,8 @@ impl Firewall<'_> {
         let Some(spec) = self.dictionary.get(kind, name) else {
             return Err(FieldError::new(
                 if kind == FieldKind::Event { "undeclared_event" } else { "undeclared_field" },
-                field,
-                format!("this {what} is not declared in the data dictionary; declare it with POST /v1/dictionary/fields"),
+                unnamed,
+                format!("this {what} is not declared in the data dictionary, so its name is not repeated here (keys are counted from 1 in sorted order); declare it with POST /v1/dictionary/fields"),
             ));
         };
         if spec.class == DataClass::SensitivePhi {
@@ -190,14 +198,34 @@ impl Firewall<'_> {
     }
 }
 
+/// Whether a code body is opaque: digits, optionally after one capital letter (the shape
+/// of ICD-10 categories), optionally followed by `.` or `-` and up to four letters or digits
+/// (`457`, `E11.9`, `F32.A`, `1234-5`). A word with digits added (`HIV1`, `cancer123`,
+/// `onOzempic`) never is.
+pub fn opaque_code_body(body: &str) -> bool {
+    let b = body.as_bytes();
+    let mut i = usize::from(b.first().is_some_and(u8::is_ascii_uppercase));
+    let digits_from = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == digits_from || body.len() > MAX_CODE_BODY {
+        return false;
+    }
+    match b.get(i) {
+        None => true,
+        Some(b'.' | b'-') => {
+            let rest = &b[i + 1..];
+            (1..=4).contains(&rest.len()) && rest.iter().all(u8::is_ascii_alphanumeric)
+        }
+        Some(_) => false,
+    }
+}
+
 /// Checks that `text` is `prefix` followed by an opaque code body such as `457` or `E11.9`.
 pub fn check_code(prefix: &str, text: &str, field: &str) -> Result<(), FieldError> {
     let body = text.strip_prefix(prefix).unwrap_or_default();
-    let shaped = !body.is_empty()
-        && body.len() <= MAX_CODE_BODY
-        && body.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
-    let has_digit = body.chars().any(|c| c.is_ascii_digit());
-    if shaped && has_digit && health_terms::find(body).is_none() {
+    if opaque_code_body(body) && health_terms::find(body).is_none() {
         return Ok(());
     }
     Err(FieldError::new(

@@ -20,14 +20,47 @@ fn parse_opaque(field: &str, raw: &str) -> Result<String, FieldError> {
     Ok(raw.to_owned())
 }
 
+/// What kind of identifier an id looks like, if any.
+fn identifier_shape(id: &str) -> Option<&'static str> {
+    if let Some((local, domain)) = id.rsplit_once('@')
+        && !local.is_empty()
+        && domain.contains('.')
+    {
+        return Some("an email address");
+    }
+    let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+    let only_phone_chars = id.chars().all(|c| c.is_ascii_digit() || "+-.".contains(c));
+    let groups: Vec<usize> = id.split(['-', '.']).map(str::len).collect();
+    if only_phone_chars && digits.len() == 9 && groups == [3, 2, 4] {
+        return Some("a Social Security number");
+    }
+    let nanp = |d: &[u8]| d.len() == 10 && d[0] >= b'2' && d[3] >= b'2';
+    let bytes = digits.as_bytes();
+    let phone = only_phone_chars
+        && (id.starts_with('+') && (8..=15).contains(&digits.len())
+            || nanp(bytes) && (groups == [10] || groups == [3, 3, 4])
+            || bytes.len() == 11 && bytes[0] == b'1' && nanp(&bytes[1..]) && (groups == [11] || groups == [1, 3, 3, 4]));
+    phone.then_some("a phone number")
+}
+
 /// The opaque key of a patient in the source system (the `userId` of ingestion calls).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ExternalId(String);
 
 impl ExternalId {
-    /// Parses an external id; `field` names the input field for the error.
+    /// Parses an external id; `field` names the input field for the error. An id shaped like
+    /// an email address, a phone number or a Social Security number is refused: it would sit
+    /// in the clear in URLs, events and audit objects, where identifiers never go.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        parse_opaque(field, raw).map(Self)
+        let id = parse_opaque(field, raw)?;
+        if let Some(kind) = identifier_shape(&id) {
+            return Err(FieldError::new(
+                "identifier_as_id",
+                field,
+                format!("{field} looks like {kind}; use the source system's opaque key (such as an MRN like mrn-1001) and send contact details as traits"),
+            ));
+        }
+        Ok(Self(id))
     }
 
     /// The id as text.
@@ -75,5 +108,18 @@ mod tests {
             assert_eq!(err.code, "invalid_identifier");
             assert_eq!(err.field, "userId");
         }
+    }
+
+    #[test]
+    fn ids_shaped_like_emails_phones_or_ssns_are_refused_and_mrns_are_not() {
+        assert!(ExternalId::parse("userId", "+13125550142").is_err(), "a plus sign is outside the alphabet anyway");
+        for refused in ["zzmark29@example.org", "3125550142", "312-555-0142", "312.555.0142", "1-312-555-0142", "13125550142", "078-05-1120"] {
+            assert_eq!(ExternalId::parse("userId", refused).map_err(|e| e.code), Err("identifier_as_id"), "{refused}");
+        }
+        for kept in ["mrn-1001", "demo-000001", "100234567", "1002345", "0125550142", "A-77", "user@local", "p-12"] {
+            assert!(ExternalId::parse("userId", kept).is_ok(), "{kept}");
+        }
+        let e = ExternalId::parse("userId", "jane.doe@example.org").expect_err("email");
+        assert!(!e.message.contains("jane"), "the refusal never quotes the id");
     }
 }

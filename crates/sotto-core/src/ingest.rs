@@ -107,9 +107,7 @@ pub fn parse_call(firewall: &Firewall<'_>, value: &Value, expected: Option<CallT
         None => &[],
     };
     if call_type.is_some() {
-        for key in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            errors.push(FieldError::new("unknown_field", key.as_str(), format!("{key} is not a field of this call; allowed: {}", allowed.join(", "))));
-        }
+        errors.extend(crate::error::refuse_unknown(obj, allowed, "", "this call"));
     }
     let external_id = match obj.get("userId") {
         Some(Value::String(s)) => ExternalId::parse("userId", s).map_err(|e| errors.push(e)).ok(),
@@ -192,8 +190,8 @@ fn object_field(obj: &Map<String, Value>, key: &str, required: bool, errors: &mu
 /// Splits a `batch` body into its items, refusing a malformed or oversized envelope.
 pub fn parse_batch(value: &Value) -> Result<&Vec<Value>, FieldError> {
     let obj = value.as_object().ok_or_else(|| FieldError::new("wrong_type", "", "the body must be a JSON object with a batch list"))?;
-    if let Some(key) = obj.keys().find(|k| k.as_str() != "batch") {
-        return Err(FieldError::new("unknown_field", key.as_str(), format!("{key} is not a field of a batch call; allowed: batch")));
+    if let Some(e) = crate::error::refuse_unknown(obj, &["batch"], "", "a batch call") {
+        return Err(e);
     }
     let items = obj.get("batch").and_then(Value::as_array).ok_or_else(|| FieldError::new("missing_field", "batch", "batch must be a list of calls"))?;
     if items.is_empty() {

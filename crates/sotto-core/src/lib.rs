@@ -7,6 +7,7 @@ pub mod consent;
 pub mod contact;
 pub mod default_dictionary;
 pub mod dictionary;
+pub mod disclosure;
 pub mod error;
 pub mod firewall;
 pub mod gate;

@@ -80,7 +80,7 @@ pub enum EventWindow {
 
 /// One condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
     /// `field op value`.
     Compare {
@@ -191,20 +191,21 @@ impl Expr {
 pub fn check(expr: &Expr, dictionary: &Dictionary) -> Result<bool, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut phi = false;
-    for cond in expr.conditions() {
+    for (n, cond) in expr.conditions().into_iter().enumerate() {
+        let look = |kind, name: &str, errors: &mut Vec<FieldError>, phi: &mut bool| look(dictionary, kind, name, n + 1, errors, phi);
         match cond {
             Condition::Compare { field, .. } | Condition::In { field, .. } | Condition::Exists { field } => {
-                look(dictionary, FieldKind::Trait, field, &mut errors, &mut phi);
+                look(FieldKind::Trait, field, &mut errors, &mut phi);
             }
             Condition::Has { field, .. } => {
-                if look(dictionary, FieldKind::Trait, field, &mut errors, &mut phi).is_some_and(|c| c != DataClass::Coded) {
+                if look(FieldKind::Trait, field, &mut errors, &mut phi).is_some_and(|c| c != DataClass::Coded) {
                     errors.push(FieldError::new("not_coded", "definition", format!("has works on coded multi-valued traits; {field} is not coded")));
                 }
             }
             Condition::Did { event, filter, .. } => {
-                look(dictionary, FieldKind::Event, event, &mut errors, &mut phi);
+                look(FieldKind::Event, event, &mut errors, &mut phi);
                 if let Some((prop, _, _)) = filter {
-                    look(dictionary, FieldKind::Property, prop, &mut errors, &mut phi);
+                    look(FieldKind::Property, prop, &mut errors, &mut phi);
                 }
             }
             Condition::Consent { .. } | Condition::Authorized => {}
@@ -221,14 +222,16 @@ pub fn check(expr: &Expr, dictionary: &Dictionary) -> Result<bool, Vec<FieldErro
     if errors.is_empty() { Ok(phi) } else { Err(errors) }
 }
 
-fn look(dictionary: &Dictionary, kind: FieldKind, name: &str, errors: &mut Vec<FieldError>, phi: &mut bool) -> Option<DataClass> {
+/// The class of a name used by condition number `n`; an undeclared name is the client's own
+/// text, so its error names the condition, not the name.
+fn look(dictionary: &Dictionary, kind: FieldKind, name: &str, n: usize, errors: &mut Vec<FieldError>, phi: &mut bool) -> Option<DataClass> {
     let what = match kind {
         FieldKind::Trait => "trait",
         FieldKind::Event => "event",
         FieldKind::Property => "event property",
     };
     match dictionary.get(kind, name) {
-        None => errors.push(FieldError::new("undeclared_field", "definition", format!("{what} {name} is not declared in the data dictionary"))),
+        None => errors.push(FieldError::new("undeclared_field", "definition", format!("condition {n} (counted from 1, left to right) uses a {what} that is not declared in the data dictionary"))),
         Some(spec) if spec.class == DataClass::SensitivePhi => {
             errors.push(FieldError::new("sensitive_field", "definition", format!("{what} {name} is sensitive PHI and cannot be used in segments")))
         }

@@ -44,12 +44,15 @@ impl Parser {
         tok
     }
 
+    /// An error at the current token. What was found is described by its kind, never quoted:
+    /// a definition may hold anything a person typed.
     fn expected(&self, what: &str) -> FieldError {
         let t = &self.toks[self.pos.min(self.toks.len() - 1)];
         let found = match &t.tok {
-            Tok::Word(w) => format!("{w:?}"),
-            Tok::Str(s) => format!("the string {s:?}"),
-            Tok::Num(n) => format!("the number {n}"),
+            Tok::Word(w) if KEYWORDS.contains(&w.as_str()) => format!("the keyword {w}"),
+            Tok::Word(_) => "a name".to_owned(),
+            Tok::Str(_) => "a string".to_owned(),
+            Tok::Num(_) => "a number".to_owned(),
             Tok::Op(o) => format!("{o:?}"),
             Tok::End => "the end of the definition".into(),
             other => format!("{other:?}"),

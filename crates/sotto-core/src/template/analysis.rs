@@ -191,7 +191,7 @@ impl Surfacer<'_> {
         let path = reference.path.as_str();
         let root = path.split('.').next().unwrap_or_default();
         if reference.subscripted && ROOTS.contains(&root) {
-            self.errors.push(FieldError::new("dynamic_access", self.field.clone(), format!("line {line}: {path}[…] hides which field is used; name the field, as in patient.first_name")));
+            self.errors.push(FieldError::new("dynamic_access", self.field.clone(), format!("line {line}: {root}[…] hides which field is used; name the field, as in patient.first_name")));
             return BTreeSet::new();
         }
         if let Some(classes) = self.locals.get(root).cloned() {
@@ -236,7 +236,7 @@ impl Surfacer<'_> {
                 self.errors.push(FieldError::new(
                     "unknown_variable",
                     self.field.clone(),
-                    format!("line {line}: {path} is not a template variable; use patient.<trait>, event.<property>, clinic.name, clinic.phone, clinic.address, clinic.website or links.portal, links.unsubscribe, links.confirm, links.reschedule"),
+                    format!("line {line}: a name used here is not a template variable (not repeated here); use patient.<trait>, event.<property>, clinic.name, clinic.phone, clinic.address, clinic.website or links.portal, links.unsubscribe, links.confirm, links.reschedule"),
                 ));
                 return None;
             }
@@ -246,7 +246,7 @@ impl Surfacer<'_> {
             Some(spec) => Some((spec.class, spec.surfaces.clone())),
             None => {
                 let what = if kind == FieldKind::Trait { "trait" } else { "event property" };
-                self.errors.push(FieldError::new("undeclared_variable", self.field.clone(), format!("line {line}: {path}: the {what} {name} is not declared in the data dictionary")));
+                self.errors.push(FieldError::new("undeclared_variable", self.field.clone(), format!("line {line}: a {what} used here is not declared in the data dictionary (not repeated here)")));
                 None
             }
         }

@@ -68,11 +68,15 @@ pub fn parse_content(body: &Value) -> Result<TemplateContent, FieldError> {
     let given = body.get("surfaces").and_then(Value::as_object).ok_or_else(|| FieldError::new("missing_field", "surfaces", "surfaces is required: an object of surface name to template source"))?;
     let mut surfaces = BTreeMap::new();
     for (key, source) in given {
+        let (required, optional) = Surface::of_channel(channel);
+        let names: Vec<&str> = required.iter().chain(optional).map(|s| s.as_str()).collect();
+        let surface = match Surface::parse(key) {
+            Some(s) if s.fits(channel) => s,
+            // A known surface name is Sotto's own word; an unknown key is the client's, not repeated.
+            Some(s) => return Err(FieldError::new("invalid_surface", format!("surfaces.{}", s.as_str()), format!("this is not a surface of the {channel} channel; allowed: {}", names.join(", ")))),
+            None => return Err(FieldError::new("invalid_surface", "surfaces", format!("surfaces has a key that is not a surface, not repeated here; allowed: {}", names.join(", ")))),
+        };
         let field = format!("surfaces.{key}");
-        let surface = Surface::parse(key).ok_or_else(|| FieldError::new("invalid_surface", field.clone(), format!("{key} is not a surface")))?;
-        if !surface.fits(channel) {
-            return Err(FieldError::new("invalid_surface", field, format!("{key} is not a surface of the {channel} channel")));
-        }
         let source = source.as_str().ok_or_else(|| FieldError::new("wrong_type", field.clone(), "a surface's source must be a string"))?;
         if source.len() > MAX_SURFACE {
             return Err(FieldError::new("value_too_long", field, "a surface's source must be at most 20,000 bytes"));

@@ -177,11 +177,16 @@ async fn dispatch_decisions_are_recorded_without_phi_and_counted_by_reason() {
         assert_eq!(t.app.decide_for_dispatch(&p1, &intent, now).await.expect("decide"), Decision::Allow);
         let (status, summary) = read(t.get("/v1/decisions/summary", &t.admin_key).send().await.expect("send")).await;
         assert_eq!(status, 200);
-        assert_eq!(summary["total"], 3);
-        assert_eq!(summary["by_decision"], json!({"allow": 1, "deny": 2}));
-        assert_eq!(summary["by_reason"], json!({"no_sms_consent": 1, "state_unavailable": 1}));
-        let rows = t.store().pool().fetch_all("SELECT * FROM gate_decisions").await.expect("rows");
-        assert_eq!(rows.len(), 3);
+        assert_eq!(summary["total"], "fewer than 11", "small counts are never shown exactly");
+        assert_eq!(summary["by_decision"], json!({"allow": "fewer than 11", "deny": "fewer than 11"}));
+        assert_eq!(summary["by_reason"], json!({"no_sms_consent": "fewer than 11", "state_unavailable": "fewer than 11"}));
+        let rows = t.store().pool().fetch_all("SELECT decision, reasons, channel, purpose FROM gate_decisions ORDER BY id").await.expect("rows");
+        let decided: Vec<(String, String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+        let row = |d: &str, r: &str| (d.to_owned(), r.to_owned(), "sms".to_owned(), "operations".to_owned());
+        assert_eq!(decided, vec![row("deny", "no_sms_consent"), row("deny", "state_unavailable"), row("allow", "")]);
+        let log = sotto_store::AuditStore::audit_page(t.store(), 0, 10_000).await.expect("audit");
+        let audited: Vec<&str> = log.iter().filter(|r| r.event.action == "gate.decide").map(|r| r.event.outcome.as_str()).collect();
+        assert_eq!(audited, ["deny:no_sms_consent", "deny:state_unavailable", "allow"], "every decision is in the audit chain");
     })
     .await;
 }

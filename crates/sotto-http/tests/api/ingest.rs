@@ -36,14 +36,16 @@ async fn a_sensitive_property_is_refused_by_name_and_never_echoed_or_stored() {
 async fn the_firewall_names_each_refused_field_with_a_stable_code() {
     each_app(async |t| {
         let cases = [
-            (json!({"userId": "p", "event": "appointment_booked", "properties": {"favourite_colour": "blue"}}), "undeclared_field", "properties.favourite_colour"),
+            (json!({"userId": "p", "event": "appointment_booked", "properties": {"favourite_colour": "blue"}}), "undeclared_field", "properties.#1"),
             (json!({"userId": "p", "event": "chemo_session"}), "undeclared_event", "event"),
             (json!({"userId": "p", "event": "appointment_booked", "properties": {"appointment_type": "Oncology consult"}}), "plaintext_in_coded_field", "properties.appointment_type"),
             (json!({"userId": "p", "event": "appointment_booked", "properties": {"appointment_type": "appt_type:chemo"}}), "plaintext_in_coded_field", "properties.appointment_type"),
             (json!({"userId": "p", "event": "appointment_booked", "properties": {"location_id": "Downtown Cancer Center"}}), "health_term_in_free_text", "properties.location_id"),
             (json!({"userId": "p", "event": "appointment_booked", "properties": {"first_visit": "yes"}}), "wrong_type", "properties.first_visit"),
             (json!({"userId": "p", "event": "appointment_booked", "properties": {"appointment_start": "next tuesday"}}), "invalid_timestamp", "properties.appointment_start"),
-            (json!({"userId": "p", "event": "appointment_booked", "context": {"ip": "10.0.0.1"}}), "unknown_field", "context"),
+            (json!({"userId": "p", "event": "appointment_booked", "context": {"ip": "10.0.0.1"}}), "unknown_field", ""),
+            (json!({"userId": "zzmark29@example.org", "event": "appointment_booked"}), "identifier_as_id", "userId"),
+            (json!({"userId": "312-555-0142", "event": "appointment_booked"}), "identifier_as_id", "userId"),
             (json!({"event": "appointment_booked"}), "missing_field", "userId"),
             (json!({"userId": "has spaces", "event": "appointment_booked"}), "invalid_identifier", "userId"),
         ];
@@ -58,10 +60,20 @@ async fn the_firewall_names_each_refused_field_with_a_stable_code() {
             (json!({"email": "Jane <jane@example.org>"}), "invalid_email", "traits.email"),
             (json!({"timezone": "Mars/Olympus_Mons"}), "invalid_timezone", "traits.timezone"),
             (json!({"lab_result": "positive"}), "sensitive_field", "traits.lab_result"),
+            (json!({"conditions": ["condition:HIV1"]}), "plaintext_in_coded_field", "traits.conditions[0]"),
+            (json!({"conditions": ["condition:457", "condition:Ozempic1"]}), "plaintext_in_coded_field", "traits.conditions[1]"),
+            (json!({"conditions": ["condition:pregnant1"]}), "plaintext_in_coded_field", "traits.conditions[0]"),
+            (json!({"conditions": ["condition:cancer123"]}), "plaintext_in_coded_field", "traits.conditions[0]"),
+            (json!({"conditions": ["condition:depression1"]}), "plaintext_in_coded_field", "traits.conditions[0]"),
+            (json!({"conditions": ["condition:T2D"]}), "plaintext_in_coded_field", "traits.conditions[0]"),
+            (json!({"first_name": "Ana", "zzmark10_hiv_positive": true}), "undeclared_field", "traits.#2"),
         ];
         for (traits, code, field) in traits {
             let (status, body) = t.post_json("/v1/identify", &json!({"userId": "p", "traits": traits})).await;
             assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some(code), Some(field)), "{traits} -> {body}");
+            for echoed in ["zzmark", "HIV1", "Ozempic", "pregnant", "cancer", "depression", "T2D"] {
+                assert!(!body.to_string().contains(echoed), "{body}");
+            }
         }
         assert_eq!(t.counts().await, (0, 0));
     })
