@@ -146,7 +146,8 @@ impl<S: Store> App<S> {
         self.require(ctx, Scope::VaultWrite, "vault").await?;
         crate::only_fields(body, &["code", "meaning"], "", "a vault code")?;
         let code = body.get("code").and_then(Value::as_str).filter(|c| code_shape(c));
-        let meaning = body.get("meaning").and_then(Value::as_str).map(str::trim).filter(|m| !m.is_empty() && m.len() <= 2000);
+        // A meaning must say something: at least two letters or digits.
+        let meaning = body.get("meaning").and_then(Value::as_str).map(str::trim).filter(|m| m.len() <= 2000 && m.chars().filter(|c| c.is_alphanumeric()).count() >= 2);
         let mut errors = Vec::new();
         if code.is_none() {
             errors.push(FieldError::new("invalid_code", "code", "code must look like condition:457 (a lowercase prefix, a colon and a short opaque body)"));

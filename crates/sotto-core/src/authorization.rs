@@ -134,6 +134,11 @@ pub fn parse_authorization(body: &Value) -> Result<AuthorizationForm, Vec<String
                 None
             }
         },
+        // The event is shown back with the authorization: it names a moment, never a condition.
+        (None, Some(event)) if crate::health_terms::find(&event).is_some() || event.len() > 200 => {
+            missing.push("expiration_event (at most 200 characters, without health information: name a moment such as \"the end of the program\")".into());
+            None
+        }
         (None, Some(event)) => Some(Expiry::Event(event)),
         (None, None) => {
             missing.push("expires_at_or_expiration_event".into());

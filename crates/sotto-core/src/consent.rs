@@ -114,6 +114,37 @@ impl ConsentState {
     }
 }
 
+/// The keys consent evidence may have; each value is a short string.
+pub const EVIDENCE_KEYS: [&str; 8] = ["form_version", "consent_text_version", "ip", "user_agent", "keyword", "url", "method", "note"];
+
+/// Checks consent evidence: declared keys only, short strings, an IP address that parses, a
+/// URL with a web scheme, and no health information in any value (evidence is stored in the
+/// clear and returned with the ledger).
+pub fn parse_evidence(map: &serde_json::Map<String, Value>) -> Result<Value, Vec<FieldError>> {
+    let mut errors: Vec<FieldError> = crate::error::refuse_unknown(map, &EVIDENCE_KEYS, "evidence", "evidence").into_iter().collect();
+    for (key, value) in map.iter().filter(|(k, _)| EVIDENCE_KEYS.contains(&k.as_str())) {
+        let field = format!("evidence.{key}");
+        let Some(text) = value.as_str() else {
+            errors.push(FieldError::new("wrong_type", field, "evidence values are strings"));
+            continue;
+        };
+        let limit = if key == "keyword" { 32 } else { 512 };
+        let problem = if text.len() > limit {
+            Some(("value_too_long", format!("at most {limit} bytes")))
+        } else if key == "ip" && text.parse::<std::net::IpAddr>().is_err() {
+            Some(("invalid_ip", "an IPv4 or IPv6 address".to_owned()))
+        } else if key == "url" && !(text.starts_with("https://") || text.starts_with("http://")) {
+            Some(("invalid_url", "an http:// or https:// address".to_owned()))
+        } else {
+            crate::health_terms::find(text).map(|category| ("health_term_in_free_text", format!("no health information ({category}); evidence is stored in the clear")))
+        };
+        if let Some((code, what)) = problem {
+            errors.push(FieldError::new(code, field, format!("this evidence value must be {what}")));
+        }
+    }
+    if errors.is_empty() { Ok(Value::Object(map.clone())) } else { Err(errors) }
+}
+
 /// Parses a consent posted by a client.
 pub fn parse_consent(body: &Value) -> Result<ConsentRecord, Vec<FieldError>> {
     let Some(obj) = body.as_object() else {
@@ -153,7 +184,13 @@ pub fn parse_consent(body: &Value) -> Result<ConsentRecord, Vec<FieldError>> {
             .ok()
     });
     let evidence = match obj.get("evidence") {
-        Some(v @ Value::Object(_)) => v.clone(),
+        Some(Value::Object(map)) => match parse_evidence(map) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.extend(e);
+                Value::Null
+            }
+        },
         _ => {
             errors.push(FieldError::new("missing_field", "evidence", "evidence is required: an object such as {\"form_version\":\"v3\",\"consent_text_version\":\"2026-01\"}"));
             Value::Null

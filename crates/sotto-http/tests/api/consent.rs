@@ -190,3 +190,45 @@ async fn dispatch_decisions_are_recorded_without_phi_and_counted_by_reason() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn free_text_fields_refuse_health_information_and_evidence_is_structured() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        publish_form(t).await;
+        let with_evidence = |evidence: Value| json!({"channel": "sms", "status": "opted_in", "kind": "express_written", "source": "web_form", "captured_at": "2026-01-01T10:00:00Z", "evidence": evidence});
+        let refused = [
+            (json!({"note": "patient says she has HIV"}), "health_term_in_free_text", "evidence.note"),
+            (json!({"story": "anything at all"}), "unknown_field", "evidence"),
+            (json!({"ip": "not an address"}), "invalid_ip", "evidence.ip"),
+            (json!({"url": "javascript:alert(1)"}), "invalid_url", "evidence.url"),
+            (json!({"form_version": {"nested": true}}), "wrong_type", "evidence.form_version"),
+        ];
+        for (evidence, code, field) in refused {
+            let (status, body) = t.post_json("/v1/patients/p-1/consents", &with_evidence(evidence.clone())).await;
+            assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some(code), Some(field)), "{evidence} -> {body}");
+            assert!(!body.to_string().contains("HIV") && !body.to_string().contains("story"), "{body}");
+        }
+        let evidence = json!({"form_version": "sms-optin-v3", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0", "url": "https://clinic.example/optin", "keyword": "START"});
+        let (status, body) = t.post_json("/v1/patients/p-1/consents", &with_evidence(evidence)).await;
+        assert_eq!(status, 201, "{body}");
+        let mut auth = authorization();
+        auth.as_object_mut().expect("object").remove("expires_at");
+        auth["expiration_event"] = json!("end of chemotherapy for breast cancer");
+        let (status, body) = t.post_json("/v1/patients/p-1/authorizations", &auth).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(!body.to_string().contains("chemotherapy"), "{body}");
+        auth["expiration_event"] = json!("the end of the spring program");
+        let (status, body) = t.post_json("/v1/patients/p-1/authorizations", &auth).await;
+        assert_eq!(status, 201, "{body}");
+        for meaning in ["…", "  ", "-"] {
+            let (status, body) = t.post_json("/v1/vault/codes", &json!({"code": "condition:457", "meaning": meaning})).await;
+            assert_eq!(status, 422, "{meaning:?} -> {body}");
+        }
+        for code in ["condition:HIV1", "condition:T2D", "condition:cancer123"] {
+            let (status, body) = t.post_json("/v1/vault/codes", &json!({"code": code, "meaning": "a meaning"})).await;
+            assert_eq!(status, 422, "{code} -> {body}");
+        }
+    })
+    .await;
+}

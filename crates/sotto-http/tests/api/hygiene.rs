@@ -142,3 +142,34 @@ async fn the_server_speaks_tls_when_given_a_certificate_and_key() {
     let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
     assert!(!String::from_utf8_lossy(&buf).contains("\"ok\""), "plain HTTP is not served on a TLS port");
 }
+
+#[tokio::test]
+async fn every_route_refuses_fields_it_does_not_take_without_repeating_them() {
+    each_app(async |t| {
+        let (status, _) = t.post_json("/v1/identify", &json!({"userId": "p-1", "traits": {"first_name": "Ana"}})).await;
+        assert_eq!(status, 200);
+        let statements = json!({"right_to_revoke": "You may revoke this.", "conditioning": "Care does not depend on it.", "redisclosure": "It may be redisclosed."});
+        let cases = [
+            ("/v1/vault/codes", json!({"code": "condition:457", "meaning": "x", "zz_hiv": 1})),
+            ("/v1/segments", json!({"name": "Active", "definition": "status = \"active\"", "zz_hiv": 1})),
+            ("/v1/segments", json!({"name": "Active", "definition": {"cond": {"type": "exists", "field": "status", "zz_hiv": 1}}})),
+            ("/v1/templates", json!({"name": "R", "channel": "sms", "surfaces": {"sms_body": "Hi"}, "zz_hiv": 1})),
+            ("/v1/templates", json!({"name": "R", "channel": "sms", "surfaces": {"zz_hiv": "Hi"}})),
+            ("/v1/authorization-forms", json!({"version": "v1", "language": "en", "text": "I allow it.", "statements": statements, "zz_hiv": 1})),
+            ("/v1/authorization-forms", json!({"version": "v1", "language": "en", "text": "I allow it.", "statements": {"right_to_revoke": "a", "conditioning": "b", "redisclosure": "c", "zz_hiv": "d"}})),
+            ("/v1/patients/p-1/authorizations", json!({"form_version": "v1", "zz_hiv": 1})),
+            ("/v1/patients/p-1/authorizations", json!({"form_version": "v1", "remuneration": {"involved": false, "zz_hiv": 1}})),
+            ("/v1/patients/p-1/unsubscribe-links", json!({"channel": "email", "zz_hiv": 1})),
+            ("/v1/patients/p-1/consents", json!({"channel": "sms", "status": "opted_in", "zz_hiv": 1})),
+            ("/v1/dictionary/fields", json!({"kind": "trait", "name": "plan", "class": "non_phi", "zz_hiv": 1})),
+            ("/v1/batch", json!({"batch": [{"type": "identify", "userId": "p-1"}], "zz_hiv": 1})),
+        ];
+        for (route, body) in cases {
+            let (status, answer) = t.post_json(route, &body).await;
+            assert_eq!(status, 422, "{route} {body} -> {answer}");
+            assert!(["unknown_field", "invalid_surface", "invalid_segment"].contains(&answer["error"]["code"].as_str().unwrap_or_default()), "{route} -> {answer}");
+            assert!(!answer.to_string().contains("zz_hiv"), "{route} echoes the key: {answer}");
+        }
+    })
+    .await;
+}

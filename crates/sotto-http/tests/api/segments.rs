@@ -97,7 +97,7 @@ async fn previews_suppress_small_counts_and_membership_follows_events_and_consen
         assert_eq!(size(t, &id).await, "fewer than 11", "ten members are shown suppressed");
         let opted = segment(t, "SMS opt-outs", json!("consent sms opted_out")).await;
         assert_eq!(size(t, &opted).await, 0);
-        t.post_json("/v1/patients/p-02/consents", &json!({"channel": "sms", "status": "opted_out", "kind": "express", "source": "api", "captured_at": "2026-01-01T00:00:00Z", "evidence": {"note": "call"}})).await;
+        t.post_json("/v1/patients/p-02/consents", &json!({"channel": "sms", "status": "opted_out", "kind": "express", "source": "api", "captured_at": "2026-01-01T00:00:00Z", "evidence": {"method": "phone call"}})).await;
         assert_eq!(size(t, &opted).await, "fewer than 11");
         // A restart rebuilds the same index from storage: the same members of every segment.
         let rebuilt = sotto_app::App::new(t.store().clone(), sotto_crypto::Keyring::new(&t.test_store.master), sotto_app::AppSettings::default());
