@@ -45,9 +45,12 @@ pub(crate) fn from_row(row: &ConsentRow) -> Result<ConsentRecord, AppError> {
     let body = json!({
         "channel": row.channel, "topic": row.topic, "status": row.status, "kind": row.kind, "source": row.source,
         "captured_at": Timestamp::from_microsecond(row.captured_at).map(|t| t.to_string()).unwrap_or_default(),
-        "evidence": serde_json::from_str::<Value>(&row.evidence).unwrap_or(Value::Null),
+        "evidence": {},
     });
-    parse_consent(&body).map_err(|_| AppError::Store(sotto_store::StoreError::Corrupt("consent row".into())))
+    // Evidence is kept as it was recorded: the rules for new evidence do not rewrite history.
+    let mut record = parse_consent(&body).map_err(|_| AppError::Store(sotto_store::StoreError::Corrupt("consent row".into())))?;
+    record.evidence = serde_json::from_str::<Value>(&row.evidence).unwrap_or(Value::Null);
+    Ok(record)
 }
 
 pub(crate) fn summary(row: &AuthorizationRow) -> AuthorizationSummary {

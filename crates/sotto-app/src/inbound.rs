@@ -78,7 +78,7 @@ impl<S: Store> App<S> {
                 kind: ConsentKind::Express,
                 source: ConsentSource::SmsKeyword,
                 captured_at: ctx.now,
-                evidence: json!({"inbound": if command == SmsCommand::OptOut { "opt_out" } else { "opt_in" }, "request_id": ctx.request_id}),
+                evidence: json!({"method": if command == SmsCommand::OptOut { "sms_opt_out" } else { "sms_opt_in" }, "request_id": ctx.request_id}),
             };
             let rows: Vec<_> = patients.iter().map(|p| to_row(p, &record, ctx)).collect();
             self.store.append_consents(&rows, &ctx.audit(), audit).await?;

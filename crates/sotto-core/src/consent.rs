@@ -115,7 +115,7 @@ impl ConsentState {
 }
 
 /// The keys consent evidence may have; each value is a short string.
-pub const EVIDENCE_KEYS: [&str; 8] = ["form_version", "consent_text_version", "ip", "user_agent", "keyword", "url", "method", "note"];
+pub const EVIDENCE_KEYS: [&str; 9] = ["form_version", "consent_text_version", "ip", "user_agent", "keyword", "url", "method", "note", "request_id"];
 
 /// Checks consent evidence: declared keys only, short strings, an IP address that parses, a
 /// URL with a web scheme, and no health information in any value (evidence is stored in the
