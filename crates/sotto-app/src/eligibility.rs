@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use sotto_core::FieldError;
 use sotto_core::audit::{Outcome, action};
-use sotto_core::consent::{ConsentState, Topic};
+use sotto_core::consent::{ConsentRecord, ConsentState, ConsentStatus, Topic};
 use sotto_core::contact::Channel;
 use sotto_core::gate::{Decision, Intent, PatientState, SentMessage, Suppression, decide};
 use sotto_core::ids::ExternalId;
@@ -106,7 +106,25 @@ impl<S: Store> App<S> {
         }
         state.timezone = record.timezone.as_deref().and_then(|tz| TimeZone::get(tz).ok());
         state.state_of_residence = traits.get("state_of_residence").and_then(Value::as_str).map(str::to_owned);
-        let history = self.store.consents_of(id.as_str()).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut history = self.store.consents_of(id.as_str()).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        // A STOP from the patient's number after their latest SMS consent record wins, even
+        // if it was sent before the number was theirs.
+        if let Some(index) = &record.phone_index
+            && let Some((status, at)) = self.store.number_consent(index).await?
+            && status == ConsentStatus::OptedOut.as_str()
+            && let Ok(at) = Timestamp::from_microsecond(at)
+            && history.iter().filter(|r| r.channel == Channel::Sms && r.topic.is_none()).all(|r| r.captured_at < at)
+        {
+            history.push(ConsentRecord {
+                channel: Channel::Sms,
+                topic: None,
+                status: ConsentStatus::OptedOut,
+                kind: sotto_core::purpose::ConsentKind::Express,
+                source: sotto_core::consent::ConsentSource::SmsKeyword,
+                captured_at: at,
+                evidence: serde_json::json!({"method": "sms_number_opt_out"}),
+            });
+        }
         state.consents = ConsentState::derive(&history);
         state.authorizations = self.store.authorizations_of(id.as_str()).await?.iter().map(summary).collect();
         for (channel, reason) in self.store.suppressions_of(id.as_str()).await? {

@@ -81,7 +81,9 @@ impl<S: Store> App<S> {
                 evidence: json!({"method": if command == SmsCommand::OptOut { "sms_opt_out" } else { "sms_opt_in" }, "request_id": ctx.request_id}),
             };
             let rows: Vec<_> = patients.iter().map(|p| to_row(p, &record, ctx)).collect();
-            self.store.append_consents(&rows, &ctx.audit(), audit).await?;
+            // Kept for the number too, so a STOP from a number that is nobody's yet applies
+            // the moment it is attached to a patient.
+            self.store.record_number_consent(&index, status.as_str(), micros(ctx.now), &rows, &ctx.audit(), audit).await?;
             self.refresh_permissions(&patients).await?;
         } else {
             self.store.append_audit(audit).await?;

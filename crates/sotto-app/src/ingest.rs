@@ -82,7 +82,7 @@ impl<S: Store> App<S> {
         for (index, raw) in items.iter().enumerate() {
             match parse_call(&firewall, raw, expected) {
                 Ok(call) => {
-                    let (message_id, write) = to_write(call, now);
+                    let (message_id, write) = to_write(call, now, &ctx.principal.actor);
                     positions.push(results.len());
                     results.push(ItemResult { index, status: ItemStatus::Accepted, message_id: Some(message_id), duplicate: false, errors: vec![] });
                     writes.push(write);
@@ -154,18 +154,21 @@ fn change_text<T>(change: &Change<T>, text: impl Fn(&T) -> String) -> Option<Opt
     }
 }
 
-fn to_write(call: IngestCall, now: i64) -> (String, IngestWrite<ProfileChanges>) {
+/// The write for a call, and the message id to answer with. The stored idempotency key is
+/// scoped to the caller (`key:<id>/m-1`): two integrations that both send `m-1` never
+/// collide, and the same integration sending `m-1` twice gets a duplicate.
+fn to_write(call: IngestCall, now: i64, source: &str) -> (String, IngestWrite<ProfileChanges>) {
     let generated = || MessageId::generated(format!("gen-{}", sotto_crypto::random_id(12)));
     match call {
         IngestCall::Identify(c) => {
             let message_id = c.message_id.unwrap_or_else(generated).as_str().to_owned();
-            let write = IngestWrite::Identify { message_id: message_id.clone(), external_id: c.external_id.as_str().to_owned(), changes: c.changes };
+            let write = IngestWrite::Identify { message_id: format!("{source}/{message_id}"), external_id: c.external_id.as_str().to_owned(), changes: c.changes };
             (message_id, write)
         }
         IngestCall::Track(c) => {
             let message_id = c.message_id.unwrap_or_else(generated).as_str().to_owned();
             let write = IngestWrite::Track(EventRecord {
-                message_id: message_id.clone(),
+                message_id: format!("{source}/{message_id}"),
                 external_id: c.external_id.as_str().to_owned(),
                 name: c.event,
                 properties: Value::Object(c.properties).to_string(),

@@ -45,6 +45,16 @@ pub enum ConsentStatus {
     OptedOut,
 }
 
+impl ConsentStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentStatus::OptedIn => "opted_in",
+            ConsentStatus::OptedOut => "opted_out",
+        }
+    }
+}
+
 /// Where the consent came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

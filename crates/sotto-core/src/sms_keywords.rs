@@ -16,6 +16,8 @@ pub enum SmsCommand {
 
 const OPT_OUT: &[&str] = &[
     "STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT", "REMOVE", "ARRET",
+    // Spanish: carriers and patients use these as STOP.
+    "ALTO", "PARA", "PARAR", "BAJA", "DETENER", "CANCELAR", "NO MAS", "NO MAS MENSAJES",
 ];
 const OPT_IN: &[&str] = &["START", "UNSTOP", "RESUME"];
 const HELP: &[&str] = &["HELP", "INFO", "AYUDA"];
@@ -23,8 +25,9 @@ const HELP: &[&str] = &["HELP", "INFO", "AYUDA"];
 /// Phrases that a reasonable person reads as "stop texting me", in English and Spanish.
 const STOP_PHRASES: &[&str] = &[
     "stop texting", "stop messaging", "stop sending", "stop contacting", "stop please", "please stop", "dont text", "do not text",
-    "don t text", "no more text", "no more messages", "no more msgs", "unsubscribe me", "take me off", "remove me", "leave me alone",
-    "opt me out", "stop it", "no mas", "no mas mensajes", "deja de", "dejen de", "no me escriba", "no me manden", "cancelar",
+    "don t text", "no more text", "no more texts", "no more texting", "no more messages", "no more msgs", "stop the texts", "unsubscribe me", "take me off", "remove me", "leave me alone",
+    "opt me out", "stop it", "no mas", "no mas mensajes", "no mas textos", "deja de", "dejen de", "no me escriba", "no me escriban",
+    "no me manden", "no me envien", "cancelar", "darme de baja", "dar de baja",
 ];
 
 fn normalize(body: &str) -> String {
@@ -66,7 +69,7 @@ mod tests {
 
     #[test]
     fn plain_language_requests_opt_out() {
-        for k in ["please stop texting me", "Stop please", "don't text me anymore", "No more messages!", "no más", "Remove me from this list"] {
+        for k in ["please stop texting me", "Stop please", "don't text me anymore", "No more messages!", "no más", "Remove me from this list", "no more texts", "No más mensajes", "ALTO", "para", "Baja", "cancelar por favor", "no me envíen más"] {
             assert_eq!(classify(k), SmsCommand::OptOut, "{k}");
         }
     }

@@ -113,6 +113,12 @@ pub trait AuditStore {
 pub trait ConsentStore {
     /// Appends ledger rows (for one or several patients) and audit entries, atomically.
     fn append_consents(&self, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records a keyword from a number (its blind index): `opted_out` or `opted_in`, kept for
+    /// the number whoever it belongs to, with the ledger rows of the patients it belongs to
+    /// now and audit entries, atomically.
+    fn record_number_consent(&self, phone_index: &[u8], status: &str, at: i64, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The latest keyword from a number: its status and when.
+    fn number_consent(&self, phone_index: &[u8]) -> impl Future<Output = StoreResult<Option<(String, i64)>>> + Send;
     /// A patient's ledger, oldest first.
     fn consents_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<ConsentRow>>> + Send;
     /// Stores a new authorization form version (its JSON body), audited; `false` when the

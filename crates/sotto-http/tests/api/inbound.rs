@@ -109,3 +109,34 @@ async fn one_click_post_unsubscribes_and_get_only_asks() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_stop_from_a_number_that_is_nobodys_yet_applies_when_a_patient_gets_that_number() {
+    use sotto_core::contact::Channel;
+    use sotto_core::gate::{Decision, Intent, Reason};
+    use sotto_core::ids::ExternalId;
+    use sotto_core::purpose::Purpose;
+    each_app(async |t| {
+        let key = t.key(&[Scope::InboundWrite]).await;
+        let (status, reply) = text(t, &key, "+13122530177", "ALTO").await;
+        assert_eq!(status, 200);
+        assert!(reply.contains("unsubscribed"), "a Spanish STOP is a STOP: {reply}");
+        // The number joins a patient who had opted in before the STOP was sent.
+        let (status, _) = t.post_json("/v1/identify", &json!({"userId": "p-9", "traits": {"phone": "+13122530177", "phone_verified": true, "timezone": "America/Chicago"}})).await;
+        assert_eq!(status, 200);
+        let optin = |at: &str| json!({"channel": "sms", "status": "opted_in", "kind": "express_written", "source": "web_form", "captured_at": at, "evidence": {"form_version": "v1"}});
+        let (status, body) = t.post_json("/v1/patients/p-9/consents", &optin("2026-01-01T10:00:00Z")).await;
+        assert_eq!(status, 201, "{body}");
+        let intent = Intent { channel: Channel::Sms, purpose: Purpose::Operations, topic: None, uses_phi: false, template_approved: true, lint_clean: true, provider_has_baa: true };
+        let noon: jiff::Timestamp = "2030-01-02T18:00:00Z".parse().expect("time");
+        let p9 = ExternalId::parse("id", "p-9").expect("id");
+        let decision = t.app.decide_for_dispatch(&p9, &intent, noon).await.expect("decide");
+        assert_eq!(decision, Decision::Deny { reasons: vec![Reason::ChannelOptedOut] }, "the earlier STOP from the number wins over an older opt-in");
+        // A later opt-in of the patient's own wins over the number's STOP.
+        let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(60)).expect("time").to_string();
+        let (status, body) = t.post_json("/v1/patients/p-9/consents", &optin(&later)).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(t.app.decide_for_dispatch(&p9, &intent, noon).await.expect("decide"), Decision::Allow);
+    })
+    .await;
+}

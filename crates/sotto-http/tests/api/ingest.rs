@@ -14,6 +14,14 @@ async fn track_is_durable_and_idempotent_by_message_id() {
         let (status, body) = t.post_json("/v1/track", &call).await;
         assert_eq!((status, &body["duplicate"]), (200, &json!(true)));
         assert_eq!(t.counts().await, (1, 1));
+        // Another integration's m-1 is its own message, not a duplicate of this one.
+        let other = t.key(&[sotto_core::scope::Scope::EventsWrite]).await;
+        let answer = t.post("/v1/track", &other).json(&call).send().await.expect("send");
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!((&body["duplicate"], &body["messageId"]), (&json!(false), &json!("m-1")), "{body}");
+        let answer = t.post("/v1/track", &other).json(&call).send().await.expect("send");
+        assert_eq!(answer.json::<Value>().await.expect("json")["duplicate"], json!(true));
+        assert_eq!(t.counts().await, (1, 2));
     })
     .await;
 }

@@ -42,30 +42,32 @@ fn authorization_from_row(r: &AnyRow) -> Result<AuthorizationRow, sqlx::Error> {
     })
 }
 
-impl ConsentStore for SqlStore {
-    async fn append_consents(&self, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> StoreResult<()> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        insert_rows(
-            self.backend,
-            &mut tx,
-            "INSERT INTO consents (external_id, channel, topic, status, kind, source, captured_at, evidence, recorded_at, actor)",
-            10,
-            "",
-            rows,
-            |q, r| {
-                q.bind(r.external_id.as_str())
-                    .bind(r.channel.as_str())
-                    .bind(r.topic.as_deref())
-                    .bind(r.status.as_str())
-                    .bind(r.kind.as_str())
-                    .bind(r.source.as_str())
-                    .bind(r.captured_at)
-                    .bind(r.evidence.as_str())
-                    .bind(r.recorded_at)
-                    .bind(r.actor.as_str())
-            },
-        )
-        .await?;
+impl SqlStore {
+    /// Appends ledger rows and their audit entries inside a write transaction.
+    async fn insert_consents(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, head: &mut super::ChainHead, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> StoreResult<()> {
+        if !rows.is_empty() {
+            insert_rows(
+                self.backend,
+                tx,
+                "INSERT INTO consents (external_id, channel, topic, status, kind, source, captured_at, evidence, recorded_at, actor)",
+                10,
+                "",
+                rows,
+                |q, r| {
+                    q.bind(r.external_id.as_str())
+                        .bind(r.channel.as_str())
+                        .bind(r.topic.as_deref())
+                        .bind(r.status.as_str())
+                        .bind(r.kind.as_str())
+                        .bind(r.source.as_str())
+                        .bind(r.captured_at)
+                        .bind(r.evidence.as_str())
+                        .bind(r.recorded_at)
+                        .bind(r.actor.as_str())
+                },
+            )
+            .await?;
+        }
         let mut events: Vec<AuditEvent> = rows
             .iter()
             .map(|r| {
@@ -74,8 +76,37 @@ impl ConsentStore for SqlStore {
             })
             .collect();
         events.extend(audit);
-        head.append(&mut tx, &events).await?;
+        head.append(tx, &events).await
+    }
+}
+
+impl ConsentStore for SqlStore {
+    async fn append_consents(&self, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> StoreResult<()> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        self.insert_consents(&mut tx, &mut head, rows, ctx, audit).await?;
         head.commit(tx).await
+    }
+
+    async fn record_number_consent(&self, phone_index: &[u8], status: &str, at: i64, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> StoreResult<()> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        sqlx::query("INSERT INTO sms_number_consents (phone_index, status, captured_at) VALUES ($1, $2, $3)")
+            .bind(phone_index.to_vec())
+            .bind(status)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        let mut audit = audit;
+        audit.push(ctx.event(action::CONSENT_RECORD, "sms_number".to_owned(), &format!("{}:{status}", Outcome::Success.as_str())));
+        self.insert_consents(&mut tx, &mut head, rows, ctx, audit).await?;
+        head.commit(tx).await
+    }
+
+    async fn number_consent(&self, phone_index: &[u8]) -> StoreResult<Option<(String, i64)>> {
+        let row = sqlx::query("SELECT status, captured_at FROM sms_number_consents WHERE phone_index = $1 ORDER BY id DESC LIMIT 1")
+            .bind(phone_index.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("status")?, r.try_get("captured_at")?))).transpose()?)
     }
 
     async fn consents_of(&self, external_id: &str) -> StoreResult<Vec<ConsentRow>> {

@@ -186,7 +186,7 @@ fn private_file(path: &std::path::Path) -> std::io::Result<()> {
 
 /// The audit chain's head, held locked for the length of a write transaction.
 #[derive(Clone)]
-struct ChainHead {
+pub(super) struct ChainHead {
     backend: Backend,
     key: ChainKey,
     seq: i64,
