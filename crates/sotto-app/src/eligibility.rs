@@ -16,16 +16,17 @@ use sotto_core::gate::{Decision, Intent, PatientState, SentMessage, Suppression,
 use sotto_core::ids::ExternalId;
 use sotto_core::purpose::Purpose;
 use sotto_core::scope::Scope;
-use sotto_store::{DecisionRow, Store};
+use sotto_store::Store;
 
 use crate::consent::{from_row, summary};
 use crate::merge::open_identifiers;
+use crate::dispatch::Dispatch;
 use crate::{App, AppError, RequestCtx, micros};
 
 /// How far back sends count for frequency caps.
 const CAP_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 31);
 
-fn decision_name(d: &Decision) -> &'static str {
+pub(crate) fn decision_name(d: &Decision) -> &'static str {
     match d {
         Decision::Allow => "allow",
         Decision::Defer { .. } => "defer",
@@ -33,15 +34,31 @@ fn decision_name(d: &Decision) -> &'static str {
     }
 }
 
-fn reason_codes(d: &Decision) -> String {
+pub(crate) fn reason_codes(d: &Decision) -> String {
     match d {
         Decision::Allow => String::new(),
         Decision::Defer { reasons, .. } | Decision::Deny { reasons } => reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
     }
 }
 
+/// An eligibility question: a message's channel, purpose and topic, whether it uses PHI,
+/// and optionally the template it would use.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// The channel.
+    pub channel: Channel,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The topic.
+    pub topic: Option<Topic>,
+    /// Whether targeting or content uses PHI.
+    pub uses_phi: bool,
+    /// The template, when the question names one.
+    pub template_id: Option<String>,
+}
+
 /// Parses the eligibility question from query parameters.
-pub fn parse_intent(query: &BTreeMap<String, String>, now: Timestamp) -> Result<(Intent, Timestamp), AppError> {
+pub fn parse_intent(query: &BTreeMap<String, String>, now: Timestamp) -> Result<(Question, Timestamp), AppError> {
     let mut errors = Vec::new();
     let channel = match query.get("channel") {
         Some(c) => Channel::parse("channel", c).map_err(|e| errors.push(e)).ok(),
@@ -68,17 +85,17 @@ pub fn parse_intent(query: &BTreeMap<String, String>, now: Timestamp) -> Result<
         }
     };
     let uses_phi = flag("uses_phi", false, &mut errors);
-    let provider_has_baa = flag("provider_has_baa", true, &mut errors);
+    let template_id = query.get("template_id").cloned();
     let at = match query.get("at") {
         Some(t) => t.parse::<Timestamp>().map_err(|_| errors.push(FieldError::new("invalid_timestamp", "at", "at must be an RFC 3339 timestamp"))).unwrap_or(now),
         None => now,
     };
-    if query.keys().any(|key| !["channel", "purpose", "topic", "uses_phi", "provider_has_baa", "at"].contains(&key.as_str())) {
-        errors.push(FieldError::new("unknown_field", "query", "the query has a parameter this question does not take; allowed: channel, purpose, topic, uses_phi, provider_has_baa, at"));
+    if query.keys().any(|key| !["channel", "purpose", "topic", "uses_phi", "template_id", "at"].contains(&key.as_str())) {
+        errors.push(FieldError::new("unknown_field", "query", "the query has a parameter this question does not take; allowed: channel, purpose, topic, uses_phi, template_id, at"));
     }
     match (channel, purpose) {
         (Some(channel), Some(purpose)) if errors.is_empty() => {
-            Ok((Intent { channel, purpose, topic, uses_phi, template_approved: true, lint_clean: true, provider_has_baa }, at))
+            Ok((Question { channel, purpose, topic, uses_phi, template_id }, at))
         }
         _ => Err(AppError::Invalid(errors)),
     }
@@ -149,36 +166,35 @@ impl<S: Store> App<S> {
     pub async fn eligibility(&self, ctx: &RequestCtx, external_id: &str, query: &BTreeMap<String, String>) -> Result<Value, AppError> {
         self.require(ctx, Scope::ConsentRead, "eligibility").await?;
         let id = ExternalId::parse("external_id", external_id).map_err(AppError::invalid)?;
-        let (intent, at) = parse_intent(query, ctx.now)?;
+        let (question, at) = parse_intent(query, ctx.now)?;
+        // The provider's BAA always comes from configuration; the template's approval and
+        // lint state from storage when a template is named, and are reported as unchecked
+        // otherwise.
+        let (intent, template) = match &question.template_id {
+            Some(template_id) => {
+                let dispatch = Dispatch { channel: question.channel, purpose: question.purpose, topic: question.topic.clone(), uses_phi: question.uses_phi, template_id: template_id.clone() };
+                (self.dispatch_intent(&dispatch, at).await?, "checked")
+            }
+            None => (
+                Intent {
+                    channel: question.channel,
+                    purpose: question.purpose,
+                    topic: question.topic.clone(),
+                    uses_phi: question.uses_phi,
+                    template_approved: true,
+                    lint_clean: true,
+                    provider_has_baa: self.provider_has_baa(question.channel, at),
+                },
+                "not checked: pass template_id",
+            ),
+        };
         let state = self.gate_state(&id, at).await?;
         let decision = decide(&intent, Some(&state), &self.settings.gate, at);
         let event = ctx.audit().event(action::CONSENT_READ, format!("patient:{id}/eligibility"), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
-        Ok(serde_json::to_value(&decision).unwrap_or_default())
-    }
-
-    /// The dispatch-time decision for one message: fails closed when the state cannot be read,
-    /// and records the decision with its reason codes.
-    pub async fn decide_for_dispatch(&self, external_id: &ExternalId, intent: &Intent, now: Timestamp) -> Result<Decision, AppError> {
-        let state = match self.gate_state(external_id, now).await {
-            Ok(state) => Some(state),
-            Err(e) => {
-                tracing::warn!(error = %e, "gate state unreadable; failing closed");
-                None
-            }
-        };
-        let decision = decide(intent, state.as_ref(), &self.settings.gate, now);
-        let row = DecisionRow {
-            decided_at: micros(now),
-            external_id: external_id.as_str().to_owned(),
-            channel: intent.channel.as_str().to_owned(),
-            purpose: intent.purpose.as_str().to_owned(),
-            decision: decision_name(&decision).to_owned(),
-            reasons: reason_codes(&decision),
-        };
-        let audit = sotto_store::AuditContext { actor: "system:dispatch".into(), request_id: String::new(), source_ip: None, at_micros: micros(now) };
-        self.store.record_decisions(&[row], &audit).await?;
-        Ok(decision)
+        let mut answer = serde_json::to_value(&decision).unwrap_or_default();
+        answer["template"] = json!(template);
+        Ok(answer)
     }
 
     /// Decisions since `since`, counted by decision and by reason.

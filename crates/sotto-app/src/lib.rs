@@ -10,6 +10,7 @@ mod inbound;
 mod unsubscribe;
 pub mod demo;
 mod dictionary_cache;
+mod dispatch;
 mod error;
 mod ingest;
 mod library;
@@ -32,7 +33,8 @@ use sotto_store::{AuditContext, Store};
 pub use admin::{AuditPage, CreatedKey, KeyRequest, KeySummary};
 pub use checkpoints::{CheckpointPolicy, CheckpointWriter};
 pub use error::AppError;
-pub use eligibility::parse_intent;
+pub use dispatch::Dispatch;
+pub use eligibility::{Question, parse_intent};
 pub use inbound::SmsReply;
 pub use unsubscribe::UnsubscribeTarget;
 pub use ingest::{ItemResult, ItemStatus};
@@ -60,6 +62,8 @@ pub struct AppSettings {
     pub sms_webhook_secret: Option<sotto_crypto::webhook::Secret>,
     /// The practice's details, for templates (`clinic.*`).
     pub clinic: ClinicInfo,
+    /// The provider configured for each channel, with its BAA.
+    pub providers: std::collections::BTreeMap<sotto_core::contact::Channel, sotto_core::gate_policy::ProviderSpec>,
 }
 
 /// The practice's details as templates show them.
@@ -91,6 +95,7 @@ impl Default for AppSettings {
             sms_help_contact: "the number on your appointment card".into(),
             sms_webhook_secret: None,
             clinic: ClinicInfo::default(),
+            providers: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -77,17 +77,24 @@ pub struct PatientState {
     pub sent: Vec<SentMessage>,
 }
 
-/// A frequency cap: at most `max` messages within any `window`.
+/// A frequency cap: at most `max` messages within any `window`. A cap of 0 blocks every
+/// message it applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cap {
     /// Limited to one channel, or all.
     pub channel: Option<Channel>,
-    /// Limited to one purpose, or all.
-    pub purpose: Option<Purpose>,
+    /// The purposes that count together against it; empty means every purpose.
+    pub purposes: Vec<Purpose>,
     /// The sliding window.
     pub window: SignedDuration,
     /// The most messages in it.
     pub max: usize,
+}
+
+impl Cap {
+    fn applies(&self, channel: Channel, purpose: Purpose) -> bool {
+        self.channel.is_none_or(|c| c == channel) && (self.purposes.is_empty() || self.purposes.contains(&purpose))
+    }
 }
 
 /// The deployment's rules.
@@ -113,9 +120,9 @@ impl Default for GatePolicy {
             channel_windows: BTreeMap::new(),
             state_windows: [("FL", Window::hours(8, 20)), ("OK", Window::hours(8, 20))].into_iter().map(|(s, w)| (s.to_owned(), w)).collect(),
             caps: vec![
-                Cap { channel: Some(Channel::Sms), purpose: None, window: day, max: 3 },
-                Cap { channel: None, purpose: Some(Purpose::Marketing), window: day * 7, max: 2 },
-                Cap { channel: None, purpose: Some(Purpose::MarketingRemunerated), window: day * 7, max: 2 },
+                Cap { channel: Some(Channel::Sms), purposes: Vec::new(), window: day, max: 3 },
+                // Marketing of either kind shares one cap.
+                Cap { channel: None, purposes: vec![Purpose::Marketing, Purpose::MarketingRemunerated], window: day * 7, max: 2 },
             ],
             require_verified: [Channel::Email, Channel::Sms].into_iter().collect(),
         }
@@ -284,6 +291,9 @@ pub fn decide(intent: &Intent, state: Option<&PatientState>, policy: &GatePolicy
             None => deny.push(Reason::QuietHoursNoCommonWindow),
         }
     }
+    if policy.caps.iter().any(|cap| cap.max == 0 && cap.applies(channel, intent.purpose)) {
+        deny.push(Reason::FrequencyCap);
+    }
     if !deny.is_empty() {
         deny.sort();
         deny.dedup();
@@ -348,12 +358,11 @@ fn authorization_reason(purpose: Purpose, auths: &[AuthorizationSummary], now: T
 
 /// When a cap that applies to this message frees a slot, if it is full now.
 fn cap_release(cap: &Cap, intent: &Intent, sent: &[SentMessage], now: Timestamp) -> Option<Timestamp> {
-    let applies = |channel: Channel, purpose: Purpose| cap.channel.is_none_or(|c| c == channel) && cap.purpose.is_none_or(|p| p == purpose);
-    if cap.max == 0 || !applies(intent.channel, intent.purpose) {
+    if cap.max == 0 || !cap.applies(intent.channel, intent.purpose) {
         return None;
     }
     let start = now - cap.window;
-    let mut times: Vec<Timestamp> = sent.iter().filter(|s| applies(s.channel, s.purpose) && s.at > start && s.at <= now).map(|s| s.at).collect();
+    let mut times: Vec<Timestamp> = sent.iter().filter(|s| cap.applies(s.channel, s.purpose) && s.at > start && s.at <= now).map(|s| s.at).collect();
     if times.len() < cap.max {
         return None;
     }

@@ -11,6 +11,7 @@ pub mod disclosure;
 pub mod error;
 pub mod firewall;
 pub mod gate;
+pub mod gate_policy;
 pub mod health_terms;
 pub mod ids;
 pub mod ingest;

@@ -23,7 +23,7 @@ const KNOWN_VARS: &[&str] = &[
     "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE", "SOTTO_CLINIC_NAME",
     "SOTTO_CLINIC_PHONE", "SOTTO_CLINIC_ADDRESS", "SOTTO_CLINIC_WEBSITE", "SOTTO_AUDIT_CHECKPOINTS_DIR",
     "SOTTO_AUDIT_CHECKPOINT_ENTRIES", "SOTTO_AUDIT_CHECKPOINT_MINUTES", "SOTTO_TLS_CERT_FILE", "SOTTO_TLS_KEY_FILE",
-    "SOTTO_HEADER_READ_TIMEOUT_SECS",
+    "SOTTO_HEADER_READ_TIMEOUT_SECS", "SOTTO_GATE_WINDOW", "SOTTO_GATE_REQUIRE_VERIFIED",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -82,6 +82,8 @@ struct FileConfig {
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     header_read_timeout_secs: Option<u64>,
+    gate: Option<sotto_core::gate_policy::GateSpec>,
+    providers: Option<std::collections::BTreeMap<String, sotto_core::gate_policy::ProviderSpec>>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -115,6 +117,10 @@ pub struct Settings {
     pub audit_checkpoints: PathBuf,
     /// How often they are written.
     pub checkpoint_policy: sotto_app::CheckpointPolicy,
+    /// The send gate's rules.
+    pub gate: sotto_core::gate::GatePolicy,
+    /// The provider of each channel, with its BAA.
+    pub providers: std::collections::BTreeMap<sotto_core::contact::Channel, sotto_core::gate_policy::ProviderSpec>,
 }
 
 impl Settings {
@@ -127,7 +133,8 @@ impl Settings {
             sms_help_contact: self.sms_help_contact.clone(),
             sms_webhook_secret: self.sms_webhook_secret.clone(),
             clinic: self.clinic.clone(),
-            ..sotto_app::AppSettings::default()
+            gate: self.gate.clone(),
+            providers: self.providers.clone(),
         }
     }
 }
@@ -265,12 +272,23 @@ impl ConfigArgs {
             (None, None) => None,
             _ => bail!("TLS needs both a certificate and a key: set SOTTO_TLS_CERT_FILE and SOTTO_TLS_KEY_FILE (or tls_cert_file and tls_key_file), or neither"),
         };
+        let mut gate_spec = file.gate.unwrap_or_default();
+        if let Some(w) = env("SOTTO_GATE_WINDOW") {
+            gate_spec.window = Some(w);
+        }
+        if let Some(channels) = env("SOTTO_GATE_REQUIRE_VERIFIED") {
+            gate_spec.require_verified = Some(channels.split(',').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect());
+        }
+        let gate = gate_spec.build().map_err(|e| anyhow::anyhow!("invalid gate policy: {e} (the [gate] table, SOTTO_GATE_WINDOW or SOTTO_GATE_REQUIRE_VERIFIED)"))?;
+        let providers = sotto_core::gate_policy::check_providers(&file.providers.unwrap_or_default()).map_err(|e| anyhow::anyhow!("invalid provider settings: {e}"))?;
         let checkpoint_policy = sotto_app::CheckpointPolicy {
             every_entries: every_entries as i64,
             every: Duration::from_secs(every_minutes * 60),
             ..sotto_app::CheckpointPolicy::default()
         };
         Ok(Settings {
+            gate,
+            providers,
             audit_checkpoints,
             checkpoint_policy,
             public_url: public_url.trim_end_matches('/').to_owned(),

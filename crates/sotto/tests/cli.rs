@@ -154,8 +154,19 @@ fn invalid_configuration_stops_with_a_message_that_says_how_to_fix_it() {
     std::fs::write(&weak, "00".repeat(32)).expect("write");
     let config = dir.path().join("sotto.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\ncolour = \"blue\"\n").expect("write");
+    let gate = dir.path().join("gate.toml");
+    std::fs::write(&gate, "[gate]\nwindow = \"21:00-08:00\"\n").expect("write");
+    let caps = dir.path().join("caps.toml");
+    std::fs::write(&caps, "[[gate.caps]]\npurposes = [\"marketing\"]\nwindow_hours = 0\nmax = 1\n").expect("write");
+    let baa = dir.path().join("baa.toml");
+    std::fs::write(&baa, "[providers.email]\nname = \"smtp\"\nbaa_signed = \"2026-05-01\"\nbaa_expires = \"2026-01-01\"\n").expect("write");
     let db = format!("sqlite://{}", dir.path().join("x.db").display());
     let cases: Vec<Case> = vec![
+        (vec!["serve", "--database", &db, "--config", gate.to_str().expect("utf8")], vec![], "gate.window"),
+        (vec!["serve", "--database", &db, "--config", caps.to_str().expect("utf8")], vec![], "gate.caps[0].window_hours"),
+        (vec!["serve", "--database", &db, "--config", baa.to_str().expect("utf8")], vec![], "providers.email.baa_expires"),
+        (vec!["serve", "--database", &db], vec![("SOTTO_GATE_REQUIRE_VERIFIED", "email,pigeon")], "gate.require_verified"),
+        (vec!["serve", "--database", &db], vec![("SOTTO_TLS_CERT_FILE", "/nonexistent/cert.pem")], "SOTTO_TLS_KEY_FILE"),
         (vec!["serve", "--database", &db], vec![], "sotto keys generate-master"),
         (vec!["serve", "--database", "mysql://x"], vec![], "sqlite://"),
         (vec!["serve", "--database", &db, "--listen", "nowhere"], vec![], "HOST:PORT"),

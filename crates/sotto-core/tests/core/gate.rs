@@ -224,3 +224,29 @@ proptest! {
         prop_assert_eq!(decide(&i, Some(&s), &policy, now), decide(&i, Some(&s), &policy, now));
     }
 }
+
+#[test]
+fn both_kinds_of_marketing_share_one_cap_and_a_cap_of_zero_blocks() {
+    use sotto_core::gate::Cap;
+    let now = at(NOON_ISH);
+    let marketing_intent = || intent(Channel::Email, Purpose::Marketing);
+    let mut state = PatientState { authorizations: vec![auth(Expiry::On("2027-01-01".parse().expect("date")), None, true)], ..base() };
+    state.sent = vec![
+        SentMessage { channel: Channel::Email, purpose: Purpose::Marketing, at: now - SignedDuration::from_hours(30) },
+        SentMessage { channel: Channel::Email, purpose: Purpose::MarketingRemunerated, at: now - SignedDuration::from_hours(20) },
+    ];
+    let policy = GatePolicy::default();
+    for purpose in [Purpose::Marketing, Purpose::MarketingRemunerated] {
+        let message = Intent { purpose, ..marketing_intent() };
+        match decide(&message, Some(&state), &policy, now) {
+            Decision::Defer { until, reasons } => {
+                assert_eq!(reasons, vec![Reason::FrequencyCap], "{purpose:?}");
+                assert_eq!(until, now - SignedDuration::from_hours(30) + SignedDuration::from_hours(24 * 7), "{purpose:?}");
+            }
+            other => panic!("{purpose:?}: two marketing sends of either kind fill the weekly cap: {other:?}"),
+        }
+    }
+    let blocked = GatePolicy { caps: vec![Cap { channel: Some(Channel::Email), purposes: vec![], window: SignedDuration::from_hours(24), max: 0 }], ..GatePolicy::default() };
+    state.sent.clear();
+    assert_eq!(decide(&marketing_intent(), Some(&state), &blocked, now), Decision::Deny { reasons: vec![Reason::FrequencyCap] });
+}

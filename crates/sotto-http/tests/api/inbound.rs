@@ -113,7 +113,8 @@ async fn one_click_post_unsubscribes_and_get_only_asks() {
 #[tokio::test]
 async fn a_stop_from_a_number_that_is_nobodys_yet_applies_when_a_patient_gets_that_number() {
     use sotto_core::contact::Channel;
-    use sotto_core::gate::{Decision, Intent, Reason};
+    use sotto_app::Dispatch;
+    use sotto_core::gate::{Decision, Reason};
     use sotto_core::ids::ExternalId;
     use sotto_core::purpose::Purpose;
     each_app(async |t| {
@@ -127,7 +128,8 @@ async fn a_stop_from_a_number_that_is_nobodys_yet_applies_when_a_patient_gets_th
         let optin = |at: &str| json!({"channel": "sms", "status": "opted_in", "kind": "express_written", "source": "web_form", "captured_at": at, "evidence": {"form_version": "v1"}});
         let (status, body) = t.post_json("/v1/patients/p-9/consents", &optin("2026-01-01T10:00:00Z")).await;
         assert_eq!(status, 201, "{body}");
-        let intent = Intent { channel: Channel::Sms, purpose: Purpose::Operations, topic: None, uses_phi: false, template_approved: true, lint_clean: true, provider_has_baa: true };
+        let template_id = t.library_template("Appointment reminder (SMS)").await;
+        let intent = Dispatch { channel: Channel::Sms, purpose: Purpose::Operations, topic: None, uses_phi: false, template_id };
         let noon: jiff::Timestamp = "2030-01-02T18:00:00Z".parse().expect("time");
         let p9 = ExternalId::parse("id", "p-9").expect("id");
         let decision = t.app.decide_for_dispatch(&p9, &intent, noon).await.expect("decide");

@@ -7,6 +7,7 @@ mod consent;
 mod inbound;
 mod lint;
 mod dictionary;
+mod dispatch;
 mod hygiene;
 mod ingest;
 mod logs;

@@ -44,6 +44,15 @@ impl TestApp {
         read(self.post(path, &self.admin_key).json(body).send().await.expect("send")).await
     }
 
+    /// Loads the shipped library (approved by a separate reviewer) and returns the id of the
+    /// template named `name`.
+    pub async fn library_template(&self, name: &str) -> String {
+        use sotto_store::TemplateStore;
+        let ctx = |who: &str| RequestCtx { principal: Principal::system(who), request_id: "lib".into(), source_ip: None, now: jiff::Timestamp::now() };
+        self.app.load_template_library(&ctx("library"), &ctx("reviewer"), "approved").await.expect("library");
+        self.store().templates().await.expect("templates").into_iter().find(|t| t.name == name).map(|t| t.id).expect("template")
+    }
+
     pub async fn counts(&self) -> (i64, i64) {
         use sotto_store::PatientStore;
         self.store().counts().await.expect("counts")
@@ -56,8 +65,13 @@ pub async fn read(response: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// The test deployment has an email and an SMS provider, each with a BAA on file.
 pub async fn spawn_app_on(backend: Backend, settings: HttpSettings) -> TestApp {
-    spawn_app_with(backend, settings, AppSettings::default()).await
+    use sotto_core::contact::Channel;
+    use sotto_core::gate_policy::ProviderSpec;
+    let provider = |name: &str| ProviderSpec { name: name.into(), baa_signed: "2020-01-01".parse().ok(), baa_expires: None };
+    let providers = [(Channel::Email, provider("smtp-relay")), (Channel::Sms, provider("sms-gateway"))].into_iter().collect();
+    spawn_app_with(backend, settings, AppSettings { providers, ..AppSettings::default() }).await
 }
 
 pub async fn spawn_app_with(backend: Backend, settings: HttpSettings, app_settings: AppSettings) -> TestApp {
