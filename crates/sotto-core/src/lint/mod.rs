@@ -3,6 +3,8 @@
 //! matched against a curated lexicon by whole words; each finding carries a category, a span in
 //! the original text, a rule, a severity and a compliant rewrite for the surface.
 
+mod evasion;
+mod html;
 mod normalize;
 mod request;
 mod stems;
@@ -14,7 +16,7 @@ use serde::Serialize;
 
 use crate::dictionary::Surface;
 
-pub use normalize::{Normalized, normalize, normalize_joined};
+pub use normalize::{Normalized, normalize, normalize_joined, normalize_split};
 pub use request::{LintAnswer, LintRequest, MAX_BATCH, MAX_BATCH_BYTES, answer, parse_request};
 
 /// How serious a finding is.
@@ -47,7 +49,10 @@ pub struct Finding {
     /// Byte offsets `[start, end)` in the original text.
     pub span: (usize, usize),
     /// The rule that fired: `lexicon` (a term), `lexicon.joined` (a term split by hyphens or
-    /// dots) or `stem` (a word built on a clinical stem).
+    /// dots), `lexicon.split` (a term run together with digits or a capitalized word),
+    /// `spaced`, `compound` or `fuzzy` (see `evasion`), `case` (an acronym that is only
+    /// health information in its own capitals, such as PrEP) or `stem` (a word built on a
+    /// clinical stem).
     pub rule: &'static str,
     /// Block or warn.
     pub severity: Severity,
@@ -157,12 +162,29 @@ pub fn suggestion(surface: Surface, about_appointment: bool) -> &'static str {
     }
 }
 
-/// Lints one text shown on `surface`.
+/// Lints one text shown on `surface`. An email body that looks like HTML is linted as a mail
+/// client shows it (see `html`), with spans in the HTML source.
 pub fn lint(text: &str, surface: Surface) -> Report {
+    if surface == Surface::EmailBody && html::looks_like_html(text) {
+        let shown = html::shown(text);
+        let mut report = lint_text(&shown.text, surface);
+        for f in &mut report.findings {
+            f.span = shown.original(f.span.0, f.span.1);
+        }
+        return report;
+    }
+    lint_text(text, surface)
+}
+
+fn lint_text(text: &str, surface: Surface) -> Report {
     let lex = lexicon();
     let mut findings = Vec::new();
     let broken_words = has_broken_word(text);
-    let variants = [Some(("lexicon", normalize(text))), broken_words.then(|| ("lexicon.joined", normalize_joined(text)))];
+    let variants = [
+        Some(("lexicon", normalize(text))),
+        broken_words.then(|| ("lexicon.joined", normalize_joined(text))),
+        has_split_point(text).then(|| ("lexicon.split", normalize_split(text))),
+    ];
     for (variant, normalized) in variants.into_iter().flatten() {
         let folded = normalized.text.as_str();
         // Which rewrite fits depends on whether the text is about an appointment; asked only
@@ -172,7 +194,7 @@ pub fn lint(text: &str, surface: Surface) -> Report {
         for m in lex.matcher.whole_words(folded) {
             let entry = &lex.entries[m.2];
             let span = normalized.original(m.0, m.1);
-            if variant == "lexicon.joined" && findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
+            if variant != "lexicon" && findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
                 continue;
             }
             findings.push(Finding {
@@ -183,11 +205,18 @@ pub fn lint(text: &str, surface: Surface) -> Report {
                 suggestion: suggest(),
             });
         }
-        for (start, end, category) in stems::stem_words(folded) {
+        let stemmed = stems::stem_words(folded).into_iter().map(|(start, end, category)| (start, end, category, "stem"));
+        let evaded = if variant == "lexicon" { evasion::evasions(folded) } else { Vec::new() };
+        for (start, end, category, rule) in stemmed.chain(evaded) {
             let span = normalized.original(start, end);
             if !findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
-                findings.push(Finding { category, span, rule: "stem", severity: Severity::Block, suggestion: suggest() });
+                findings.push(Finding { category, span, rule, severity: Severity::Block, suggestion: suggest() });
             }
+        }
+    }
+    for span in case_sensitive(text) {
+        if !findings.iter().any(|f: &Finding| f.span.0 < span.1 && span.0 < f.span.1) {
+            findings.push(Finding { category: "medication", span, rule: "case", severity: Severity::Block, suggestion: suggestion(surface, false) });
         }
     }
     // Containers sort before what they contain; a finding inside another that is at least as
@@ -220,6 +249,38 @@ fn has_broken_word(text: &str) -> bool {
         (before, middle) = (middle, Some(after));
     }
     false
+}
+
+/// Whether a letter meets a digit, or a capital follows a small letter, inside a word: the
+/// only texts where the split pass can find more.
+fn has_split_point(text: &str) -> bool {
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if let Some(p) = prev
+            && ((p.is_alphabetic() && c.is_ascii_digit()) || (p.is_ascii_digit() && c.is_alphabetic()) || (p.is_lowercase() && c.is_uppercase()))
+        {
+            return true;
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// Acronyms that are health information only in their own capitals: "PrEP" (HIV
+/// pre-exposure prophylaxis), where "prep" is everyday English.
+fn case_sensitive(text: &str) -> Vec<(usize, usize)> {
+    const ACRONYMS: &[&str] = &["PrEP"];
+    let mut out = Vec::new();
+    for acronym in ACRONYMS {
+        for (at, _) in text.match_indices(acronym) {
+            let end = at + acronym.len();
+            let bounded = !text[..at].chars().next_back().is_some_and(char::is_alphanumeric) && !text[end..].chars().next().is_some_and(char::is_alphanumeric);
+            if bounded {
+                out.push((at, end));
+            }
+        }
+    }
+    out
 }
 
 trait WordMatches {

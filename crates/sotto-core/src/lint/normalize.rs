@@ -1,9 +1,12 @@
 //! Normalization before matching, keeping a map back to the original text: compatibility
-//! forms (NFKC), Cyrillic and Greek look-alikes, zero-width characters and soft hyphens,
-//! accents, common leetspeak, case, and letters spelled out with spaces, dots or hyphens.
+//! forms (NFKD), look-alike letters from any script (Unicode's TR39 confusables skeleton,
+//! with a few Cyrillic and Greek letters it leaves alone), default-ignorable and other
+//! invisible characters, accents, common leetspeak, case, and letters spelled out with
+//! spaces, dots or hyphens.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_security::skeleton;
 
 /// Normalized text and, per normalized byte, the original byte range it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,39 @@ fn homoglyph(c: char) -> char {
         'х' | 'χ' | 'Х' | 'Χ' => 'x',
         'у' | 'γ' | 'У' | 'Υ' => 'y',
         'Ζ' => 'z',
+        other => small_capital(other),
+    }
+}
+
+/// Latin small capitals (and their modifier forms), which Unicode names after the letter
+/// they copy but TR39 does not list as confusable with it.
+fn small_capital(c: char) -> char {
+    match c {
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' | 'ᶦ' | 'Ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' | 'ᶫ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' | 'ᶰ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ꞯ' => 'q',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' | 'ᶸ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
         other => other,
     }
 }
@@ -68,19 +104,85 @@ fn invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{034F}' | '\u{180E}')
 }
 
+/// Characters that render as blank space without being Unicode white space.
+fn blank(c: char) -> bool {
+    matches!(c, '\u{2800}' | '\u{3164}' | '\u{115F}' | '\u{1160}' | '\u{FFA0}')
+}
+
+/// How words are cut before matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// As written.
+    Plain,
+    /// Pieces split by hyphens or dots joined ("on-co-lo-gy").
+    Joined,
+    /// Words cut where letters meet digits or a capital follows a small letter ("HIV1",
+    /// "ozempic2024", "onOzempic").
+    Split,
+}
+
 /// Folds `text` for matching.
 pub fn normalize(text: &str) -> Normalized {
-    fold(text, false)
+    fold(text, Mode::Plain)
 }
 
 /// Like [`normalize`], but words broken up by hyphens or dots ("on-co-lo-gy") are joined.
 pub fn normalize_joined(text: &str) -> Normalized {
-    fold(text, true)
+    fold(text, Mode::Joined)
 }
 
-fn fold(text: &str, join_broken_words: bool) -> Normalized {
+/// Like [`normalize`], but words are also cut where letters meet digits and where a capital
+/// follows a small letter, so a term run together with a number or another word is found.
+pub fn normalize_split(text: &str) -> Normalized {
+    fold(text, Mode::Split)
+}
+
+/// The folded letters of one non-ASCII character: its confusables prototype without marks,
+/// in lower case, taken again until nothing changes (a prototype or its lower case can
+/// itself be confusable with another letter, as Armenian "ո" is with "n").
+fn fold_char(c: char) -> Vec<char> {
+    let mut current = vec![c];
+    for _ in 0..4 {
+        let next: Vec<char> = current
+            .iter()
+            .flat_map(|ch| -> Vec<char> {
+                if ch.is_ascii() {
+                    return vec![ch.to_ascii_lowercase()];
+                }
+                skeleton(ch.encode_utf8(&mut [0u8; 4])).filter(|p| !is_combining_mark(*p)).flat_map(char::to_lowercase).map(homoglyph).collect()
+            })
+            .collect();
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// Pushes the folded form of one non-ASCII character: its compatibility decomposition, then
+/// each non-ASCII piece folded by [`fold_char`].
+fn push_folded(c: char, start: u32, end: u32, chars: &mut Vec<(char, u32, u32)>, upper: &mut Vec<bool>, leetable: &mut bool) {
+    if blank(c) {
+        chars.push((' ', start, end));
+        upper.push(false);
+        return;
+    }
+    for decomposed in std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)) {
+        let capital = decomposed.is_uppercase();
+        for folded in fold_char(decomposed) {
+            *leetable |= leet(folded).is_some();
+            chars.push((folded, start, end));
+            upper.push(capital);
+        }
+    }
+}
+
+fn fold(text: &str, mode: Mode) -> Normalized {
     // 1. Per original character: its folded letters.
     let mut chars: Vec<(char, u32, u32)> = Vec::with_capacity(text.len());
+    // Whether each folded character was a capital, for the split mode's camel-case cuts.
+    let mut upper: Vec<bool> = Vec::with_capacity(if mode == Mode::Split { text.len() } else { 0 });
     let mut leetable = false;
     // Offsets are kept as 32 bits: texts are limited far below 4 GiB, and it halves the memory
     // this walks.
@@ -92,25 +194,33 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
         if c.is_ascii() {
             leetable |= !c.is_ascii_alphabetic() && leet(c).is_some();
             chars.push((c.to_ascii_lowercase(), start, end));
+            if mode == Mode::Split {
+                upper.push(c.is_ascii_uppercase());
+            }
             continue;
         }
-        for folded in std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)) {
-            for lower in folded.to_lowercase() {
-                let folded = homoglyph(lower);
-                leetable |= leet(folded).is_some();
-                chars.push((folded, start, end));
-            }
-        }
+        let mut ignored = Vec::new();
+        push_folded(c, start, end, &mut chars, if mode == Mode::Split { &mut upper } else { &mut ignored }, &mut leetable);
     }
     // 2. Leetspeak inside words: a digit or symbol with a letter on each side reads as the
     //    letter it imitates ("d1abetes", "h!v", "d14betes").
     if leetable {
-        unleet(&mut chars);
+        unleet(&mut chars, mode != Mode::Split);
     }
-    // 3. Runs of anything but letters and digits become one space.
+    // 3. Runs of anything but letters and digits become one space; in the split mode a word
+    //    is also cut between a letter and a digit and before a capital after a small letter.
     let mut tokens: Vec<(char, u32, u32)> = Vec::with_capacity(chars.len());
-    for (c, start, end) in chars {
+    for (i, (c, start, end)) in chars.into_iter().enumerate() {
         if c.is_alphanumeric() {
+            if mode == Mode::Split
+                && let Some(&(prev, _, _)) = tokens.last()
+                && prev != ' '
+            {
+                let camel = upper.get(i).copied().unwrap_or(false) && i > 0 && !upper.get(i - 1).copied().unwrap_or(true) && prev.is_alphabetic();
+                if prev.is_numeric() != c.is_numeric() || camel {
+                    tokens.push((' ', start, start));
+                }
+            }
             tokens.push((c, start, end));
         } else if tokens.last().is_some_and(|t| t.0 != ' ') {
             tokens.push((' ', start, end));
@@ -140,7 +250,7 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
             i += 1;
         }
     }
-    if join_broken_words {
+    if mode == Mode::Joined {
         for (k, t) in tokens.iter().enumerate() {
             let original = &text[t.1 as usize..t.2 as usize];
             if t.0 == ' ' && (original == "-" || original == "." || original == "·") {
@@ -157,7 +267,7 @@ fn fold(text: &str, join_broken_words: bool) -> Normalized {
     let mut kept: Vec<(char, u32, u32)> = tokens.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect();
     // Joining can put a digit between letters ("a 0 b" becomes "a0b"): read it again.
     if leetable {
-        unleet(&mut kept);
+        unleet(&mut kept, mode != Mode::Split);
     }
     out.extend(kept);
     out
@@ -175,7 +285,17 @@ impl Normalized {
     }
 }
 
-fn unleet(chars: &mut [(char, u32, u32)]) {
+/// Reads digits and symbols inside words as the letters they imitate. With `trailing`, a
+/// digit that ends a word after two letters does too ("ch3m0"); the split mode keeps such
+/// digits, to cut them off instead ("hiv1").
+fn unleet(chars: &mut [(char, u32, u32)], trailing: bool) {
+    // Each reading can make a neighbour readable ("$A3": the s makes the 3 end a word of
+    // letters), so read until nothing changes; that also keeps normalization idempotent.
+    while unleet_once(chars, trailing) {}
+}
+
+fn unleet_once(chars: &mut [(char, u32, u32)], trailing: bool) -> bool {
+    let mut changed = false;
     for i in 0..chars.len() {
         let Some(letter) = leet(chars[i].0) else { continue };
         let before = i > 0 && chars[i - 1].0.is_alphabetic();
@@ -183,12 +303,18 @@ fn unleet(chars: &mut [(char, u32, u32)]) {
             Some((c, _, _)) if c.is_alphabetic() => true,
             Some((c, _, _)) if leet(*c).is_some() && chars.get(i + 2).is_some_and(|n| n.0.is_alphabetic()) => true,
             // A digit ending a word after two letters ("ch3m0") reads as a letter too.
-            next => chars[i].0.is_ascii_digit() && next.is_none_or(|n| !n.0.is_alphanumeric()) && i >= 2 && chars[i - 2].0.is_alphabetic(),
+            next => trailing && chars[i].0.is_ascii_digit() && next.is_none_or(|n| !n.0.is_alphanumeric()) && i >= 2 && chars[i - 2].0.is_alphabetic(),
         };
-        if before && after {
+        // A digit starting a word of four or more letters ("0nc0l0gy", "0zempic") reads as a
+        // letter; "3pm" and "1st" stay as they are.
+        let starts_word = i == 0 || !chars[i - 1].0.is_alphanumeric();
+        let word_follows = chars[i].0.is_ascii_digit() && chars.len() > i + 4 && chars[i + 1..i + 5].iter().all(|c| c.0.is_alphabetic());
+        if (before && after) || (starts_word && word_follows) {
             chars[i].0 = letter;
+            changed = true;
         }
     }
+    changed
 }
 
 #[cfg(test)]

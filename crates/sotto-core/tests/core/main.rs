@@ -4,6 +4,7 @@
 mod gate;
 mod ingest;
 mod lint;
+mod lint_evasion;
 mod segment;
 mod segment_engine;
 mod template;
