@@ -149,7 +149,8 @@ fn fold_char(c: char) -> Vec<char> {
                 if ch.is_ascii() {
                     return vec![ch.to_ascii_lowercase()];
                 }
-                skeleton(ch.encode_utf8(&mut [0u8; 4])).filter(|p| !is_combining_mark(*p)).flat_map(char::to_lowercase).map(homoglyph).collect()
+                // A prototype can be a compatibility form ("؉" becomes subscript zeros).
+                skeleton(ch.encode_utf8(&mut [0u8; 4])).nfkd().filter(|p| !is_combining_mark(*p)).flat_map(char::to_lowercase).map(homoglyph).collect()
             })
             .collect();
         if next == current {

@@ -211,6 +211,19 @@ pub fn check(expr: &Expr, dictionary: &Dictionary) -> Result<bool, Vec<FieldErro
             Condition::Consent { .. } | Condition::Authorized => {}
         }
     }
+    // Values are compared with declared fields, but a value typed into a definition is text
+    // like any other: one that reveals health information is refused, without repeating it.
+    for (n, cond) in expr.conditions().into_iter().enumerate() {
+        let literals: Vec<&Literal> = match cond {
+            Condition::Compare { value, .. } => vec![value],
+            Condition::In { values, .. } => values.iter().collect(),
+            Condition::Did { filter: Some((_, _, value)), .. } => vec![value],
+            _ => Vec::new(),
+        };
+        if literals.iter().any(|l| matches!(l, Literal::Str(s) if crate::health_terms::find(s).is_some())) {
+            errors.push(FieldError::new("health_term_in_definition", "definition", format!("condition {} compares with a value that reveals health information; use coded fields and the code vault", n + 1)));
+        }
+    }
     for cond in expr.conditions() {
         if let Condition::Has { field, code } = cond
             && let Some(prefix) = dictionary.get(FieldKind::Trait, field).and_then(|s| s.code_prefix.as_deref())
