@@ -36,7 +36,7 @@ impl<S: Store> App<S> {
 #[cfg(test)]
 mod tests {
     use sotto_core::default_dictionary::default_dictionary;
-    use sotto_core::template::{analyze, check_name, parse_content, render};
+    use sotto_core::template::{analyze, check_name, parse_content, render_strict};
 
     use super::*;
 
@@ -55,8 +55,9 @@ mod tests {
             check_name(name).expect(name);
             let content = parse_content(&template).expect(name);
             analyze(&content, &default_dictionary()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            let rendered = render(&content, &sample).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            assert!(rendered.surfaces.values().all(|text| !text.contains("{{")), "{name} rendered every variable");
+            // Strict: a variable the sample lacks fails instead of printing nothing.
+            let rendered = render_strict(&content, &sample).unwrap_or_else(|e| panic!("{name}: every variable is defined by the sample: {e:?}"));
+            assert!(rendered.surfaces.values().all(|text| !text.contains("{{") && !text.trim().is_empty()), "{name} rendered every surface");
         }
     }
 }

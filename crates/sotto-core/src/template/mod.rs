@@ -16,7 +16,7 @@ use crate::error::FieldError;
 use crate::health_terms;
 
 pub use analysis::{Analysis, VariableUse, analyze};
-pub use render::{RenderError, Rendered, render};
+pub use render::{RenderError, Rendered, render, render_strict};
 
 /// The most bytes one surface's source may have.
 pub const MAX_SURFACE: usize = 20_000;

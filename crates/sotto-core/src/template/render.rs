@@ -45,7 +45,21 @@ pub enum RenderError {
 /// Renders every surface with `context` (`{"patient": {…}, "event": {…}, "clinic": {…},
 /// "links": {…}}`) and lints each result; the email body is HTML and escapes its values.
 pub fn render(content: &TemplateContent, context: &Value) -> Result<Rendered, RenderError> {
+    render_with(content, context, false)
+}
+
+/// Like [`render`], but a variable the context lacks is an error rather than empty text
+/// (tests against `if` and `default(…)` still work): for checking shipped templates against
+/// a full sample.
+pub fn render_strict(content: &TemplateContent, context: &Value) -> Result<Rendered, RenderError> {
+    render_with(content, context, true)
+}
+
+fn render_with(content: &TemplateContent, context: &Value, strict: bool) -> Result<Rendered, RenderError> {
     let mut env = Environment::new();
+    if strict {
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+    }
     env.set_auto_escape_callback(|name| if name == "email_body" { AutoEscape::Html } else { AutoEscape::None });
     env.add_filter("when", when);
     // A loop cannot run away with a send worker.

@@ -105,13 +105,20 @@ fn each_rule_denies_with_its_own_reason() {
         ("unapproved template", Box::new(|i, _| i.template_approved = false), Reason::TemplateNotApproved),
         ("lint failure", Box::new(|i, _| i.lint_clean = false), Reason::TemplateLintFailed),
         ("phi through a provider without a BAA", Box::new(|i, _| { i.uses_phi = true; i.provider_has_baa = false; }), Reason::ProviderWithoutBaa),
+        ("manual suppression", Box::new(|_, s| s.suppressions.push((Channel::Sms, Suppression::Manual))), Reason::SuppressedManual),
+        ("no window shared by the channel and the state", Box::new(|_, s| s.state_of_residence = Some("FL".into())), Reason::QuietHoursNoCommonWindow),
     ];
     for (name, change, expected) in cases {
         let (mut i, mut s) = (sms_ops.clone(), base());
         change(&mut i, &mut s);
         let state = (name != "unreadable state").then_some(&s);
+        let policy = if name.starts_with("no window") {
+            GatePolicy { channel_windows: [(Channel::Sms, Window::hours(20, 22))].into_iter().collect(), ..policy.clone() }
+        } else {
+            policy.clone()
+        };
         let reasons = denied(&decide(&i, state, &policy, now));
-        assert!(reasons.contains(&expected), "{name}: {reasons:?}");
+        assert_eq!(reasons, vec![expected], "{name}: exactly the one rule that was broken");
     }
 }
 
@@ -191,14 +198,44 @@ fn arb_state() -> impl Strategy<Value = (PatientState, Intent, Timestamp)> {
     )
 }
 
+/// Several authorizations around `now`: each expires some hours before or after it, and is
+/// revoked before it, after it, or not at all.
+fn arb_authorizations() -> impl Strategy<Value = Vec<(i64, Option<i64>)>> {
+    prop::collection::vec((-2_000i64..2_000, prop::option::of(-2_000i64..2_000)), 0..5)
+}
+
 proptest! {
     #[test]
-    fn a_revoked_authorization_never_allows_marketing_that_uses_phi((s, mut i, now) in arb_state()) {
-        prop_assume!(s.authorizations.iter().all(|a| a.revoked_at.is_some()));
+    fn marketing_that_uses_phi_goes_only_under_an_authorization_valid_now((s, mut i, now) in arb_state(), auths in arb_authorizations()) {
+        let mut s = s;
+        let hours = SignedDuration::from_hours;
+        s.authorizations = auths
+            .iter()
+            .enumerate()
+            .map(|(n, (expires, revoked))| AuthorizationSummary {
+                id: format!("auth-{n}"),
+                signed_at: now - hours(3_000),
+                expiry: Expiry::At(now + hours(*expires)),
+                remuneration_disclosed: false,
+                revoked_at: revoked.map(|r| now + hours(r)),
+            })
+            .collect();
         i.uses_phi = true;
         i.purpose = Purpose::Marketing;
+        let valid_now = auths.iter().any(|(expires, revoked)| *expires > 0 && revoked.is_none_or(|r| r > 0));
         let d = decide(&i, Some(&s), &GatePolicy::default(), now);
-        prop_assert!(matches!(d, Decision::Deny { ref reasons } if reasons.contains(&Reason::AuthorizationRevoked)), "{:?}", d);
+        let authorization_reasons = [Reason::AuthorizationRequired, Reason::AuthorizationRevoked, Reason::AuthorizationExpired];
+        let reasons = match &d {
+            Decision::Deny { reasons } | Decision::Defer { reasons, .. } => reasons.clone(),
+            Decision::Allow => Vec::new(),
+        };
+        let refused_for_authorization = reasons.iter().any(|r| authorization_reasons.contains(r));
+        prop_assert_eq!(refused_for_authorization, !valid_now, "{:?} with {:?}", d, auths);
+        if !valid_now {
+            let revoked_by_now = auths.iter().any(|(_, revoked)| revoked.is_some_and(|r| r <= 0));
+            let expected = if revoked_by_now { Reason::AuthorizationRevoked } else if auths.is_empty() { Reason::AuthorizationRequired } else { Reason::AuthorizationExpired };
+            prop_assert!(reasons.contains(&expected), "{:?} should name {:?}", d, expected);
+        }
     }
 
     #[test]
@@ -219,9 +256,23 @@ proptest! {
     }
 
     #[test]
-    fn the_same_inputs_always_give_the_same_decision((s, i, now) in arb_state()) {
+    fn the_decision_does_not_depend_on_the_order_of_sends_suppressions_or_authorizations((s, i, now) in arb_state(), extra in arb_authorizations()) {
         let policy = GatePolicy::default();
-        prop_assert_eq!(decide(&i, Some(&s), &policy, now), decide(&i, Some(&s), &policy, now));
+        let mut s = s;
+        let hours = SignedDuration::from_hours;
+        s.authorizations.extend(extra.iter().map(|(e, r)| AuthorizationSummary {
+            id: "extra".into(),
+            signed_at: now - hours(3_000),
+            expiry: Expiry::At(now + hours(*e)),
+            remuneration_disclosed: true,
+            revoked_at: r.map(|r| now + hours(r)),
+        }));
+        s.suppressions.push((Channel::Push, Suppression::Manual));
+        let mut reordered = s.clone();
+        reordered.sent.reverse();
+        reordered.suppressions.reverse();
+        reordered.authorizations.reverse();
+        prop_assert_eq!(decide(&i, Some(&s), &policy, now), decide(&i, Some(&reordered), &policy, now));
     }
 }
 

@@ -5,7 +5,8 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use sotto_core::consent::{ConsentRecord, ConsentSource, ConsentState, ConsentStatus};
+use sotto_core::authorization::{AuthorizationSummary, Expiry};
+use sotto_core::consent::{ConsentRecord, ConsentSource, ConsentState, ConsentStatus, Topic};
 use sotto_core::contact::Channel;
 use sotto_core::purpose::ConsentKind;
 use sotto_core::segment::{CmpOp, Condition, CountOp, EventFact, EventWindow, Expr, Facts, Literal, SegmentEngine, matches};
@@ -19,6 +20,32 @@ struct Person {
     traits: Map<String, Value>,
     events: Vec<EventFact>,
     sms: Option<bool>,
+    /// Newsletter topic consent on email.
+    newsletter: Option<bool>,
+    /// Authorizations as (hours until expiry, hours until revocation) around `now`.
+    auths: Vec<(i64, Option<i64>)>,
+}
+
+impl Person {
+    fn authorizations(&self) -> Vec<AuthorizationSummary> {
+        let hours = SignedDuration::from_hours;
+        self.auths
+            .iter()
+            .enumerate()
+            .map(|(i, (expires, revoked))| AuthorizationSummary {
+                id: format!("a{i}"),
+                signed_at: now() - hours(5_000),
+                expiry: Expiry::At(now() + hours(*expires)),
+                remuneration_disclosed: false,
+                revoked_at: revoked.map(|r| now() + hours(r)),
+            })
+            .collect()
+    }
+
+    /// What the reference evaluator is told: an authorization valid now.
+    fn authorized(&self) -> bool {
+        self.auths.iter().any(|(expires, revoked)| *expires > 0 && revoked.is_none_or(|r| r > 0))
+    }
 }
 
 fn person() -> impl Strategy<Value = Person> {
@@ -27,7 +54,9 @@ fn person() -> impl Strategy<Value = Person> {
     let conditions = prop::collection::vec(1u8..6, 0..3);
     let score = prop::option::of(0i64..10);
     let events = prop::collection::vec((prop::sample::select(vec!["annual_checkup", "appointment_booked"]), 0i64..800, 1u8..4), 0..6);
-    (status, channel, conditions, score, events, prop::option::of(any::<bool>())).prop_map(|(status, channel, conditions, score, events, sms)| {
+    let auths = prop::collection::vec((-500i64..500, prop::option::of(-500i64..500)), 0..3);
+    let consent = (prop::option::of(any::<bool>()), prop::option::of(any::<bool>()));
+    (status, channel, conditions, score, events, consent, auths).prop_map(|(status, channel, conditions, score, events, (sms, newsletter), auths)| {
         let mut traits = Map::new();
         if let Some(s) = status {
             traits.insert("status".into(), json!(s));
@@ -49,7 +78,7 @@ fn person() -> impl Strategy<Value = Person> {
                 properties: [("appointment_type".to_owned(), json!(format!("appt_type:{kind}")))].into_iter().collect(),
             })
             .collect();
-        Person { traits, events, sms }
+        Person { traits, events, sms, newsletter, auths }
     })
 }
 
@@ -84,6 +113,8 @@ fn condition() -> impl Strategy<Value = Condition> {
             window,
         }),
         any::<bool>().prop_map(|opted_in| Condition::Consent { channel: Channel::Sms, topic: None, opted_in }),
+        any::<bool>().prop_map(|opted_in| Condition::Consent { channel: Channel::Email, topic: Some("newsletter".into()), opted_in }),
+        Just(Condition::Authorized),
     ]
 }
 
@@ -97,18 +128,21 @@ fn expr() -> impl Strategy<Value = Expr> {
     })
 }
 
-fn consent_state(sms: Option<bool>) -> ConsentState {
-    let records: Vec<ConsentRecord> = sms
-        .map(|inn| ConsentRecord {
-            channel: Channel::Sms,
-            topic: None,
-            status: if inn { ConsentStatus::OptedIn } else { ConsentStatus::OptedOut },
-            kind: ConsentKind::Express,
-            source: ConsentSource::Api,
-            captured_at: now(),
-            evidence: Value::Null,
-        })
+fn consent_state(p: &Person) -> ConsentState {
+    let record = |channel, topic: Option<&str>, inn: bool| ConsentRecord {
+        channel,
+        topic: topic.map(|t| Topic::parse("topic", t).expect("topic")),
+        status: if inn { ConsentStatus::OptedIn } else { ConsentStatus::OptedOut },
+        kind: ConsentKind::Express,
+        source: ConsentSource::Api,
+        captured_at: now(),
+        evidence: Value::Null,
+    };
+    let records: Vec<ConsentRecord> = p
+        .sms
+        .map(|inn| record(Channel::Sms, None, inn))
         .into_iter()
+        .chain(p.newsletter.map(|inn| record(Channel::Email, Some("newsletter"), inn)))
         .collect();
     ConsentState::derive(&records)
 }
@@ -118,14 +152,15 @@ fn load(engine: &mut SegmentEngine, id: &str, p: &Person) {
     for e in &p.events {
         engine.add_event(id, &e.name, e.at, e.properties.clone());
     }
-    engine.set_consents(id, consent_state(p.sms));
+    engine.set_consents(id, consent_state(p));
+    engine.set_authorizations(id, p.authorizations());
 }
 
 fn agree(engine: &SegmentEngine, people: &[Person], expr: &Expr) -> Result<(), TestCaseError> {
     let members = engine.evaluate(expr, now());
     for (i, p) in people.iter().enumerate() {
-        let consents = consent_state(p.sms);
-        let expected = matches(expr, &Facts { traits: &p.traits, events: &p.events, consents: &consents, authorized: false }, now());
+        let consents = consent_state(p);
+        let expected = matches(expr, &Facts { traits: &p.traits, events: &p.events, consents: &consents, authorized: p.authorized() }, now());
         prop_assert_eq!(members.contains(i as u32), expected, "patient {} in {:?}: {:?}", i, expr, p);
     }
     Ok(())
@@ -161,10 +196,13 @@ proptest! {
             for e in &change.events {
                 engine.add_event(&format!("p{i}"), &e.name, e.at, e.properties.clone());
             }
-            engine.set_consents(&format!("p{i}"), consent_state(change.sms));
+            engine.set_consents(&format!("p{i}"), consent_state(&change));
+            engine.set_authorizations(&format!("p{i}"), change.authorizations());
             people[i].traits = change.traits;
             people[i].events.extend(change.events);
             people[i].sms = change.sms;
+            people[i].newsletter = change.newsletter;
+            people[i].auths = change.auths;
         }
         agree(&engine, &people, &segment)?;
     }

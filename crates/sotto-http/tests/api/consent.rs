@@ -180,8 +180,12 @@ async fn dispatch_decisions_are_recorded_without_phi_and_counted_by_reason() {
         let p1 = ExternalId::parse("id", "p-1").expect("id");
         let nobody = ExternalId::parse("id", "nobody").expect("id");
         assert_eq!(t.app.decide_for_dispatch(&p1, &intent, now).await.expect("decide"), Decision::Deny { reasons: vec![Reason::NoSmsConsent] });
-        // A patient whose state cannot be read is denied: the gate fails closed.
+        // An unknown patient, and a storage failure while reading a known one's state, are
+        // both denied: the gate fails closed.
         assert_eq!(t.app.decide_for_dispatch(&nobody, &intent, now).await.expect("decide"), Decision::Deny { reasons: vec![Reason::StateUnavailable] });
+        t.store().pool().execute("ALTER TABLE suppressions RENAME TO suppressions_unreachable").await.expect("break reads");
+        assert_eq!(t.app.decide_for_dispatch(&p1, &intent, now).await.expect("decide"), Decision::Deny { reasons: vec![Reason::StateUnavailable] });
+        t.store().pool().execute("ALTER TABLE suppressions_unreachable RENAME TO suppressions").await.expect("repair");
         t.post_json("/v1/patients/p-1/consents", &consent("sms", "opted_in", "express", "2026-01-01T10:00:00Z")).await;
         assert_eq!(t.app.decide_for_dispatch(&p1, &intent, now).await.expect("decide"), Decision::Allow);
         let (status, summary) = read(t.get("/v1/decisions/summary", &t.admin_key).send().await.expect("send")).await;
@@ -192,10 +196,10 @@ async fn dispatch_decisions_are_recorded_without_phi_and_counted_by_reason() {
         let rows = t.store().pool().fetch_all("SELECT decision, reasons, channel, purpose FROM gate_decisions ORDER BY id").await.expect("rows");
         let decided: Vec<(String, String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
         let row = |d: &str, r: &str| (d.to_owned(), r.to_owned(), "sms".to_owned(), "operations".to_owned());
-        assert_eq!(decided, vec![row("deny", "no_sms_consent"), row("deny", "state_unavailable"), row("allow", "")]);
+        assert_eq!(decided, vec![row("deny", "no_sms_consent"), row("deny", "state_unavailable"), row("deny", "state_unavailable"), row("allow", "")]);
         let log = sotto_store::AuditStore::audit_page(t.store(), 0, 10_000).await.expect("audit");
         let audited: Vec<&str> = log.iter().filter(|r| r.event.action == "gate.decide").map(|r| r.event.outcome.as_str()).collect();
-        assert_eq!(audited, ["deny:no_sms_consent", "deny:state_unavailable", "allow"], "every decision is in the audit chain");
+        assert_eq!(audited, ["deny:no_sms_consent", "deny:state_unavailable", "deny:state_unavailable", "allow"], "every decision is in the audit chain");
     })
     .await;
 }
