@@ -93,7 +93,7 @@ impl<S: Store> App<S> {
         let history = self.store.consents_of(id.as_str()).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         let state = ConsentState::derive(&history);
         let current = serde_json::to_value(state.iter().collect::<Vec<&ConsentRecord>>()).unwrap_or_default();
-        let event = ctx.audit().event(action::CONSENT_READ, format!("patient:{id}/consents"), Outcome::Success.as_str());
+        let event = ctx.audit().event(action::CONSENT_READ, format!("patient:{}/consents", self.keyring.patient_ref(id.as_str())), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
         Ok(json!({"external_id": id.as_str(), "current": current, "history": history}))
     }

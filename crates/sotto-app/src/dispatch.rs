@@ -74,7 +74,7 @@ impl<S: Store> App<S> {
         };
         let row = DecisionRow {
             decided_at: micros(now),
-            external_id: external_id.as_str().to_owned(),
+            patient: self.keyring.patient_ref(external_id.as_str()),
             channel: dispatch.channel.as_str().to_owned(),
             purpose: dispatch.purpose.as_str().to_owned(),
             decision: decision_name(&decision).to_owned(),

@@ -154,7 +154,7 @@ impl<S: Store> App<S> {
                 state.suppressions.push((c, why));
             }
         }
-        for send in self.store.sends_of(id.as_str(), micros(now - CAP_HORIZON)).await? {
+        for send in self.store.sends_of(&self.keyring.patient_ref(id.as_str()), micros(now - CAP_HORIZON)).await? {
             if let (Ok(channel), Ok(purpose), Ok(at)) = (Channel::parse("c", &send.channel), Purpose::parse("p", &send.purpose), Timestamp::from_microsecond(send.sent_at)) {
                 state.sent.push(SentMessage { channel, purpose, at });
             }
@@ -190,7 +190,7 @@ impl<S: Store> App<S> {
         };
         let state = self.gate_state(&id, at).await?;
         let decision = decide(&intent, Some(&state), &self.settings.gate, at);
-        let event = ctx.audit().event(action::CONSENT_READ, format!("patient:{id}/eligibility"), Outcome::Success.as_str());
+        let event = ctx.audit().event(action::CONSENT_READ, format!("patient:{}/eligibility", self.keyring.patient_ref(id.as_str())), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
         let mut answer = serde_json::to_value(&decision).unwrap_or_default();
         answer["template"] = json!(template);

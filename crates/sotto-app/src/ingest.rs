@@ -42,11 +42,12 @@ pub struct ItemResult {
     pub errors: Vec<FieldError>,
 }
 
-fn audit_object(raw: &Value) -> String {
+/// The audit object of a refused call: the patient's opaque reference when the id parses.
+fn audit_object(keyring: &sotto_crypto::Keyring, raw: &Value) -> String {
     raw.get("userId")
         .and_then(Value::as_str)
         .and_then(|s| ExternalId::parse("userId", s).ok())
-        .map_or_else(|| "patient:unknown".to_owned(), |id| format!("patient:{id}"))
+        .map_or_else(|| "patient:unknown".to_owned(), |id| format!("patient:{}", keyring.patient_ref(id.as_str())))
 }
 
 impl<S: Store> App<S> {
@@ -93,7 +94,7 @@ impl<S: Store> App<S> {
                         Some("identify") => action::PATIENT_IDENTIFY,
                         _ => action::EVENT_TRACK,
                     };
-                    refused.push(audit.event(act, audit_object(raw), &format!("rejected:{code}")));
+                    refused.push(audit.event(act, audit_object(&self.keyring, raw), &format!("rejected:{code}")));
                     results.push(ItemResult { index, status: ItemStatus::Rejected, message_id: None, duplicate: false, errors });
                 }
             }

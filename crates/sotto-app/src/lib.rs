@@ -195,6 +195,12 @@ impl<S: Store> App<S> {
         self.writer.restarts()
     }
 
+    /// Groups the ingestion writer committed so far and the writes they held, for readiness
+    /// and benchmarks.
+    pub fn writer_groups(&self) -> (u64, u64) {
+        self.writer.group_stats()
+    }
+
     /// The store, for health checks and tools.
     pub fn store(&self) -> &S {
         &self.store

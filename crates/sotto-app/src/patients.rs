@@ -83,7 +83,7 @@ impl<S: Store> App<S> {
     /// One profile, masked or full. The full view needs `patients:read_phi`.
     pub async fn patient(&self, ctx: &RequestCtx, external_id: &str, kind: ViewKind) -> Result<PatientView, AppError> {
         let id = ExternalId::parse("external_id", external_id).map_err(AppError::invalid)?;
-        let object = format!("patient:{id}");
+        let object = format!("patient:{}", self.keyring.patient_ref(id.as_str()));
         let (scope, act) = match kind {
             ViewKind::Masked => (Scope::PatientsRead, action::PATIENT_READ),
             ViewKind::Full => (Scope::PatientsReadPhi, action::PATIENT_READ_PHI),

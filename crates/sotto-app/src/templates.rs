@@ -229,7 +229,7 @@ impl<S: Store> App<S> {
             Some(patient) => {
                 self.require(ctx, Scope::PatientsReadPhi, &object).await?;
                 let context = self.profile_context(patient, event, &template, row).await?;
-                self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("{object}/preview/patient:{patient}"), Outcome::Success.as_str())]).await?;
+                self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("{object}/preview/patient:{}", self.keyring.patient_ref(patient)), Outcome::Success.as_str())]).await?;
                 context
             }
             None => self.render_context(object_field(body, "sample")?),
@@ -250,7 +250,7 @@ impl<S: Store> App<S> {
         let context = self.profile_context(patient, event, &template, row).await?;
         let result = render(&content, &context);
         let outcome = if result.is_ok() { Outcome::Success.as_str() } else { "rejected:lint" };
-        self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("template:{id}/v{}/patient:{patient}", row.version), outcome)]).await?;
+        self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("template:{id}/v{}/patient:{}", row.version, self.keyring.patient_ref(patient)), outcome)]).await?;
         result.map_err(render_refusal)
     }
 

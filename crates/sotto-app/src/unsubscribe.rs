@@ -46,7 +46,7 @@ impl<S: Store> App<S> {
             Some(t) => Some(Topic::parse("topic", t.as_str().unwrap_or_default()).map_err(AppError::invalid)?),
         };
         let url = self.unsubscribe_url(id.as_str(), channel, topic.map(|t| t.as_str().to_owned()))?;
-        let event = ctx.audit().event(action::UNSUBSCRIBE_LINK, format!("patient:{id}/unsubscribe:{channel}"), Outcome::Success.as_str());
+        let event = ctx.audit().event(action::UNSUBSCRIBE_LINK, format!("patient:{}/unsubscribe:{channel}", self.keyring.patient_ref(id.as_str())), Outcome::Success.as_str());
         self.store.append_audit(vec![event]).await?;
         Ok(json!({ "url": url }))
     }

@@ -28,9 +28,17 @@ type Reply = oneshot::Sender<StoreResult<Vec<WriteOutcome>>>;
 pub(crate) struct IngestWriter {
     queue: mpsc::Sender<(IngestJob<ProfileChanges>, Reply)>,
     restarts: Restarts,
+    stats: Arc<GroupStats>,
 }
 
-async fn run<C: Commit>(rx: Arc<Mutex<Queue>>, commit: Arc<C>) {
+/// How many groups the writer committed and how many writes they held.
+#[derive(Debug, Default)]
+pub(crate) struct GroupStats {
+    groups: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+async fn run<C: Commit>(rx: Arc<Mutex<Queue>>, commit: Arc<C>, stats: Arc<GroupStats>) {
     let mut rx = rx.lock().await;
     while let Some(first) = rx.recv().await {
         let mut writes = first.0.writes.len();
@@ -45,6 +53,8 @@ async fn run<C: Commit>(rx: Arc<Mutex<Queue>>, commit: Arc<C>) {
             }
         }
         let (jobs, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+        stats.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats.writes.fetch_add(writes as u64, std::sync::atomic::Ordering::Relaxed);
         match commit.commit(&jobs).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -95,8 +105,16 @@ impl IngestWriter {
         let (queue, rx) = mpsc::channel::<(IngestJob<ProfileChanges>, Reply)>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let commit = Arc::new(commit);
-        let restarts = supervise("ingestion writer", move || run(rx.clone(), commit.clone()));
-        Self { queue, restarts }
+        let stats = Arc::new(GroupStats::default());
+        let counters = stats.clone();
+        let restarts = supervise("ingestion writer", move || run(rx.clone(), commit.clone(), counters.clone()));
+        Self { queue, restarts, stats }
+    }
+
+    /// Groups committed so far and the writes they held.
+    pub(crate) fn group_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.stats.groups.load(Relaxed), self.stats.writes.load(Relaxed))
     }
 
     /// How often the writer task was restarted after a panic.

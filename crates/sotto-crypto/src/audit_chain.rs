@@ -14,9 +14,13 @@ use sotto_core::audit::AuditRecord;
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
-/// The key of the audit chain. The database never holds it.
+/// The key of the audit chain, and of the opaque references that name patients inside
+/// Sotto. The database never holds it.
 #[derive(Clone)]
-pub struct ChainKey(Zeroizing<[u8; 32]>);
+pub struct ChainKey {
+    chain: Zeroizing<[u8; 32]>,
+    refs: Zeroizing<[u8; 32]>,
+}
 
 impl fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -27,12 +31,25 @@ impl fmt::Debug for ChainKey {
 impl ChainKey {
     /// A key from 32 secret bytes (see `MasterKey::chain_key`).
     pub fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> Self {
-        Self(bytes)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(bytes.as_ref()).expect("hmac takes any key length");
+        mac.update(b"sotto patient references v1");
+        let mut refs = Zeroizing::new([0u8; 32]);
+        refs.copy_from_slice(&mac.finalize().into_bytes());
+        Self { chain: bytes, refs }
+    }
+
+    /// The opaque reference that names a patient in audit entries, gate decisions and
+    /// delivery records: `pt_` and 24 hex digits, the same for the same external id under the
+    /// same master key, and meaningless without it.
+    pub fn patient_ref(&self, external_id: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.refs.as_ref()).expect("hmac takes any key length");
+        mac.update(external_id.as_bytes());
+        format!("pt_{}", hex::encode(&mac.finalize().into_bytes()[..12]))
     }
 
     /// The hash of an entry given the previous entry's hash and its canonical bytes.
     pub fn link(&self, prev: &[u8], canonical: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_ref()).expect("hmac takes any key length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.chain.as_ref()).expect("hmac takes any key length");
         mac.update(&(prev.len() as u64).to_be_bytes());
         mac.update(prev);
         mac.update(canonical);
@@ -133,6 +150,15 @@ mod tests {
             v.check(r)?;
         }
         Ok(v.verified())
+    }
+
+    #[test]
+    fn patient_references_are_stable_opaque_and_keyed() {
+        let r = key(7).patient_ref("mrn-1001");
+        assert_eq!(r, key(7).patient_ref("mrn-1001"));
+        assert!(r.starts_with("pt_") && r.len() == 27 && !r.contains("1001"));
+        assert_ne!(r, key(7).patient_ref("mrn-1002"));
+        assert_ne!(r, key(8).patient_ref("mrn-1001"), "another key gives another reference");
     }
 
     #[test]

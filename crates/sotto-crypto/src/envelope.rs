@@ -107,6 +107,7 @@ pub struct Keyring {
     kek: Aes256Gcm,
     blind: Zeroizing<[u8; 32]>,
     token: Aes256Gcm,
+    refs: crate::ChainKey,
 }
 
 impl fmt::Debug for Keyring {
@@ -156,7 +157,14 @@ impl Keyring {
             kek: <Aes256Gcm as KeyInit>::new_from_slice(kek.as_ref()).expect("32-byte key"),
             blind: master.derive(b"sotto blind index v1"),
             token: <Aes256Gcm as KeyInit>::new_from_slice(master.derive(b"sotto token key v1").as_ref()).expect("32-byte key"),
+            refs: master.chain_key(),
         }
+    }
+
+    /// The opaque reference that names a patient inside Sotto (see `ChainKey::patient_ref`);
+    /// the store makes the same one from the same master key.
+    pub fn patient_ref(&self, external_id: &str) -> String {
+        self.refs.patient_ref(external_id)
     }
 
     /// Makes a new data key for the object named `owner` and returns it with its wrapped form.

@@ -68,8 +68,8 @@ pub enum RevokeOutcome {
 /// A message that went out, for frequency caps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRow {
-    /// The patient.
-    pub external_id: String,
+    /// The patient's opaque reference (`pt_…`), never the external id.
+    pub patient: String,
     /// The channel.
     pub channel: String,
     /// The purpose.
@@ -83,8 +83,8 @@ pub struct SendRow {
 pub struct DecisionRow {
     /// When.
     pub decided_at: i64,
-    /// The patient.
-    pub external_id: String,
+    /// The patient's opaque reference (`pt_…`), never the external id.
+    pub patient: String,
     /// The channel.
     pub channel: String,
     /// The purpose.

@@ -140,8 +140,8 @@ pub trait ConsentStore {
     fn suppressions_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<(String, String)>>> + Send;
     /// Records a message that went out, audited.
     fn record_send(&self, row: &SendRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
-    /// A patient's sends since `since`.
-    fn sends_of(&self, external_id: &str, since: i64) -> impl Future<Output = StoreResult<Vec<SendRow>>> + Send;
+    /// A patient's sends since `since`, by the patient's opaque reference.
+    fn sends_of(&self, patient: &str, since: i64) -> impl Future<Output = StoreResult<Vec<SendRow>>> + Send;
     /// Records gate decisions, each audited with its outcome.
     fn record_decisions(&self, rows: &[DecisionRow], ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// Decisions since `since`, counted by decision and reason code.

@@ -15,7 +15,7 @@ use sotto_core::segment::SegmentEngine;
 use sotto_crypto::{Keyring, MasterKey};
 use sotto_store::{Backend, testing::fresh_store};
 
-use super::{SEGMENTS, SegmentArgs};
+use super::SegmentArgs;
 
 const STATUS: &[&str] = &["active", "active", "active", "active", "inactive"];
 const CHANNELS: &[&str] = &["sms", "sms", "email", "email", "push"];
@@ -92,7 +92,8 @@ impl Population {
         }
     }
 
-    pub fn write_csv(&self, dir: &Path, now: Timestamp) -> anyhow::Result<()> {
+    /// Writes the population as CSV for the peers, with `queries` as (name, SQL).
+    pub fn write_csv(&self, dir: &Path, now: Timestamp, queries: &[(String, String)]) -> anyhow::Result<()> {
         let mut patients = std::io::BufWriter::new(std::fs::File::create(dir.join("patients.csv"))?);
         let mut conditions = std::io::BufWriter::new(std::fs::File::create(dir.join("conditions.csv"))?);
         writeln!(patients, "id,status,preferred_channel,membership_tier")?;
@@ -111,22 +112,24 @@ impl Population {
             let appt = if name == "appointment_booked" { format!("appt_type:{appt}") } else { String::new() };
             writeln!(events, "{pid},{name},{},{appt}", now_s - i64::from(*ago))?;
         }
-        let queries: Vec<Value> = SEGMENTS.iter().map(|(name, _, sql)| json!({"name": name, "sql": sql})).collect();
+        let queries: Vec<Value> = queries.iter().map(|(name, sql)| json!({"name": name, "sql": sql})).collect();
         std::fs::write(dir.join("queries.json"), serde_json::to_vec(&queries)?)?;
         std::fs::write(dir.join("duckdb_peer.py"), include_str!("duckdb_peer.py"))?;
         Ok(())
     }
 
-    pub fn apply_updates(&self, engine: &mut SegmentEngine, n: usize, seed: u64, now: Timestamp) {
+    /// Applies `n` changes: one in ten a trait change, the rest events, stamped now when
+    /// `in_order` and at a random moment of the last three years otherwise (late arrivals).
+    pub fn apply_updates(&self, engine: &mut SegmentEngine, n: usize, seed: u64, now: Timestamp, in_order: bool) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let ids: Vec<String> = (0..self.patients.len()).map(|i| format!("p{i}")).collect();
         for k in 0..n {
-            let who = &ids[rng.random_range(0..ids.len())];
+            let who = format!("p{}", rng.random_range(0..self.patients.len()));
             if k % 10 == 0 {
-                engine.update_traits(who, [("status", Some(&json!(pick(&mut rng, STATUS))))]);
+                engine.update_traits(&who, [("status", Some(&json!(pick(&mut rng, STATUS))))]);
             } else {
                 let kind = rng.random_range(0..EVENTS.len() as u8);
-                engine.add_event(who, EVENTS[kind as usize], now, Self::props(kind, rng.random_range(1..13)));
+                let at = if in_order { now } else { now - SignedDuration::from_secs(rng.random_range(0..(HORIZON_DAYS * 86_400))) };
+                engine.add_event(&who, EVENTS[kind as usize], at, Self::props(kind, rng.random_range(1..13)));
             }
         }
     }

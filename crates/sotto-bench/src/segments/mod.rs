@@ -1,10 +1,14 @@
 //! The segment benchmark: a seeded population (1,000,000 patients and 20,000,000 events by
-//! default) is loaded into Sotto's engine and, as CSV, into DuckDB; for the seed's example
-//! and three more segments both must return identical member sets, then both are timed
-//! (one thread each) and the ratio printed. It also reports the incremental cost per event,
-//! the engine's resident memory, and the build time from storage for a sample.
+//! default) is loaded into Sotto's engine and, as CSV, into DuckDB (typed, sorted, every core)
+//! and PostgreSQL (indexed, analysed) when a server is given. The seed's example, three more
+//! hand-written segments and twelve generated from the language's grammar must return
+//! identical member sets on every side; each side is timed from the question to its member ids
+//! in memory. It also reports build times and memory, the cost of keeping membership current
+//! (finding who entered and left, with events in order and late), and the build from storage.
 
 mod data;
+mod generated;
+mod postgres;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,7 +18,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use jiff::Timestamp;
 
-use sotto_core::segment::{SegmentEngine, parse};
+use sotto_core::segment::{Expr, SegmentEngine, parse};
 
 use data::Population;
 
@@ -35,6 +39,12 @@ pub struct SegmentArgs {
     /// Patients stored in SQLite for the build-from-storage measurement (events in proportion).
     #[arg(long, default_value_t = 100_000)]
     storage_patients: usize,
+    /// Segments generated from the grammar.
+    #[arg(long, default_value_t = 12)]
+    generated: usize,
+    /// A PostgreSQL server for the second peer (a database is made and dropped there).
+    #[arg(long, env = "SOTTO_TEST_DATABASE_URL")]
+    postgres: Option<String>,
 }
 
 /// A segment in Sotto's language and the same question in SQL.
@@ -83,13 +93,17 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     let mut engine = SegmentEngine::new();
     population.load_into(&mut engine);
     let build = t.elapsed().as_secs_f64();
-    let engine_mib = rss_mib() - before;
-    println!("engine built in memory in {build:.1} s; resident memory of the engine: {engine_mib:.0} MiB (process: {:.0} MiB)", rss_mib());
+    println!("Sotto: engine built in {build:.1} s (one thread); resident memory of the engine {:.0} MiB", rss_mib() - before);
+
+    let mut segments: Vec<(String, Expr, String)> = Vec::new();
+    for (name, definition, sql) in SEGMENTS {
+        segments.push(((*name).to_owned(), parse(definition).map_err(|e| anyhow::anyhow!("{}", e.message))?, (*sql).to_owned()));
+    }
+    segments.extend(generated::segments(args.generated, args.seed));
+    let queries: Vec<(String, String)> = segments.iter().map(|(n, _, q)| (n.clone(), q.clone())).collect();
 
     let dir = tempfile::tempdir()?;
-    let t = Instant::now();
-    population.write_csv(dir.path(), now)?;
-    println!("wrote the CSV files for DuckDB in {:.1} s", t.elapsed().as_secs_f64());
+    population.write_csv(dir.path(), now, &queries)?;
     let peer = Command::new(&args.python)
         .arg(dir.path().join("duckdb_peer.py"))
         .arg(dir.path())
@@ -100,41 +114,81 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         bail!("DuckDB failed: {}", String::from_utf8_lossy(&peer.stderr));
     }
     let report: serde_json::Value = serde_json::from_slice(&peer.stdout)?;
-    println!("DuckDB loaded the CSV files in {:.1} s (one thread)", report["load_seconds"].as_f64().unwrap_or_default());
+    println!(
+        "DuckDB: loaded into typed, sorted tables in {:.1} s with {} threads; resident memory {:.0} MiB",
+        report["load_seconds"].as_f64().unwrap_or_default(),
+        report["threads"],
+        report["rss_mib"].as_f64().unwrap_or_default()
+    );
+    let pg = match &args.postgres {
+        Some(url) => {
+            let sql: Vec<String> = queries.iter().map(|(_, q)| q.clone()).collect();
+            let r = postgres::run(url, dir.path(), &sql, now.as_second()).await?;
+            println!("PostgreSQL: copied, indexed and analysed in {:.1} s; database size {:.0} MiB", r.load_seconds, r.database_mib);
+            Some(r)
+        }
+        None => {
+            println!("PostgreSQL: skipped (pass --postgres URL or set SOTTO_TEST_DATABASE_URL)");
+            None
+        }
+    };
 
-    println!("{:<28} {:>10} {:>12} {:>12} {:>8}", "segment", "members", "sotto ms", "duckdb ms", "ratio");
-    for (i, (name, definition, _)) in SEGMENTS.iter().enumerate() {
-        let expr = parse(definition).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!("{:<28} {:>9} {:>10} {:>10} {:>8} {:>10} {:>8}", "segment", "members", "sotto ms", "duckdb ms", "ratio", "pg ms", "ratio");
+    let (mut sotto_total, mut duck_total, mut pg_total) = (0.0, 0.0, 0.0);
+    for (i, (name, expr, _)) in segments.iter().enumerate() {
         let mut best = f64::MAX;
         let mut members = roaring::RoaringBitmap::new();
         for _ in 0..3 {
             let t = Instant::now();
-            members = engine.evaluate(&expr, now);
+            members = engine.evaluate(expr, now);
             best = best.min(t.elapsed().as_secs_f64());
         }
-        let theirs: Vec<u32> = std::fs::read_to_string(dir.path().join(format!("duckdb-{name}.txt")))?
+        let ours: Vec<u32> = members.iter().collect();
+        let duckdb: Vec<u32> = std::fs::read_to_string(dir.path().join(format!("duckdb-{name}.txt")))?
             .lines()
             .filter(|l| !l.is_empty())
             .map(str::parse)
             .collect::<Result<_, _>>()?;
-        let ours: Vec<u32> = members.iter().collect();
-        if ours != theirs {
-            bail!("segment {name}: Sotto found {} members and DuckDB {}; the sets differ", ours.len(), theirs.len());
+        if ours != duckdb {
+            bail!("segment {name}: Sotto found {} members and DuckDB {}; the sets differ", ours.len(), duckdb.len());
         }
         let duck = report["segments"][i]["seconds"].as_f64().unwrap_or_default();
-        println!("{name:<28} {:>10} {:>12.2} {:>12.2} {:>7.1}x", ours.len(), best * 1e3, duck * 1e3, duck / best);
+        let pg_cell = match pg.as_ref().map(|r| &r.segments[i]) {
+            Some(t) if t.members != ours => bail!("segment {name}: Sotto found {} members and PostgreSQL {}; the sets differ", ours.len(), t.members.len()),
+            Some(t) => {
+                pg_total += t.seconds;
+                format!("{:>10.2} {:>7.1}x", t.seconds * 1e3, t.seconds / best)
+            }
+            None => format!("{:>10} {:>8}", "-", "-"),
+        };
+        sotto_total += best;
+        duck_total += duck;
+        println!("{name:<28} {:>9} {:>10.2} {:>10.2} {:>7.1}x {pg_cell}", ours.len(), best * 1e3, duck * 1e3, duck / best);
     }
-    println!("member sets identical for every segment");
+    let pg_total_cell = if pg.is_some() { format!("{:>10.2} {:>7.1}x", pg_total * 1e3, pg_total / sotto_total) } else { String::new() };
+    println!("{:<28} {:>9} {:>10.2} {:>10.2} {:>7.1}x {pg_total_cell}", "all segments", "", sotto_total * 1e3, duck_total * 1e3, duck_total / sotto_total);
+    println!("member sets identical on every side for every segment (Sotto on one thread)");
 
-    let seed = parse(SEGMENTS[0].1).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let seed = &segments[0].1;
     let t = Instant::now();
-    let full = engine.evaluate(&seed, now);
+    let _ = engine.evaluate(seed, now);
     let full_ms = t.elapsed().as_secs_f64() * 1e3;
-    let updates = 1_000_000;
-    let t = Instant::now();
-    population.apply_updates(&mut engine, updates, args.seed + 1, now);
-    let per_event_us = t.elapsed().as_secs_f64() * 1e6 / updates as f64;
-    println!("incremental: {per_event_us:.2} µs per event or trait change ({updates} applied); a full re-evaluation of the seed example takes {full_ms:.1} ms ({} members)", full.len());
+    for (in_order, label) in [(true, "events in order"), (false, "late events, out of order")] {
+        for batch in [1usize, 10_000] {
+            let rounds = if batch == 1 { 50 } else { 5 };
+            let mut snapshot = engine.evaluate(seed, now);
+            let (mut moved, start) = (0u64, Instant::now());
+            for round in 0..rounds {
+                population.apply_updates(&mut engine, batch, args.seed + 1 + round as u64, now, in_order);
+                let (current, entered, left) = engine.changes(&snapshot, seed, now);
+                moved += entered.len() + left.len();
+                snapshot = current;
+            }
+            let per_event_us = start.elapsed().as_secs_f64() * 1e6 / (rounds * batch) as f64;
+            println!("keeping the seed example current, {label}, batches of {batch}: {per_event_us:.1} µs per change including who entered and left ({moved} moves)");
+        }
+    }
+    println!("a full evaluation of the seed example takes {full_ms:.1} ms");
 
     data::build_from_storage(&args, now).await
 }

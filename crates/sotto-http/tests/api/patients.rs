@@ -70,6 +70,11 @@ async fn the_default_view_is_masked_and_the_full_view_needs_read_phi_and_is_audi
         assert!(actions.contains(&("patient.read_phi", "success")), "{actions:?}");
         assert!(actions.contains(&("access.denied", "denied:patients:read_phi")), "{actions:?}");
         assert!(log.iter().all(|r| !r.event.object.contains("Jane") && !r.event.object.contains("example.org")));
+        // Inside Sotto the patient is named by an opaque reference, never by the source's id.
+        let reference = format!("patient:{}", t.test_store.master.chain_key().patient_ref("mrn-77"));
+        assert!(log.iter().all(|r| !r.event.object.contains("mrn-77")), "the external id is in the audit chain");
+        assert!(log.iter().filter(|r| r.event.action == "patient.read_phi").all(|r| r.event.object == reference), "{reference}");
+        assert!(log.iter().filter(|r| r.event.action == "patient.identify").all(|r| r.event.object.starts_with(&reference)));
         assert_eq!(sotto_store::verify_audit_chain(t.store(), &t.test_store.master.chain_key(), &[], |_| {}).await.expect("read"), Ok(log.len() as i64));
     })
     .await;

@@ -71,7 +71,7 @@ impl SqlStore {
         let mut events: Vec<AuditEvent> = rows
             .iter()
             .map(|r| {
-                let object = format!("patient:{}/consent:{}:{}", r.external_id, r.channel, r.topic.as_deref().unwrap_or("*"));
+                let object = format!("patient:{}/consent:{}:{}", self.chain_key.patient_ref(&r.external_id), r.channel, r.topic.as_deref().unwrap_or("*"));
                 ctx.event(action::CONSENT_RECORD, object, &format!("{}:{}", Outcome::Success.as_str(), r.status))
             })
             .collect();
@@ -161,7 +161,7 @@ impl ConsentStore for SqlStore {
         .bind(row.retain_until)
         .execute(&mut *tx)
         .await?;
-        let object = format!("patient:{}/authorization:{}", row.external_id, row.id);
+        let object = format!("patient:{}/authorization:{}", self.chain_key.patient_ref(&row.external_id), row.id);
         head.append(&mut tx, &[ctx.event(action::AUTHORIZATION_CREATE, object, Outcome::Success.as_str())]).await?;
         head.commit(tx).await
     }
@@ -191,7 +191,7 @@ impl ConsentStore for SqlStore {
             == 1;
         let outcome = if inserted { RevokeOutcome::Revoked } else { RevokeOutcome::AlreadyRevoked };
         let text = if inserted { "success" } else { "duplicate" };
-        let object = format!("patient:{external_id}/authorization:{id}");
+        let object = format!("patient:{}/authorization:{id}", self.chain_key.patient_ref(external_id));
         head.append(&mut tx, &[ctx.event(action::AUTHORIZATION_REVOKE, object, text)]).await?;
         head.commit(tx).await?;
         Ok(outcome)
@@ -238,7 +238,7 @@ impl ConsentStore for SqlStore {
             .bind(ctx.at_micros)
             .execute(&mut *tx)
             .await?;
-        let object = format!("patient:{external_id}/suppression:{channel}:{reason}");
+        let object = format!("patient:{}/suppression:{channel}:{reason}", self.chain_key.patient_ref(external_id));
         head.append(&mut tx, &[ctx.event(action::SUPPRESSION_ADD, object, Outcome::Success.as_str())]).await?;
         head.commit(tx).await
     }
@@ -254,25 +254,25 @@ impl ConsentStore for SqlStore {
     async fn record_send(&self, row: &SendRow, ctx: &AuditContext) -> StoreResult<()> {
         let (mut tx, mut head) = self.begin_write().await?;
         sqlx::query("INSERT INTO sends (external_id, channel, purpose, sent_at) VALUES ($1, $2, $3, $4)")
-            .bind(row.external_id.as_str())
+            .bind(row.patient.as_str())
             .bind(row.channel.as_str())
             .bind(row.purpose.as_str())
             .bind(row.sent_at)
             .execute(&mut *tx)
             .await?;
-        let object = format!("patient:{}/{}/{}", row.external_id, row.channel, row.purpose);
+        let object = format!("patient:{}/{}/{}", row.patient, row.channel, row.purpose);
         head.append(&mut tx, &[ctx.event(action::MESSAGE_SEND, object, Outcome::Success.as_str())]).await?;
         head.commit(tx).await
     }
 
-    async fn sends_of(&self, external_id: &str, since: i64) -> StoreResult<Vec<SendRow>> {
+    async fn sends_of(&self, patient: &str, since: i64) -> StoreResult<Vec<SendRow>> {
         let rows = sqlx::query("SELECT external_id, channel, purpose, sent_at FROM sends WHERE external_id = $1 AND sent_at >= $2 ORDER BY sent_at")
-            .bind(external_id)
+            .bind(patient)
             .bind(since)
             .fetch_all(&self.pool)
             .await?;
         let send = |r: &AnyRow| -> Result<SendRow, sqlx::Error> {
-            Ok(SendRow { external_id: r.try_get("external_id")?, channel: r.try_get("channel")?, purpose: r.try_get("purpose")?, sent_at: r.try_get("sent_at")? })
+            Ok(SendRow { patient: r.try_get("external_id")?, channel: r.try_get("channel")?, purpose: r.try_get("purpose")?, sent_at: r.try_get("sent_at")? })
         };
         Ok(rows.iter().map(send).collect::<Result<_, _>>()?)
     }
@@ -280,14 +280,14 @@ impl ConsentStore for SqlStore {
     async fn record_decisions(&self, rows: &[DecisionRow], ctx: &AuditContext) -> StoreResult<()> {
         let (mut tx, mut head) = self.begin_write().await?;
         insert_rows(self.backend, &mut tx, "INSERT INTO gate_decisions (decided_at, external_id, channel, purpose, decision, reasons)", 6, "", rows, |q, r| {
-            q.bind(r.decided_at).bind(r.external_id.as_str()).bind(r.channel.as_str()).bind(r.purpose.as_str()).bind(r.decision.as_str()).bind(r.reasons.as_str())
+            q.bind(r.decided_at).bind(r.patient.as_str()).bind(r.channel.as_str()).bind(r.purpose.as_str()).bind(r.decision.as_str()).bind(r.reasons.as_str())
         })
         .await?;
         let events: Vec<_> = rows
             .iter()
             .map(|r| {
                 let outcome = if r.reasons.is_empty() { r.decision.clone() } else { format!("{}:{}", r.decision, r.reasons.replace(' ', ",")) };
-                ctx.event(action::GATE_DECIDE, format!("patient:{}/{}/{}", r.external_id, r.channel, r.purpose), &outcome)
+                ctx.event(action::GATE_DECIDE, format!("patient:{}/{}/{}", r.patient, r.channel, r.purpose), &outcome)
             })
             .collect();
         head.append(&mut tx, &events).await?;

@@ -188,7 +188,7 @@ fn private_file(path: &std::path::Path) -> std::io::Result<()> {
 #[derive(Clone)]
 pub(super) struct ChainHead {
     backend: Backend,
-    key: ChainKey,
+    pub(super) key: ChainKey,
     seq: i64,
     hash: Vec<u8>,
 }
