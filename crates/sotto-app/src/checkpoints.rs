@@ -82,7 +82,8 @@ impl<S: Store> CheckpointWriter<S> {
                                 last_seq = seq;
                                 last_write = tokio::time::Instant::now();
                             }
-                            Ok(None) => {}
+                            // Someone else (the shutdown path, another process) wrote it.
+                            Ok(None) => last_seq = writer.dir.last_seq().unwrap_or(last_seq),
                             Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
                         }
                     }

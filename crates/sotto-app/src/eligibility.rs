@@ -23,8 +23,6 @@ use crate::merge::open_identifiers;
 use crate::dispatch::Dispatch;
 use crate::{App, AppError, RequestCtx, micros};
 
-/// How far back sends count for frequency caps.
-const CAP_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 31);
 
 pub(crate) fn decision_name(d: &Decision) -> &'static str {
     match d {
@@ -154,7 +152,9 @@ impl<S: Store> App<S> {
                 state.suppressions.push((c, why));
             }
         }
-        for send in self.store.sends_of(&self.keyring.patient_ref(id.as_str()), micros(now - CAP_HORIZON)).await? {
+        // Sends as far back as the longest configured cap reaches.
+        let horizon = self.settings.gate.caps.iter().map(|c| c.window).max().unwrap_or(SignedDuration::ZERO);
+        for send in self.store.sends_of(&self.keyring.patient_ref(id.as_str()), micros(now - horizon)).await? {
             if let (Ok(channel), Ok(purpose), Ok(at)) = (Channel::parse("c", &send.channel), Purpose::parse("p", &send.purpose), Timestamp::from_microsecond(send.sent_at)) {
                 state.sent.push(SentMessage { channel, purpose, at });
             }

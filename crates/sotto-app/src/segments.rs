@@ -38,6 +38,11 @@ pub(crate) fn profile_traits(traits: &str, timezone: Option<&str>, language: Opt
     map
 }
 
+/// The longest segment definition accepted.
+const MAX_DEFINITION: usize = 65_536;
+
+/// Whether a code is a lowercase prefix and an opaque body, neither revealing health
+/// information (`condition:457`, never `hiv:1` or `condition:1.AIDS`).
 fn code_shape(code: &str) -> bool {
     match code.split_once(':') {
         Some((prefix, body)) => {
@@ -45,6 +50,8 @@ fn code_shape(code: &str) -> bool {
                 && prefix.len() <= 32
                 && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                 && sotto_core::firewall::opaque_code_body(body)
+                && sotto_core::health_terms::find(&prefix.replace('_', " ")).is_none()
+                && sotto_core::health_terms::find(body).is_none()
         }
         None => false,
     }
@@ -179,6 +186,9 @@ impl<S: Store> App<S> {
         crate::only_fields(body, &["name", "definition"], "", "a segment")?;
         let name = health_terms::check_name("segment", body.get("name").and_then(Value::as_str).unwrap_or_default()).map_err(AppError::invalid)?;
         let (definition, expr) = match body.get("definition") {
+            Some(Value::String(text)) if text.len() > MAX_DEFINITION => {
+                return Err(AppError::invalid(FieldError::new("value_too_long", "definition", format!("a definition may be at most {MAX_DEFINITION} bytes"))));
+            }
             Some(Value::String(text)) => (text.clone(), parse(text).map_err(AppError::invalid)?),
             Some(v @ Value::Object(_)) => {
                 let expr: Expr = serde_json::from_value(v.clone()).map_err(|_| AppError::invalid(FieldError::new("invalid_segment", "definition", "the JSON form does not describe a segment expression")))?;

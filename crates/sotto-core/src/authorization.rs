@@ -135,7 +135,7 @@ pub fn parse_authorization(body: &Value) -> Result<AuthorizationForm, Vec<String
             }
         },
         // The event is shown back with the authorization: it names a moment, never a condition.
-        (None, Some(event)) if crate::health_terms::find(&event).is_some() || event.len() > 200 => {
+        (None, Some(event)) if event.len() > 200 || crate::health_terms::find(&event).is_some() => {
             missing.push("expiration_event (at most 200 characters, without health information: name a moment such as \"the end of the program\")".into());
             None
         }

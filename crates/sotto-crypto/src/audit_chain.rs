@@ -42,9 +42,21 @@ impl ChainKey {
     /// delivery records: `pt_` and 24 hex digits, the same for the same external id under the
     /// same master key, and meaningless without it.
     pub fn patient_ref(&self, external_id: &str) -> String {
+        self.reference("pt", external_id)
+    }
+
+    /// An opaque reference for any text a client chose that the audit chain must be able to
+    /// follow without holding it (a message id): `msg_` and 24 hex digits.
+    pub fn message_ref(&self, message_id: &str) -> String {
+        self.reference("msg", message_id)
+    }
+
+    fn reference(&self, kind: &str, text: &str) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.refs.as_ref()).expect("hmac takes any key length");
-        mac.update(external_id.as_bytes());
-        format!("pt_{}", hex::encode(&mac.finalize().into_bytes()[..12]))
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(text.as_bytes());
+        format!("{kind}_{}", hex::encode(&mac.finalize().into_bytes()[..12]))
     }
 
     /// The hash of an entry given the previous entry's hash and its canonical bytes.

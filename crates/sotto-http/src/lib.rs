@@ -41,11 +41,13 @@ pub struct HttpSettings {
     pub header_read_timeout: Duration,
     /// TLS, when a certificate and key are configured.
     pub tls: Option<TlsSettings>,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30), header_read_timeout: Duration::from_secs(10), tls: None }
+        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30), header_read_timeout: Duration::from_secs(10), tls: None, max_connections: 1024 }
     }
 }
 
@@ -115,6 +117,7 @@ pub async fn serve<S: Store>(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = server::ConnectionLimits {
+        max_connections: settings.max_connections.max(1),
         header_read_timeout: settings.header_read_timeout,
         tls_handshake_timeout: settings.header_read_timeout,
         drain_timeout: settings.request_timeout,

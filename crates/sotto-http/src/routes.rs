@@ -136,6 +136,8 @@ pub(crate) async fn lint<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonB
     if !errors.is_empty() {
         return Err(sotto_app::AppError::Invalid(errors).into());
     }
+    // As many lint calls run at once as there are cores; the rest wait their turn here.
+    let _turn = lint_turns().acquire().await.map_err(|_| sotto_app::AppError::Internal("lint queue closed"))?;
     let answers = tokio::task::spawn_blocking(move || requests.iter().map(answer).collect::<Vec<_>>())
         .await
         .map_err(|_| sotto_app::AppError::Internal("lint failed"))?;
@@ -143,6 +145,11 @@ pub(crate) async fn lint<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonB
         return Ok(Json(json!({"results": answers})));
     }
     Ok(Json(answers.into_iter().next().map(|a| serde_json::to_value(a).unwrap_or_default()).unwrap_or_default()))
+}
+
+fn lint_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
 pub(crate) async fn not_found() -> ApiError {

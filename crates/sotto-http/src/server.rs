@@ -55,6 +55,8 @@ impl TlsSettings {
 /// Connection-level limits.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionLimits {
+    /// Connections served at once; the next waits in the listen backlog.
+    pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub tls_handshake_timeout: Duration,
     pub drain_timeout: Duration,
@@ -70,8 +72,17 @@ pub(crate) async fn run(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let tls = tls.map(|t| TlsAcceptor::from(t.0));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
+        // A connection slot first, so many slow clients cannot use up the descriptors.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -89,6 +100,7 @@ pub(crate) async fn run(
         let watcher = graceful.watcher();
         let (tls, limits) = (tls.clone(), limits.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(remote));
                 router.clone().oneshot(req.map(axum::body::Body::new))

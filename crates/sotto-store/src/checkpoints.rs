@@ -50,21 +50,26 @@ impl CheckpointDir {
         &self.path
     }
 
-    /// Writes a checkpoint as a new file; a checkpoint of the same sequence number that is
-    /// already there is left as it is.
+    /// Writes a checkpoint as a new file, whole or not at all: it is written to a temporary
+    /// name, synced, then linked to its final name (which fails if it exists, leaving the
+    /// checkpoint already there as it is), and the directory synced.
     pub fn write(&self, signed: &SignedCheckpoint) -> Result<(), CheckpointError> {
         let c = &signed.checkpoint;
         let file = self.path.join(format!("{:020}.checkpoint", c.seq));
+        let temporary = self.path.join(format!(".{:020}.{}.tmp", c.seq, std::process::id()));
         let text = format!("sotto-audit-checkpoint v1\nseq {}\nhash {}\nat {}\nsignature {}\n", c.seq, hex::encode(&c.hash), c.at_micros, hex::encode(signed.signature));
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&file) {
-            Ok(mut f) => {
-                f.write_all(text.as_bytes()).map_err(io(&file))?;
-                f.sync_all().map_err(io(&file))
-            }
+        let written = options.open(&temporary).and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        let linked = written.and_then(|()| std::fs::hard_link(&temporary, &file));
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => std::fs::File::open(&self.path).and_then(|d| d.sync_all()).map_err(io(&self.path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(io(&file)(e)),
         }

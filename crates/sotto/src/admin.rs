@@ -59,6 +59,10 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Check the database alone, without signed checkpoints (entries removed from the end
+        /// then go unnoticed); without it, a missing or empty checkpoint directory is an error.
+        #[arg(long)]
+        no_checkpoints: bool,
     },
 }
 
@@ -145,26 +149,38 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { config } = command;
+    let AuditCommand::Verify { config, no_checkpoints } = command;
     let settings = config.resolve("127.0.0.1:8080", None)?;
     let master = master(&settings)?;
     let store = SqlStore::connect(&settings.database, master.chain_key()).await.context("cannot open the database")?;
-    let checkpoints = match std::fs::metadata(&settings.audit_checkpoints) {
-        Ok(_) => CheckpointDir::open(&settings.audit_checkpoints)?.load(&master.checkpoint_signer().verifier())?,
-        Err(_) => {
-            eprintln!(
-                "warning: no checkpoint directory at {}; only the database is checked, so entries removed from the end cannot be detected (pass --checkpoints DIR)",
+    let checkpoints = if no_checkpoints {
+        eprintln!("warning: checking the database alone; entries removed from the end of the chain cannot be detected");
+        Vec::new()
+    } else {
+        if std::fs::metadata(&settings.audit_checkpoints).is_err() {
+            println!(
+                "audit chain not verified: no checkpoint directory at {}; pass --checkpoints DIR (or SOTTO_AUDIT_CHECKPOINTS_DIR), or --no-checkpoints to check the database alone",
                 settings.audit_checkpoints.display()
             );
-            Vec::new()
+            return Ok(ExitCode::from(1));
         }
+        CheckpointDir::open(&settings.audit_checkpoints)?.load(&master.checkpoint_signer().verifier())?
     };
+    let (head, _) = sotto_store::AuditStore::audit_head(&store).await.context("cannot read the audit chain")?;
+    if !no_checkpoints && checkpoints.is_empty() && head > 0 {
+        println!("audit chain not verified: the checkpoint directory holds no checkpoint while the chain has {head} entries; it was emptied, or is not this deployment's");
+        return Ok(ExitCode::from(1));
+    }
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} verified {pos} audit entries").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     let outcome = verify_audit_chain(&store, &master.chain_key(), &checkpoints, |n| bar.set_position(n as u64)).await.context("cannot read the audit chain")?;
     bar.finish_and_clear();
     match outcome {
         Ok(n) => {
+            let covered = checkpoints.last().map_or(0, |c| c.seq);
             println!("audit chain verified: {n} entries checked against {} signed checkpoints, none altered, removed or reordered", checkpoints.len());
+            if n > covered {
+                println!("the last {} entries are newer than the newest checkpoint: their removal from the end would show only after the next checkpoint", n - covered);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {

@@ -301,7 +301,7 @@ impl ConfigArgs {
             master_key,
             log_format,
             default_region,
-            http: HttpSettings { body_limit: body_limit as usize, request_timeout: Duration::from_secs(timeout), header_read_timeout: Duration::from_secs(header_timeout), tls },
+            http: HttpSettings { body_limit: body_limit as usize, request_timeout: Duration::from_secs(timeout), header_read_timeout: Duration::from_secs(header_timeout), tls, max_connections: 1024 },
             production,
         })
     }

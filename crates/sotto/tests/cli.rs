@@ -87,16 +87,25 @@ async fn audit_verify_exits_1_naming_the_first_tampered_entry() {
         let key = sotto(&[cmd(&["keys", "create"]), vec!["--scope", "events:write"]].concat(), &[]);
         assert!(key.status.success(), "{}", text(&key));
         sotto(&[cmd(&["keys", "create"]), vec!["--scope", "audit:read"]].concat(), &[]);
-        std::fs::create_dir_all(&checkpoints).expect("dir");
+        let missing = sotto(&cmd(&["audit", "verify"]), &[]);
+        assert_eq!(missing.status.code(), Some(1), "a missing checkpoint directory is not a pass: {}", text(&missing));
+        let dir = sotto_store::CheckpointDir::open(&checkpoints).expect("dir");
+        let empty = sotto(&cmd(&["audit", "verify"]), &[]);
+        assert_eq!(empty.status.code(), Some(1), "an emptied checkpoint directory is not a pass: {}", text(&empty));
+        let alone = sotto(&[cmd(&["audit", "verify"]), vec!["--no-checkpoints"]].concat(), &[]);
+        assert!(alone.status.success(), "{}", text(&alone));
+        let writer = sotto_app::CheckpointWriter::new(t.store.clone(), dir, t.master.checkpoint_signer());
+        writer.write_now(jiff::Timestamp::now()).await.expect("checkpoint");
         let ok = sotto(&cmd(&["audit", "verify"]), &[]);
-        assert!(ok.status.success() && text(&ok).contains("2 entries checked"), "{}", text(&ok));
+        assert!(ok.status.success() && text(&ok).contains("2 entries checked against 1 signed checkpoints"), "{}", text(&ok));
         t.store.pool().execute("UPDATE audit_log SET object = 'api_key:forged' WHERE seq = 1").await.expect("tamper");
         let bad = sotto(&cmd(&["audit", "verify"]), &[]);
         assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
         assert!(text(&bad).contains("entry 1"), "{}", text(&bad));
         let other_key = tmp.path().join("other.key");
         assert!(sotto(&["keys", "generate-master", "--out", other_key.to_str().expect("utf8")], &[]).status.success());
-        let wrong = sotto(&["audit", "verify", "--database", &url, "--master-key-file", other_key.to_str().expect("utf8")], &[]);
+        let wrong = sotto(&["audit", "verify", "--database", &url, "--master-key-file", other_key.to_str().expect("utf8"), "--no-checkpoints"], &[]);
+        assert!(text(&wrong).contains("entry 1"), "{}", text(&wrong));
         assert_eq!(wrong.status.code(), Some(1), "a chain checked with another key does not verify: {}", text(&wrong));
     }
 }

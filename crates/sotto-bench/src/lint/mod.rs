@@ -141,8 +141,12 @@ pub fn run(args: LintArgs) -> anyhow::Result<()> {
     );
     let theirs: Vec<bool> = peer["verdicts"].as_array().map(|v| v.iter().map(|b| b.as_bool().unwrap_or(false)).collect()).unwrap_or_default();
     println!("{:<24} {:>8} {:>16} {:>16}", "labelled set", "texts", "Sotto blocks", "peer blocks");
-    let mut groups: Vec<&str> = labelled.iter().map(|l| l.0).collect();
-    groups.dedup();
+    let mut groups: Vec<&str> = Vec::new();
+    for l in &labelled {
+        if !groups.contains(&l.0) {
+            groups.push(l.0);
+        }
+    }
     for group in groups {
         let rows: Vec<usize> = (0..labelled.len()).filter(|i| labelled[*i].0 == group).collect();
         let count = |v: &[bool]| rows.iter().filter(|i| v.get(**i).copied().unwrap_or(false)).count();

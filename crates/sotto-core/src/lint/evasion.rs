@@ -11,10 +11,18 @@
 //!   spelling as a term of six. Everyday neighbours ("cancel", "concur", "stations") are
 //!   further than that from any term.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
+
 use super::{Severity, category, lexicon_terms, normalize};
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Words longer than this are not split into compounds: no term and qualifier together are
+/// longer, and the work per word grows with its length.
+const MAX_COMPOUND: usize = 64;
 
 /// Words that, run together after a term, still say something about it.
 const QUALIFIERS: &[&str] = &[
@@ -32,8 +40,9 @@ const PREFIXES: &[&str] = &[
 struct Tables {
     /// Single-word blocking terms (folded) and their categories.
     words: HashMap<String, &'static str>,
-    /// Blocking terms of six or more letters with their spaces removed.
-    joined: HashMap<String, &'static str>,
+    /// Blocking terms of six or more letters with their spaces removed, and their categories.
+    joined: AhoCorasick,
+    joined_categories: Vec<&'static str>,
     /// Curated single-word blocking terms, phonetically folded, by first letter.
     fuzzy: HashMap<u8, Vec<(Vec<u8>, &'static str)>>,
 }
@@ -42,25 +51,29 @@ fn tables() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(|| {
         let curated: HashSet<&str> = include_str!("../../data/lexicon.tsv").lines().filter_map(|l| l.split('\t').next()).collect();
-        let mut t = Tables { words: HashMap::new(), joined: HashMap::new(), fuzzy: HashMap::new() };
+        let mut words = HashMap::default();
+        let mut joined: HashMap<String, &'static str> = HashMap::default();
+        let mut fuzzy: HashMap<u8, Vec<(Vec<u8>, &'static str)>> = HashMap::default();
         for term in lexicon_terms().filter(|t| t.severity == Severity::Block) {
             let folded = normalize(term.term).text;
             let cat = category(term.category);
             if !folded.contains(' ') {
-                t.words.insert(folded.clone(), cat);
+                words.insert(folded.clone(), cat);
                 if curated.contains(term.term) && folded.len() >= 6 && folded.bytes().all(|b| b.is_ascii_lowercase()) {
                     let p = phonetic(folded.as_bytes());
                     if let Some(&first) = p.first() {
-                        t.fuzzy.entry(first).or_default().push((p, cat));
+                        fuzzy.entry(first).or_default().push((p, cat));
                     }
                 }
             }
-            let joined: String = folded.split(' ').collect();
-            if joined.len() >= 6 {
-                t.joined.insert(joined, cat);
+            let spaceless: String = folded.split(' ').collect();
+            if spaceless.len() >= 6 {
+                joined.insert(spaceless, cat);
             }
         }
-        t
+        let (patterns, joined_categories): (Vec<String>, Vec<&'static str>) = joined.into_iter().unzip();
+        let joined = AhoCorasick::new(&patterns).expect("the joined terms compile");
+        Tables { words, joined, joined_categories, fuzzy }
     })
 }
 
@@ -126,19 +139,7 @@ fn words(folded: &str) -> Vec<(usize, usize)> {
 pub(super) fn evasions(folded: &str) -> Vec<(usize, usize, &'static str, &'static str)> {
     let t = tables();
     let ws = words(folded);
-    let mut out = Vec::new();
-    for i in 0..ws.len() {
-        let mut joined = String::new();
-        for j in i..ws.len().min(i + 5) {
-            joined.push_str(&folded[ws[j].0..ws[j].1]);
-            if joined.len() > 40 {
-                break;
-            }
-            if j > i && let Some(cat) = t.joined.get(&joined) {
-                out.push((ws[i].0, ws[j].1, *cat, "spaced"));
-            }
-        }
-    }
+    let mut out = spaced(t, folded, &ws);
     for &(start, end) in &ws {
         let word = &folded[start..end];
         if word.len() < 5 || t.words.contains_key(word) {
@@ -153,14 +154,51 @@ pub(super) fn evasions(folded: &str) -> Vec<(usize, usize, &'static str, &'stati
     out
 }
 
-fn compound(t: &Tables, word: &str) -> Option<&'static str> {
-    (2..word.len().saturating_sub(1)).filter(|k| word.is_char_boundary(*k)).find_map(|k| {
-        let (left, right) = word.split_at(k);
-        match (t.words.get(left), t.words.get(right)) {
-            (Some(cat), _) if left.len() >= 3 && (t.words.contains_key(right) || QUALIFIERS.contains(&right)) => Some(*cat),
-            (_, Some(cat)) if right.len() >= 5 && (PREFIXES.contains(&left) || t.words.contains_key(left)) => Some(*cat),
-            _ => None,
+/// Terms spelled across two to five words: one pass of the joined terms over the text with
+/// its spaces taken out, keeping matches that start and end on word boundaries and cross one.
+fn spaced(t: &Tables, folded: &str, ws: &[(usize, usize)]) -> Vec<(usize, usize, &'static str, &'static str)> {
+    if ws.len() < 2 {
+        return Vec::new();
+    }
+    // Where each word starts and ends in the text without spaces.
+    let mut stripped = String::with_capacity(folded.len());
+    let mut bounds = Vec::with_capacity(ws.len());
+    for &(start, end) in ws {
+        let from = stripped.len();
+        stripped.push_str(&folded[start..end]);
+        bounds.push((from, stripped.len()));
+    }
+    let mut out = Vec::new();
+    for m in t.joined.find_overlapping_iter(&stripped) {
+        let first = bounds.iter().position(|b| b.0 == m.start());
+        let last = bounds.iter().position(|b| b.1 == m.end());
+        if let (Some(i), Some(j)) = (first, last)
+            && j > i
+            && j - i < 5
+        {
+            out.push((ws[i].0, ws[j].1, t.joined_categories[m.pattern().as_usize()], "spaced"));
         }
+    }
+    out
+}
+
+fn compound(t: &Tables, word: &str) -> Option<&'static str> {
+    if word.len() > MAX_COMPOUND {
+        return None;
+    }
+    let right_is = |k: usize, qualifier: bool| word.is_char_boundary(k) && { let right = &word[k..]; right.len() >= 2 && (t.words.contains_key(right) || (qualifier && QUALIFIERS.contains(&right))) };
+    // A term the word starts with, followed by a term or a qualifier ("hivpositive").
+    for k in (3..word.len().saturating_sub(1)).filter(|k| word.is_char_boundary(*k)) {
+        if let Some(cat) = t.words.get(&word[..k])
+            && right_is(k, true)
+        {
+            return Some(*cat);
+        }
+    }
+    // A short word run together before a term of five or more letters ("mydiabetes").
+    PREFIXES.iter().find_map(|p| {
+        let rest = word.strip_prefix(p)?;
+        (rest.len() >= 5).then(|| t.words.get(rest).copied()).flatten()
     })
 }
 

@@ -3,7 +3,11 @@
 //! `dia<span></span>betes` reads "diabetes"), entities decoded (`&shy;` is nothing, `&nbsp;`
 //! a space), comments, `<style>`, `<script>` and `<head>` left out, and the `alt`, `title`,
 //! `aria-label` and `href` attributes added as words of their own, since clients show them
-//! (images off, hovering a link, a screen reader).
+//! (images off, hovering a link, a screen reader). It reads tags as an HTML5 tokenizer
+//! does where it matters for hiding text: a `<` starts a tag only before a letter, `/`, `!`
+//! or `?`; a quote counts only where an attribute value starts; a comment also ends at `--!>`;
+//! numeric references decode without their `;`. The linter also lints the source as it is,
+//! so what this reading still gets wrong cannot hide a term.
 
 /// Shown text and, per shown byte, the source byte range it came from.
 pub(super) struct Shown {
@@ -36,9 +40,10 @@ const BREAKING: &[&str] = &[
     "p", "br", "div", "li", "ul", "ol", "td", "th", "tr", "table", "tbody", "thead", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "section",
     "article", "header", "footer", "center", "pre", "dt", "dd", "title", "img",
 ];
-const HIDDEN: &[&str] = &["style", "script", "head", "template"];
+const HIDDEN: &[&str] = &["style", "script", "template"];
 const SHOWN_ATTRIBUTES: &[&str] = &["alt", "title", "aria-label", "href"];
 
+/// An entity's replacement: `Some(None)` for an invisible one, `None` when it is not one.
 fn entity(name: &str) -> Option<Option<char>> {
     if let Some(num) = name.strip_prefix('#') {
         let code = match num.strip_prefix(['x', 'X']) {
@@ -62,39 +67,76 @@ fn entity(name: &str) -> Option<Option<char>> {
     })
 }
 
+/// The length of a numeric reference without its `;` at the start of `s` (`&#72`, `&#x48`).
+fn bare_numeric(s: &str) -> Option<(usize, char)> {
+    let rest = s.strip_prefix("&#")?;
+    let (hex, digits) = match rest.strip_prefix(['x', 'X']) {
+        Some(h) => (true, h),
+        None => (false, rest),
+    };
+    let n = digits.bytes().take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() }).count().min(8);
+    let code = u32::from_str_radix(&digits[..n], if hex { 16 } else { 10 }).ok()?;
+    Some((2 + usize::from(hex) + n, char::from_u32(code)?))
+}
+
 /// Decodes entities of `raw` (which starts at `offset` in the source) into `out`.
 fn decode_into(raw: &str, offset: usize, out: &mut Shown) {
     let mut i = 0;
     while i < raw.len() {
         let c = raw[i..].chars().next().unwrap_or(' ');
-        if c == '&'
-            && let Some(semi) = raw[i..].find(';').filter(|n| *n <= 32)
-            && let Some(decoded) = entity(&raw[i + 1..i + semi])
-        {
-            if let Some(d) = decoded {
-                out.push(d, offset + i, offset + i + semi + 1);
+        if c == '&' {
+            // Entity names are short: look no further than 33 bytes for the `;`.
+            let window = &raw[i..raw.len().min(i + 33)];
+            if let Some(semi) = window.find(';')
+                && let Some(decoded) = entity(&raw[i + 1..i + semi])
+            {
+                if let Some(d) = decoded {
+                    out.push(d, offset + i, offset + i + semi + 1);
+                }
+                i += semi + 1;
+                continue;
             }
-            i += semi + 1;
-            continue;
+            if let Some((len, d)) = bare_numeric(&raw[i..]) {
+                out.push(d, offset + i, offset + i + len);
+                i += len;
+                continue;
+            }
         }
         out.push(c, offset + i, offset + i + c.len_utf8());
         i += c.len_utf8();
     }
 }
 
-/// The end of the tag that starts at `start` (`<`), quotes respected.
+/// The end of the tag that starts at `start` (`<`): quotes count only where an attribute
+/// value starts (after `=` and any spaces).
 fn tag_end(html: &str, start: usize) -> usize {
+    let bytes = html.as_bytes();
     let mut quote: Option<u8> = None;
-    for (i, b) in html.bytes().enumerate().skip(start + 1) {
-        match (quote, b) {
-            (Some(q), _) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'"' | b'\'') => quote = Some(b),
-            (None, b'>') => return i + 1,
-            _ => {}
+    let mut after_equals = false;
+    for (i, &b) in bytes.iter().enumerate().skip(start + 1) {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'>' => return i + 1,
+                b'"' | b'\'' if after_equals => quote = Some(b),
+                b'=' => {
+                    after_equals = true;
+                    continue;
+                }
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' if after_equals => continue,
+                _ => {}
+            },
         }
+        after_equals = false;
     }
     html.len()
+}
+
+/// Whether `<` at `i` starts a tag, a comment or a declaration (a letter, `/`, `!` or `?`
+/// follows); otherwise it is text, as in "A1c < 7".
+fn starts_tag(html: &str, i: usize) -> bool {
+    html.as_bytes().get(i + 1).is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'/' | b'!' | b'?'))
 }
 
 /// Adds the shown attributes of one tag's source as words of their own.
@@ -124,19 +166,28 @@ fn attributes(tag: &str, offset: usize, out: &mut Shown) {
     }
 }
 
+/// Where `needle` (ASCII, lower case) starts in `haystack`, ignoring ASCII case.
+fn find_ignoring_case(haystack: &str, needle: &str) -> Option<usize> {
+    haystack.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// The text a mail client shows for `html`.
 pub(super) fn shown(html: &str) -> Shown {
     let mut out = Shown { text: String::with_capacity(html.len()), spans: Vec::with_capacity(html.len()) };
     let mut i = 0;
     let mut text_start = 0;
     while i < html.len() {
-        if !html[i..].starts_with('<') {
+        if !html[i..].starts_with('<') || !starts_tag(html, i) {
             i += html[i..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
         decode_into(&html[text_start..i], text_start, &mut out);
         if html[i..].starts_with("<!--") {
-            i = html[i..].find("-->").map_or(html.len(), |n| i + n + 3);
+            let end = |marker: &str| html[i + 4..].find(marker).map(|n| i + 4 + n + marker.len());
+            i = match (end("-->"), end("--!>")) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or(html.len()),
+            };
             text_start = i;
             continue;
         }
@@ -145,7 +196,7 @@ pub(super) fn shown(html: &str) -> Shown {
         let name: String = tag[1..].trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
         if HIDDEN.contains(&name.as_str()) && !tag.starts_with("</") {
             let close = format!("</{name}");
-            i = html[end..].to_ascii_lowercase().find(&close).map_or(html.len(), |n| tag_end(html, end + n));
+            i = find_ignoring_case(&html[end..], &close).map_or(html.len(), |n| tag_end(html, end + n));
             text_start = i;
             continue;
         }
@@ -174,6 +225,11 @@ mod tests {
             ("<style>.x{}</style>Hi<!-- oncology -->", "Hi"),
             ("<img alt=\"HIV clinic\" src=x>", "  HIV clinic "),
             ("<a href='https://x.example/oncology' title=\"Care\">Go</a>", " Care  https://x.example/oncology Go"),
+            ("A1c < 7, diabetes review > Mon", "A1c < 7, diabetes review > Mon"),
+            ("<b x'>Your HIV results", "Your HIV results"),
+            ("<!-- a --!>HIV results", "HIV results"),
+            ("&#72&#73&#86 results", "HIV results"),
+            ("<head>HIV results</head>", "HIV results"),
         ] {
             assert_eq!(shown(html).text, expected, "{html}");
         }

@@ -17,6 +17,9 @@ pub use engine::SegmentEngine;
 pub use eval::{EventFact, Facts, compare_value, matches};
 pub use parser::{MAX_NESTING, parse};
 
+/// The longest string a definition may compare with.
+pub const MAX_LITERAL: usize = 200;
+
 /// The deepest expression tree a definition may have: each nesting level of the language
 /// can add an `or`, an `and` and a `not`, and the top level an `or` and an `and`.
 pub const MAX_EXPR_DEPTH: usize = 2 * MAX_NESTING + 2;
@@ -220,7 +223,9 @@ pub fn check(expr: &Expr, dictionary: &Dictionary) -> Result<bool, Vec<FieldErro
             Condition::Did { filter: Some((_, _, value)), .. } => vec![value],
             _ => Vec::new(),
         };
-        if literals.iter().any(|l| matches!(l, Literal::Str(s) if crate::health_terms::find(s).is_some())) {
+        if literals.iter().any(|l| matches!(l, Literal::Str(s) if s.len() > MAX_LITERAL)) {
+            errors.push(FieldError::new("value_too_long", "definition", format!("condition {} compares with a value longer than {MAX_LITERAL} bytes", n + 1)));
+        } else if literals.iter().any(|l| matches!(l, Literal::Str(s) if crate::health_terms::find(s).is_some())) {
             errors.push(FieldError::new("health_term_in_definition", "definition", format!("condition {} compares with a value that reveals health information; use coded fields and the code vault", n + 1)));
         }
     }

@@ -92,3 +92,18 @@ fn everyday_clinic_text_stays_quiet() {
     // At most 2% false blocks (PRODUCT.md capability 7).
     assert!(blocked.len() * 50 <= total, "{} of {total} everyday messages blocked:\n{}", blocked.len(), blocked.join("\n"));
 }
+
+#[test]
+#[ignore = "a timing probe for development, run with --release --ignored"]
+fn probe_lint_speed() {
+    use sotto_core::lint::{normalize, normalize_split};
+    let texts: Vec<String> = (0..50_000).map(|i| format!("Reminder: you have an appointment on Friday at {i}pm with Dr. Maria. Reply C to confirm or R to reschedule.")).collect();
+    let time = |name: &str, f: &dyn Fn(&str) -> usize| {
+        let t = std::time::Instant::now();
+        let n: usize = texts.iter().map(|x| f(x)).sum();
+        println!("{name}: {:.0}/s ({n})", texts.len() as f64 / t.elapsed().as_secs_f64());
+    };
+    time("normalize", &|x| normalize(x).text.len());
+    time("normalize_split", &|x| normalize_split(x).text.len());
+    time("lint", &|x| lint(x, Surface::SmsBody).findings.len());
+}

@@ -66,7 +66,7 @@ async fn apply_jobs<C>(conn: &mut AnyConnection, head: &mut ChainHead, jobs: &[J
         let mut job_outcomes = Vec::with_capacity(job.writes.len());
         for write in job.writes {
             let (message_id, external_id, _, act) = keys(write);
-            let object = format!("patient:{}/message:{message_id}", head.key.patient_ref(external_id));
+            let object = format!("patient:{}/message:{}", head.key.patient_ref(external_id), head.key.message_ref(message_id));
             // `remove` makes a repeat of the same id later in the group a duplicate.
             if !fresh.remove(message_id) {
                 job_outcomes.push(WriteOutcome::Duplicate);
