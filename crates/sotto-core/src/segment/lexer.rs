@@ -116,6 +116,8 @@ pub fn lex(src: &str) -> Result<Vec<Token>, FieldError> {
                 }
                 let text: String = chars[i..j].iter().collect();
                 let tok = match text.parse::<f64>() {
+                    // A number too large for a double would be stored as null and never read back.
+                    Ok(n) if !n.is_finite() => return Err(error_at(line, col, "this number is too large")),
                     Ok(n) => Tok::Num(n),
                     // A bare date such as 2026-01-31 stays text.
                     Err(_) => Tok::Str(text),

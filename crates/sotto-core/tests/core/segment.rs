@@ -128,3 +128,12 @@ fn a_number_in_a_definition_reads_back_from_its_stored_form_exactly() {
     let stored = serde_json::to_string(&expr).expect("json");
     assert_eq!(serde_json::from_str::<Expr>(&stored).expect("read back"), expr);
 }
+
+#[test]
+fn a_number_too_large_for_a_double_is_refused_with_its_position() {
+    // Found by the segment fuzz target: it parsed as infinity, was stored as null, and the
+    // segment could never be read back.
+    let err = parse(&format!("score < {}", "2".repeat(400))).expect_err("refused");
+    assert_eq!(err.code, "invalid_segment");
+    assert!(err.message.contains("line 1, column 9") && err.message.contains("too large"), "{}", err.message);
+}
