@@ -85,9 +85,10 @@ fn decode_into(raw: &str, offset: usize, out: &mut Shown) {
     while i < raw.len() {
         let c = raw[i..].chars().next().unwrap_or(' ');
         if c == '&' {
-            // Entity names are short: look no further than 33 bytes for the `;`.
-            let window = &raw[i..raw.len().min(i + 33)];
-            if let Some(semi) = window.find(';')
+            // Entity names are short: look no further than 33 bytes for the `;` (by bytes, so
+            // the window never cuts a character; the `;` itself is a boundary).
+            let window = &raw.as_bytes()[i..raw.len().min(i + 33)];
+            if let Some(semi) = window.iter().position(|b| *b == b';')
                 && let Some(decoded) = entity(&raw[i + 1..i + semi])
             {
                 if let Some(d) = decoded {
@@ -230,6 +231,8 @@ mod tests {
             ("<!-- a --!>HIV results", "HIV results"),
             ("&#72&#73&#86 results", "HIV results"),
             ("<head>HIV results</head>", "HIV results"),
+            // Found by the lint fuzz target: the entity window cut a character in two.
+            (concat!("&", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "ݞ;"), concat!("&", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "ݞ;")),
         ] {
             assert_eq!(shown(html).text, expected, "{html}");
         }
