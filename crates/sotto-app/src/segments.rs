@@ -45,13 +45,14 @@ const MAX_DEFINITION: usize = 65_536;
 /// information (`condition:457`, never `hiv:1` or `condition:1.AIDS`).
 fn code_shape(code: &str) -> bool {
     match code.split_once(':') {
-        Some((prefix, body)) => {
+        // The body follows the firewall's rule for coded values, so the vault accepts exactly
+        // the codes ingestion does.
+        Some((prefix, _)) => {
             !prefix.is_empty()
                 && prefix.len() <= 32
                 && prefix.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                && sotto_core::firewall::opaque_code_body(body)
                 && sotto_core::health_terms::find(&prefix.replace('_', " ")).is_none()
-                && sotto_core::health_terms::find(body).is_none()
+                && sotto_core::firewall::check_code(&code[..=prefix.len()], code, "code").is_ok()
         }
         None => false,
     }
