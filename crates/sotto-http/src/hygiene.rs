@@ -47,7 +47,8 @@ fn is_own_shape(response: &Response) -> bool {
 
 /// The middleware.
 pub(crate) async fn harden(request: Request, next: Next) -> Response {
-    let mut response = if request.uri().to_string().len() > MAX_URI {
+    let target_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let mut response = if target_len > MAX_URI {
         let (code, message) = code_for(StatusCode::URI_TOO_LONG);
         ApiError::request(StatusCode::URI_TOO_LONG, code, message).into_response()
     } else {
