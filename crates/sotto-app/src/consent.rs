@@ -86,6 +86,25 @@ impl<S: Store> App<S> {
         Ok(serde_json::to_value(&record).unwrap_or_default())
     }
 
+    /// Appends many consent records (for seeding and imports) in one transaction per chunk;
+    /// every body is parsed first, and nothing is written when one fails.
+    pub async fn record_consents(&self, ctx: &RequestCtx, items: &[(String, Value)]) -> Result<usize, AppError> {
+        self.require(ctx, Scope::ConsentWrite, "consent").await?;
+        let mut rows = Vec::with_capacity(items.len());
+        for (external_id, body) in items {
+            let id = ExternalId::parse("external_id", external_id).map_err(AppError::invalid)?;
+            let record = parse_consent(body).map_err(AppError::Invalid)?;
+            rows.push(to_row(id.as_str(), &record, ctx));
+        }
+        for chunk in rows.chunks(500) {
+            self.store.append_consents(chunk, &ctx.audit(), vec![]).await?;
+        }
+        let mut ids: Vec<String> = rows.iter().map(|r| r.external_id.clone()).collect();
+        ids.dedup();
+        self.refresh_permissions(&ids).await?;
+        Ok(rows.len())
+    }
+
     /// A patient's current consent per channel and topic, and the whole ledger.
     pub async fn consents(&self, ctx: &RequestCtx, external_id: &str) -> Result<Value, AppError> {
         self.require(ctx, Scope::ConsentRead, "consent").await?;

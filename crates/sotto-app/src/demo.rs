@@ -104,6 +104,35 @@ pub fn clinic(size: DemoSize, now: Timestamp) -> Vec<Value> {
     calls
 }
 
+/// The consents a clinic would have on file for the patients of `clinic(size, …)`: most
+/// patients opted in to email and (in writing) to SMS, with evidence; some opted out by
+/// replying STOP or by unsubscribing; some opted in to the newsletter. Each as a consent body.
+pub fn clinic_consents(size: DemoSize, now: Timestamp) -> Vec<(String, Value)> {
+    let mut rng = StdRng::seed_from_u64(size.seed ^ 0x00C0_45E7);
+    let mut out = Vec::with_capacity(size.patients * 3);
+    for n in 0..size.patients {
+        let id = format!("demo-{:06}", n + 1);
+        let signed = at(now, -rng.random_range(30..900), 15);
+        let form = json!({"form_version": "intake-2026-01", "method": "signed_intake_form"});
+        let roll: f64 = rng.random();
+        if roll < 0.88 {
+            out.push((id.clone(), json!({"channel": "email", "status": "opted_in", "kind": "express", "source": "paper", "captured_at": signed, "evidence": form})));
+        } else if roll < 0.94 {
+            out.push((id.clone(), json!({"channel": "email", "status": "opted_out", "kind": "express", "source": "email_unsubscribe", "captured_at": signed, "evidence": {"method": "one_click"}})));
+        }
+        let roll: f64 = rng.random();
+        if roll < 0.82 {
+            out.push((id.clone(), json!({"channel": "sms", "status": "opted_in", "kind": "express_written", "source": "paper", "captured_at": signed, "evidence": form})));
+        } else if roll < 0.90 {
+            out.push((id.clone(), json!({"channel": "sms", "status": "opted_out", "kind": "express", "source": "sms_keyword", "captured_at": signed, "evidence": {"keyword": "STOP"}})));
+        }
+        if rng.random_bool(0.4) {
+            out.push((id.clone(), json!({"channel": "email", "topic": "newsletter", "status": "opted_in", "kind": "express", "source": "web_form", "captured_at": signed, "evidence": {"form_version": "newsletter-2026-01", "method": "web_form"}})));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +144,17 @@ mod tests {
         assert_eq!(a, clinic(DemoSize { patients: 50, seed: 7 }, now));
         assert_ne!(a, clinic(DemoSize { patients: 50, seed: 8 }, now));
         assert_eq!(a.iter().filter(|c| c["type"] == "identify").count(), 50);
+    }
+
+    #[test]
+    fn the_demo_consents_parse_and_include_opt_ins_and_opt_outs_on_both_channels() {
+        let now: Timestamp = "2026-11-22T10:00:00Z".parse().expect("time");
+        let consents = clinic_consents(DemoSize { patients: 300, seed: 7 }, now);
+        for (_, body) in &consents {
+            sotto_core::consent::parse_consent(body).expect("every demo consent parses");
+        }
+        for (channel, status) in [("email", "opted_in"), ("email", "opted_out"), ("sms", "opted_in"), ("sms", "opted_out")] {
+            assert!(consents.iter().any(|(_, b)| b["channel"] == channel && b["status"] == status && b.get("topic").is_none()), "{channel} {status}");
+        }
     }
 }

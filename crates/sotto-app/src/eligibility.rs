@@ -4,22 +4,20 @@
 
 use std::collections::BTreeMap;
 
-use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use sotto_core::FieldError;
 use sotto_core::audit::{Outcome, action};
-use sotto_core::consent::{ConsentRecord, ConsentState, ConsentStatus, Topic};
+use sotto_core::consent::Topic;
 use sotto_core::contact::Channel;
-use sotto_core::gate::{Decision, Intent, PatientState, SentMessage, Suppression, decide};
+use sotto_core::gate::{Decision, Intent, PatientState, decide};
 use sotto_core::ids::ExternalId;
 use sotto_core::purpose::Purpose;
 use sotto_core::scope::Scope;
 use sotto_store::Store;
 
-use crate::consent::{from_row, summary};
-use crate::merge::open_identifiers;
+use crate::gate_state::state_from_inputs;
 use crate::dispatch::Dispatch;
 use crate::{App, AppError, RequestCtx, micros};
 
@@ -102,64 +100,15 @@ pub fn parse_intent(query: &BTreeMap<String, String>, now: Timestamp) -> Result<
 impl<S: Store> App<S> {
     /// Everything the gate needs about one patient, read now.
     pub async fn gate_state(&self, id: &ExternalId, now: Timestamp) -> Result<PatientState, AppError> {
-        let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
-        let traits: Map<String, Value> = serde_json::from_str(&record.traits).unwrap_or_default();
-        let ids = open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default();
-        let mut state = PatientState::default();
-        let has_tokens = ids.other.get("push_tokens").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
-        for (channel, present, verified) in [
-            (Channel::Email, ids.email.is_some(), traits.get("email_verified") == Some(&Value::Bool(true))),
-            (Channel::Sms, ids.phone.is_some(), traits.get("phone_verified") == Some(&Value::Bool(true))),
-            (Channel::Push, has_tokens, has_tokens),
-        ] {
-            if present {
-                state.reachable.insert(channel);
-            }
-            if verified {
-                state.verified.insert(channel);
-            }
-        }
-        state.timezone = record.timezone.as_deref().and_then(|tz| TimeZone::get(tz).ok());
-        state.state_of_residence = traits.get("state_of_residence").and_then(Value::as_str).map(str::to_owned);
-        let mut history = self.store.consents_of(id.as_str()).await?.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        // A STOP from the patient's number after their latest SMS consent record wins, even
-        // if it was sent before the number was theirs.
-        if let Some(index) = &record.phone_index
-            && let Some((status, at)) = self.store.number_consent(index).await?
-            && status == ConsentStatus::OptedOut.as_str()
-            && let Ok(at) = Timestamp::from_microsecond(at)
-            && history.iter().filter(|r| r.channel == Channel::Sms && r.topic.is_none()).all(|r| r.captured_at < at)
-        {
-            history.push(ConsentRecord {
-                channel: Channel::Sms,
-                topic: None,
-                status: ConsentStatus::OptedOut,
-                kind: sotto_core::purpose::ConsentKind::Express,
-                source: sotto_core::consent::ConsentSource::SmsKeyword,
-                captured_at: at,
-                evidence: serde_json::json!({"method": "sms_number_opt_out"}),
-            });
-        }
-        state.consents = ConsentState::derive(&history);
-        state.authorizations = self.store.authorizations_of(id.as_str()).await?.iter().map(summary).collect();
-        for (channel, reason) in self.store.suppressions_of(id.as_str()).await? {
-            let why = match reason.as_str() {
-                "hard_bounce" => Suppression::HardBounce,
-                "complaint" => Suppression::Complaint,
-                _ => Suppression::Manual,
-            };
-            if let Ok(c) = Channel::parse("channel", &channel) {
-                state.suppressions.push((c, why));
-            }
-        }
-        // Sends as far back as the longest configured cap reaches.
+        let inputs = self.store.gate_inputs(&[id.as_str().to_owned()], self.sends_horizon(now)).await?;
+        let inputs = inputs.get(id.as_str()).ok_or(AppError::NotFound("patient"))?;
+        state_from_inputs(&self.keyring, inputs)
+    }
+
+    /// How far back sends count: as far as the longest configured cap reaches.
+    pub(crate) fn sends_horizon(&self, now: Timestamp) -> i64 {
         let horizon = self.settings.gate.caps.iter().map(|c| c.window).max().unwrap_or(SignedDuration::ZERO);
-        for send in self.store.sends_of(&self.keyring.patient_ref(id.as_str()), micros(now - horizon)).await? {
-            if let (Ok(channel), Ok(purpose), Ok(at)) = (Channel::parse("c", &send.channel), Purpose::parse("p", &send.purpose), Timestamp::from_microsecond(send.sent_at)) {
-                state.sent.push(SentMessage { channel, purpose, at });
-            }
-        }
-        Ok(state)
+        micros(now - horizon)
     }
 
     /// Explains whether a patient would get a message, and why not.

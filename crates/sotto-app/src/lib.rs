@@ -4,8 +4,12 @@
 
 mod admin;
 mod checkpoints;
+mod compose;
 mod consent;
+pub mod deliver;
+mod dispatcher;
 mod eligibility;
+mod gate_state;
 mod inbound;
 mod unsubscribe;
 pub mod demo;
@@ -15,10 +19,12 @@ mod error;
 mod ingest;
 mod library;
 mod merge;
+mod outbox;
 mod patients;
 mod segments;
 mod supervise;
 mod templates;
+mod worker;
 mod writer;
 
 use std::sync::Arc;
@@ -32,6 +38,10 @@ use sotto_store::{AuditContext, Store};
 
 pub use admin::{AuditPage, CreatedKey, KeyRequest, KeySummary};
 pub use checkpoints::{CheckpointPolicy, CheckpointWriter};
+pub use compose::{message_id_header, sender_domain};
+pub use dispatcher::Dispatcher;
+pub use outbox::{MAX_IDEMPOTENCY_KEY, message_view};
+pub use worker::{DispatchSettings, RoundReport, retry_delay};
 pub use error::AppError;
 pub use dispatch::Dispatch;
 pub use eligibility::{Question, parse_intent};
@@ -64,6 +74,11 @@ pub struct AppSettings {
     pub clinic: ClinicInfo,
     /// The provider configured for each channel, with its BAA.
     pub providers: std::collections::BTreeMap<sotto_core::contact::Channel, sotto_core::gate_policy::ProviderSpec>,
+    /// The From of every email, such as `Sotto Clinic <no-reply@clinic.example>`; its domain
+    /// names Message-IDs.
+    pub email_from: String,
+    /// Whether `/dev/mailbox` shows what the development sink kept (never in production).
+    pub dev_mailbox: bool,
 }
 
 /// The practice's details as templates show them.
@@ -96,6 +111,8 @@ impl Default for AppSettings {
             sms_webhook_secret: None,
             clinic: ClinicInfo::default(),
             providers: std::collections::BTreeMap::new(),
+            email_from: "Sotto Clinic <no-reply@clinic.example>".into(),
+            dev_mailbox: false,
         }
     }
 }
@@ -181,13 +198,15 @@ pub struct App<S> {
     dictionary: DictionaryCache,
     writer: IngestWriter,
     segments: Arc<std::sync::RwLock<sotto_core::segment::SegmentEngine>>,
+    mailbox: Arc<deliver::Mailbox>,
+    outbox_notify: Arc<tokio::sync::Notify>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.
@@ -199,6 +218,16 @@ impl<S: Store> App<S> {
     /// and benchmarks.
     pub fn writer_groups(&self) -> (u64, u64) {
         self.writer.group_stats()
+    }
+
+    /// What the development sink kept, when the settings show it (`None` otherwise).
+    pub fn dev_mailbox(&self) -> Option<&Arc<deliver::Mailbox>> {
+        self.settings.dev_mailbox.then_some(&self.mailbox)
+    }
+
+    /// The development sink's mailbox, for wiring the sink provider.
+    pub fn mailbox(&self) -> &Arc<deliver::Mailbox> {
+        &self.mailbox
     }
 
     /// The store, for health checks and tools.

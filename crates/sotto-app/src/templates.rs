@@ -11,9 +11,9 @@ use sotto_core::dictionary::Surface;
 use sotto_core::ids::ExternalId;
 use sotto_core::scope::Scope;
 use sotto_core::template::{Rendered, RenderError, TemplateContent, VersionStatus, analyze, check_name, parse_content, render};
-use sotto_store::{Review, Store, TemplateRow, TemplateVersionRow};
+use sotto_store::{PatientRecord, Review, Store, TemplateRow, TemplateVersionRow};
 
-use crate::merge::open_identifiers;
+use crate::merge::{Identifiers, open_identifiers};
 use crate::{App, AppError, RequestCtx, micros, time_text};
 
 fn version_view(v: &TemplateVersionRow) -> Value {
@@ -259,8 +259,16 @@ impl<S: Store> App<S> {
         let id = ExternalId::parse("patient_id", patient).map_err(AppError::invalid)?;
         let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         let ids = open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default();
+        let channel = Channel::parse("channel", &template.channel).map_err(AppError::invalid)?;
+        self.send_context(&record, &ids, event, channel, &row.analysis, None)
+    }
+
+    /// The render context for one patient from their opened profile: only the traits the
+    /// version uses (`analysis` is the version's stored analysis), the event, the practice's
+    /// details, and a one-click unsubscribe link for the channel (and topic).
+    pub(crate) fn send_context(&self, record: &PatientRecord, ids: &Identifiers, event: Value, channel: Channel, analysis: &str, topic: Option<String>) -> Result<Value, AppError> {
         let traits: Map<String, Value> = serde_json::from_str(&record.traits).unwrap_or_default();
-        let analysis: Value = serde_json::from_str(&row.analysis).unwrap_or_default();
+        let analysis: Value = serde_json::from_str(analysis).unwrap_or_default();
         let used: Vec<String> = analysis["variables"]
             .as_array()
             .map(Vec::as_slice)
@@ -281,8 +289,7 @@ impl<S: Store> App<S> {
             fields.insert(name, value.unwrap_or(Value::Null));
         }
         let mut context = self.render_context(json!({"patient": fields, "event": event}));
-        let channel = Channel::parse("channel", &template.channel).map_err(AppError::invalid)?;
-        context["links"]["unsubscribe"] = Value::String(self.unsubscribe_url(id.as_str(), channel, None)?);
+        context["links"]["unsubscribe"] = Value::String(self.unsubscribe_url(&record.external_id, channel, topic)?);
         Ok(context)
     }
 

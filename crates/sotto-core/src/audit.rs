@@ -65,6 +65,14 @@ pub mod action {
     pub const GATE_DECIDE: &str = "gate.decide";
     /// A message was handed to a provider.
     pub const MESSAGE_SEND: &str = "message.send";
+    /// A message was queued in the outbox.
+    pub const MESSAGE_QUEUE: &str = "message.queue";
+    /// A hand-off to a provider ended (failed, retried, dead, uncertain, refused).
+    pub const MESSAGE_OUTCOME: &str = "message.outcome";
+    /// An operator moved a message back to the queue.
+    pub const MESSAGE_REQUEUE: &str = "message.requeue";
+    /// Sending was paused or resumed.
+    pub const DISPATCH_CONTROL: &str = "dispatch.control";
 }
 
 /// How an audited action ended.

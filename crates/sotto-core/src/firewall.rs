@@ -98,10 +98,16 @@ impl Firewall<'_> {
 
     /// Checks an event name and its properties; returns the properties to store.
     pub fn check_event(&self, event: &str, properties: &Map<String, Value>, parent: &str) -> Result<Map<String, Value>, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        if let Err(e) = self.declared(FieldKind::Event, event, "event", "event") {
-            errors.push(e);
+        let name = self.declared(FieldKind::Event, event, "event", "event").err();
+        match (name, self.check_properties(properties, parent)) {
+            (None, Ok(stored)) => Ok(stored),
+            (name, checked) => Err(name.into_iter().chain(checked.err().unwrap_or_default()).collect()),
         }
+    }
+
+    /// Checks event properties (also a message's context); returns the ones to keep.
+    pub fn check_properties(&self, properties: &Map<String, Value>, parent: &str) -> Result<Map<String, Value>, Vec<FieldError>> {
+        let mut errors = Vec::new();
         let mut stored = Map::new();
         for (i, (name, value)) in properties.iter().enumerate() {
             let field = path(parent, name);

@@ -107,10 +107,34 @@ impl GateSpec {
 pub struct ProviderSpec {
     /// A name for people, such as `smtp-relay` or `twilio`.
     pub name: String,
+    /// What carries the messages.
+    #[serde(default)]
+    pub kind: ProviderKind,
     /// When the BAA with the provider was signed; none on file when absent.
     pub baa_signed: Option<jiff::civil::Date>,
     /// When that BAA ends, if it does.
     pub baa_expires: Option<jiff::civil::Date>,
+}
+
+/// What carries a channel's messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Keeps messages in the development mailbox; refused in production.
+    #[default]
+    Sink,
+    /// An SMTP relay (email), configured in `[smtp]`.
+    Smtp,
+}
+
+impl ProviderKind {
+    /// The configured name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Sink => "sink",
+            ProviderKind::Smtp => "smtp",
+        }
+    }
 }
 
 impl ProviderSpec {
@@ -170,7 +194,7 @@ mod tests {
     #[test]
     fn a_baa_is_in_force_from_its_signing_until_its_end() {
         let d = |s: &str| s.parse::<jiff::civil::Date>().expect("date");
-        let p = ProviderSpec { name: "smtp".into(), baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")) };
+        let p = ProviderSpec { name: "smtp".into(), kind: ProviderKind::Smtp, baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")) };
         assert!(!p.baa_in_force(d("2026-01-14")));
         assert!(p.baa_in_force(d("2026-01-15")));
         assert!(p.baa_in_force(d("2027-01-14")));
@@ -180,7 +204,7 @@ mod tests {
         configured.insert("email".to_owned(), ProviderSpec { baa_expires: Some(d("2025-01-01")), ..p.clone() });
         assert!(check_providers(&configured).expect_err("ends before it starts").contains("providers.email.baa_expires"));
         configured.insert("email".to_owned(), p);
-        configured.insert("fax".to_owned(), ProviderSpec { name: "x".into(), baa_signed: None, baa_expires: None });
+        configured.insert("fax".to_owned(), ProviderSpec { name: "x".into(), kind: ProviderKind::Sink, baa_signed: None, baa_expires: None });
         assert!(check_providers(&configured).expect_err("fax").contains("providers.fax"));
     }
 

@@ -64,11 +64,20 @@ pub enum Scope {
     /// Listing and revoking API keys.
     #[serde(rename = "keys:manage")]
     KeysManage,
+    /// Queueing transactional messages.
+    #[serde(rename = "messages:send")]
+    MessagesSend,
+    /// Reading a message's status (never its body or address).
+    #[serde(rename = "messages:read")]
+    MessagesRead,
+    /// Pausing and resuming sending, requeueing dead or uncertain messages.
+    #[serde(rename = "dispatch:manage")]
+    DispatchManage,
 }
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 19] = [
+    pub const ALL: [Scope; 22] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -88,6 +97,9 @@ impl Scope {
         Scope::TemplatesRead,
         Scope::TemplatesWrite,
         Scope::KeysManage,
+        Scope::MessagesSend,
+        Scope::MessagesRead,
+        Scope::DispatchManage,
     ];
 
     /// The wire name, such as `events:write`.
@@ -112,6 +124,9 @@ impl Scope {
             Scope::TemplatesRead => "templates:read",
             Scope::TemplatesWrite => "templates:write",
             Scope::KeysManage => "keys:manage",
+            Scope::MessagesSend => "messages:send",
+            Scope::MessagesRead => "messages:read",
+            Scope::DispatchManage => "dispatch:manage",
         }
     }
 

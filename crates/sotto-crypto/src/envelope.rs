@@ -167,6 +167,11 @@ impl Keyring {
         self.refs.patient_ref(external_id)
     }
 
+    /// The opaque reference for text a client chose, such as an idempotency key (`msg_…`).
+    pub fn message_ref(&self, text: &str) -> String {
+        self.refs.message_ref(text)
+    }
+
     /// Makes a new data key for the object named `owner` and returns it with its wrapped form.
     pub fn new_data_key(&self, owner: &str) -> (DataKey, Vec<u8>) {
         let raw = Zeroizing::new(random_bytes::<32>());

@@ -5,6 +5,7 @@ mod consent_routes;
 mod error;
 mod extract;
 mod hygiene;
+mod message_routes;
 mod pages;
 mod request_id;
 mod routes;
@@ -85,6 +86,14 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/templates/{id}", get(template_routes::get_one::<S>))
         .route("/v1/templates/{id}/versions", post(template_routes::edit::<S>))
         .route("/v1/templates/{id}/versions/{version}/{step}", post(template_routes::step::<S>))
+        .route("/v1/messages", post(message_routes::send::<S>))
+        .route("/v1/messages/{id}", get(message_routes::message::<S>))
+        .route("/v1/messages/{id}/requeue", post(message_routes::requeue::<S>))
+        .route("/v1/dispatch", get(message_routes::dispatch_status::<S>))
+        .route("/v1/dispatch/pause", post(message_routes::pause::<S>))
+        .route("/v1/dispatch/resume", post(message_routes::resume::<S>))
+        .route("/dev/mailbox", get(message_routes::mailbox::<S>))
+        .route("/dev/mailbox.json", get(message_routes::mailbox_json::<S>))
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

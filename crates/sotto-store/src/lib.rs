@@ -5,6 +5,7 @@
 mod checkpoints;
 mod consent_records;
 mod error;
+mod outbox_records;
 mod records;
 mod sql;
 mod template_records;
@@ -16,6 +17,7 @@ use std::future::Future;
 pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
+pub use outbox_records::{DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
 pub use template_records::{Review, TemplateRow, TemplateVersionRow};
@@ -189,7 +191,51 @@ pub trait TemplateStore {
     fn template_versions(&self, template_id: &str) -> impl Future<Output = StoreResult<Vec<TemplateVersionRow>>> + Send;
 }
 
-/// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + Clone + Send + Sync + 'static {}
+/// The outbox: message intents, their claims by workers, decisions and hand-offs.
+pub trait OutboxStore {
+    /// Queues a message unless its idempotency key is taken, audited; answers the row stored
+    /// under that key and whether it is new.
+    fn enqueue_message(&self, row: &OutboxRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<(OutboxRow, bool)>> + Send;
+    /// One message.
+    fn outbox_message(&self, id: &str) -> impl Future<Output = StoreResult<Option<OutboxRow>>> + Send;
+    /// Claims up to `limit` due messages (queued, or deferred and due) for `worker` until
+    /// `lease_until`. On PostgreSQL concurrent workers skip each other's rows
+    /// (`FOR UPDATE SKIP LOCKED`); SQLite serializes writers.
+    fn claim_outbox(&self, worker: &str, now: i64, lease_until: i64, limit: i64) -> impl Future<Output = StoreResult<Vec<OutboxRow>>> + Send;
+    /// In one write transaction: reads the gate's inputs for the claims still held by
+    /// `worker` (sends since `sends_since`), asks `decider`, records each decision (audited),
+    /// takes the frequency-cap slot of each allowed message and moves the rest on. Answers
+    /// the claims it decided with their verdicts, and the inputs it read.
+    fn decide_claimed(
+        &self,
+        worker: &str,
+        claims: &[OutboxRow],
+        sends_since: i64,
+        now: i64,
+        decider: &dyn OutboxDecider,
+        ctx: &AuditContext,
+    ) -> impl Future<Output = StoreResult<(Vec<(OutboxRow, Verdict)>, std::collections::BTreeMap<String, GateInputs>)>> + Send;
+    /// Records how hand-offs ended, audited; a message no longer held by `worker` is left alone.
+    fn finish_outbox(&self, worker: &str, results: &[(String, Finish)], now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Messages whose lease ran out: undecided ones go back to the queue, ones allowed (and
+    /// perhaps handed to a provider) become `uncertain`. Answers (requeued, uncertain).
+    fn recover_outbox(&self, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<(u64, u64)>> + Send;
+    /// Gives back the undecided claims of a worker that stops.
+    fn release_claims(&self, worker: &str, now: i64) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Moves a dead or uncertain message back to the queue, audited; `false` when it is in
+    /// neither state.
+    fn requeue_message(&self, id: &str, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Messages counted by state.
+    fn outbox_counts(&self) -> impl Future<Output = StoreResult<Vec<(String, i64)>>> + Send;
+    /// The gate's inputs for several patients, read now.
+    fn gate_inputs(&self, external_ids: &[String], sends_since: i64) -> impl Future<Output = StoreResult<std::collections::BTreeMap<String, GateInputs>>> + Send;
+    /// Whether sending is paused.
+    fn dispatch_control(&self) -> impl Future<Output = StoreResult<DispatchControl>> + Send;
+    /// Pauses or resumes all sending, audited.
+    fn set_dispatch_control(&self, control: &DispatchControl, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + Clone + Send + Sync + 'static {}
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + Clone + Send + Sync + 'static {}

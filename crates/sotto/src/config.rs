@@ -23,7 +23,7 @@ const KNOWN_VARS: &[&str] = &[
     "SOTTO_SMS_HELP_CONTACT", "SOTTO_SMS_WEBHOOK_SECRET", "SOTTO_SMS_WEBHOOK_SECRET_FILE", "SOTTO_CLINIC_NAME",
     "SOTTO_CLINIC_PHONE", "SOTTO_CLINIC_ADDRESS", "SOTTO_CLINIC_WEBSITE", "SOTTO_AUDIT_CHECKPOINTS_DIR",
     "SOTTO_AUDIT_CHECKPOINT_ENTRIES", "SOTTO_AUDIT_CHECKPOINT_MINUTES", "SOTTO_TLS_CERT_FILE", "SOTTO_TLS_KEY_FILE",
-    "SOTTO_HEADER_READ_TIMEOUT_SECS", "SOTTO_GATE_WINDOW", "SOTTO_GATE_REQUIRE_VERIFIED",
+    "SOTTO_HEADER_READ_TIMEOUT_SECS", "SOTTO_GATE_WINDOW", "SOTTO_GATE_REQUIRE_VERIFIED", "SOTTO_EMAIL_FROM",
 ];
 
 /// Flags (each also readable from its `SOTTO_` variable) shared by server commands.
@@ -84,6 +84,7 @@ struct FileConfig {
     header_read_timeout_secs: Option<u64>,
     gate: Option<sotto_core::gate_policy::GateSpec>,
     providers: Option<std::collections::BTreeMap<String, sotto_core::gate_policy::ProviderSpec>>,
+    email_from: Option<String>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -121,6 +122,8 @@ pub struct Settings {
     pub gate: sotto_core::gate::GatePolicy,
     /// The provider of each channel, with its BAA.
     pub providers: std::collections::BTreeMap<sotto_core::contact::Channel, sotto_core::gate_policy::ProviderSpec>,
+    /// The From of every email.
+    pub email_from: String,
 }
 
 impl Settings {
@@ -135,6 +138,8 @@ impl Settings {
             clinic: self.clinic.clone(),
             gate: self.gate.clone(),
             providers: self.providers.clone(),
+            email_from: self.email_from.clone(),
+            dev_mailbox: false,
         }
     }
 }
@@ -286,7 +291,12 @@ impl ConfigArgs {
             every: Duration::from_secs(every_minutes * 60),
             ..sotto_app::CheckpointPolicy::default()
         };
+        let email_from = env("SOTTO_EMAIL_FROM").or(file.email_from).unwrap_or(defaults.email_from);
+        if !email_from.contains('@') || email_from.contains(['\r', '\n']) {
+            bail!("the From address {email_from:?} is not an email address: set email_from (or SOTTO_EMAIL_FROM) to something like \"Clinic <no-reply@clinic.example>\"");
+        }
         Ok(Settings {
+            email_from,
             gate,
             providers,
             audit_checkpoints,

@@ -7,13 +7,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use sotto_app::demo::{DemoSize, clinic};
-use sotto_app::{App, AppSettings, CheckpointPolicy, ItemStatus, KeyRequest, Principal, RequestCtx};
+use sotto_app::demo::{DemoSize, clinic, clinic_consents};
+use sotto_app::deliver::Providers;
+use sotto_app::{App, AppSettings, CheckpointPolicy, DispatchSettings, Dispatcher, ItemStatus, KeyRequest, Principal, RequestCtx};
+use sotto_core::contact::Channel;
+use sotto_core::gate_policy::{ProviderKind, ProviderSpec};
+use sotto_core::quiet_hours::Window;
 use sotto_core::scope::Scope;
 use sotto_crypto::Keyring;
 use sotto_http::HttpSettings;
 use sotto_http::telemetry::LogFormat;
-use sotto_store::{PatientStore, SqlStore};
+use sotto_store::{ConsentStore, PatientStore, SqlStore, TemplateStore};
 
 use crate::admin::write_master_key;
 use crate::config::load_master_key;
@@ -51,7 +55,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let db_url = format!("sqlite://{}", args.data_dir.join("sotto.db").display()).parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = SqlStore::connect(&db_url, master.chain_key()).await.context("cannot open the demo database")?;
     store.migrate().await.context("cannot migrate the demo database")?;
-    let settings = AppSettings { public_url: format!("http://{listen}"), ..AppSettings::default() };
+    let settings = demo_settings(listen);
     let checkpoints = checkpoint_writer(&store, &args.data_dir.join("audit-checkpoints"), &master)?;
     let app = App::new(store, Keyring::new(&master), settings);
 
@@ -83,6 +87,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .load_template_library(&author, &reviewer, "Approved for the demo clinic")
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the template library: {e}"))?;
+    let consents = clinic_consents(DemoSize { patients: args.patients, seed: args.seed }, jiff::Timestamp::now());
+    // Consents are append-only: a second run of the demo keeps the first run's ledger.
+    let consents = if created_now(&app).await? { consents } else { Vec::new() };
+    let recorded = app.record_consents(&ctx("demo-consents"), &consents).await.map_err(|e| anyhow::anyhow!("cannot record the demo consents: {e}"))?;
     let (patients, events) = app.store().counts().await.context("cannot count the demo data")?;
     let key_file = args.data_dir.join("demo-api-key");
     let created = demo_key(&app, &key_file).await?;
@@ -92,12 +100,69 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("base URL:   http://{listen}");
     println!("try:        curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/patients/demo-000001", key_file.display());
     println!("templates:  curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/templates", key_file.display());
+    if recorded > 0 {
+        println!("consents:   {recorded} records (most patients opted in to email and, in writing, to SMS; some opted out)");
+    }
+    let queued = queue_demo_messages(&app, &calls).await?;
+    println!("messages:   {queued} transactional messages queued (appointment confirmations and reminders); the gate decides each at dispatch");
+    println!("mailbox:    http://{listen}/dev/mailbox (what the development sink kept; nothing leaves this machine)");
+    println!("outbox:     curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/dispatch", key_file.display());
     checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if !args.serve {
         return Ok(ExitCode::SUCCESS);
     }
-    serve_app(app, listen, &HttpSettings::default(), checkpoints, CheckpointPolicy::default()).await?;
+    let providers = Providers::sink(app.mailbox());
+    let dispatcher = Dispatcher::spawn(app.clone(), providers, DispatchSettings { idle_poll: std::time::Duration::from_millis(200), ..DispatchSettings::default() }, true);
+    serve_app(app, listen, &HttpSettings::default(), checkpoints, CheckpointPolicy::default(), Some(dispatcher)).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's settings: every channel goes to the development sink (named as a provider with
+/// a BAA, since nothing leaves the machine), email may go at any hour, SMS and push keep the
+/// default quiet hours.
+fn demo_settings(listen: std::net::SocketAddr) -> AppSettings {
+    let sink = ProviderSpec { name: "development sink (nothing leaves this machine)".into(), kind: ProviderKind::Sink, baa_signed: "2026-01-01".parse().ok(), baa_expires: None };
+    let mut settings = AppSettings { public_url: format!("http://{listen}"), dev_mailbox: true, ..AppSettings::default() };
+    settings.providers = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, sink.clone())).collect();
+    if let Some(all_day) = Window::parse("00:00-23:59") {
+        let daytime = settings.gate.window;
+        settings.gate.window = all_day;
+        settings.gate.channel_windows.insert(Channel::Sms, daytime);
+        settings.gate.channel_windows.insert(Channel::Push, daytime);
+    }
+    settings
+}
+
+/// Whether this run made the demo database (no consent recorded yet).
+async fn created_now(app: &App<SqlStore>) -> anyhow::Result<bool> {
+    Ok(app.store().consents_of("demo-000001").await.context("cannot read the demo consents")?.is_empty())
+}
+
+/// Queues appointment confirmations (email) and reminders (SMS, push) for patients with a
+/// booked appointment, each under an idempotency key made from the patient, so a second run
+/// queues nothing new. Answers how many are queued now.
+async fn queue_demo_messages(app: &App<SqlStore>, calls: &[serde_json::Value]) -> anyhow::Result<usize> {
+    let templates = app.store().templates().await.context("cannot read the templates")?;
+    let id_of = |name: &str| templates.iter().find(|t| t.name == name).map(|t| t.id.clone());
+    let plan = [("Appointment confirmation (email)", "email", 12), ("Appointment reminder (SMS)", "sms", 8), ("Appointment reminder (push)", "push", 4)];
+    let booked: Vec<&serde_json::Value> = calls.iter().filter(|c| c["event"] == "appointment_booked").collect();
+    let mut queued = 0;
+    let mut next = 0;
+    for (name, channel, count) in plan {
+        let Some(template_id) = id_of(name) else { continue };
+        for call in booked.iter().skip(next).take(count) {
+            let props = &call["properties"];
+            let body = serde_json::json!({
+                "patient": call["userId"], "template_id": template_id, "channel": channel, "purpose": "treatment",
+                "context": {"appointment_start": props["appointment_start"], "provider_first_name": props["provider_first_name"]},
+            });
+            let key = format!("demo-{channel}-{}", call["userId"].as_str().unwrap_or_default());
+            let (_, created) = app.queue_message(&ctx("demo-messages"), Some(&key), &body).await.map_err(|e| anyhow::anyhow!("cannot queue a demo message: {e}"))?;
+            queued += usize::from(created);
+        }
+        next += count;
+    }
+    Ok(queued)
 }
 
 /// Creates the data directory readable by its owner only (and narrows an existing one).

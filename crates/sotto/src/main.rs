@@ -1,11 +1,12 @@
-//! `sotto`: the one binary. Subcommands serve the API, migrate, run the demo clinic,
-//! manage keys and verify the audit chain. Nothing but wiring and configuration lives here.
+//! `sotto`: the one binary. Subcommands serve the API, run the dispatch worker, migrate, run
+//! the demo clinic, manage keys and sending, and verify the audit chain. Nothing but wiring and configuration lives here.
 
 mod admin;
 mod config;
 mod demo;
 mod lint;
 mod serve;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +25,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API.
-    Serve(ConfigArgs),
+    /// Serve the HTTP API, with a dispatch worker unless told not to.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Serve the API only; run `sotto worker` to send.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run the dispatch worker alone: claim due messages, decide, render and send them.
+    Worker(ConfigArgs),
+    /// Pause or resume all sending, show the outbox, requeue a message.
+    Dispatch {
+        #[command(subcommand)]
+        command: worker::DispatchCommand,
+    },
     /// Apply database migrations.
     Migrate(ConfigArgs),
     /// Create a synthetic clinic on an embedded SQLite file and serve it.
@@ -71,7 +85,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve { config, no_worker } => serve::run(config, !no_worker).await,
+            Command::Worker(args) => worker::run(args).await,
+            Command::Dispatch { command } => worker::dispatch(command).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Demo { data_dir, listen, patients, seed, no_serve } => {
                 demo::run(demo::DemoArgs { data_dir, listen, patients, seed, serve: !no_serve }).await

@@ -1,11 +1,12 @@
-//! `sotto serve`: load configuration, open and migrate the store, serve until a signal.
+//! `sotto serve`: load configuration, open and migrate the store, serve (and send, unless
+//! told not to) until a signal.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use sotto_app::{App, CheckpointPolicy, CheckpointWriter};
+use sotto_app::{App, AppSettings, CheckpointPolicy, CheckpointWriter, Dispatcher};
 use sotto_crypto::{Keyring, MasterKey};
 use sotto_http::HttpSettings;
 use sotto_http::telemetry::{LogFormat, subscriber};
@@ -63,6 +64,7 @@ pub async fn serve_app(
     http: &HttpSettings,
     checkpoints: CheckpointWriter<SqlStore>,
     policy: CheckpointPolicy,
+    dispatcher: Option<Dispatcher>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -71,6 +73,9 @@ pub async fn serve_app(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     checkpoints.clone().spawn(policy, stopped);
     let served = sotto_http::serve(listener, app, http, shutdown_signal()).await.context("the server stopped with an error");
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.shutdown().await;
+    }
     let _ = stop.send(true);
     match checkpoints.write_now(jiff::Timestamp::now()).await {
         Ok(seq) => tracing::info!(checkpoint = ?seq, "audit checkpoint written at shutdown"),
@@ -79,7 +84,7 @@ pub async fn serve_app(
     served
 }
 
-pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ConfigArgs, with_worker: bool) -> anyhow::Result<ExitCode> {
     let settings = args.resolve("127.0.0.1:8080", None)?;
     init_logs(settings.log_format);
     let master = settings.master_key.clone().context(
@@ -88,9 +93,11 @@ pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(production = settings.production, backend = ?settings.database.backend(), "configuration loaded");
     let store = open_store(&settings, &master).await?;
     let checkpoints = checkpoint_writer(&store, &settings.audit_checkpoints, &master)?;
-    let app = App::new(store, Keyring::new(&master), settings.app_settings());
+    let app = App::new(store, Keyring::new(&master), AppSettings { dev_mailbox: crate::worker::uses_sink(&settings), ..settings.app_settings() });
+    let providers = crate::worker::providers(&settings, &app)?;
     let patients = app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
     tracing::info!(patients, "segment index built");
-    serve_app(app, settings.listen, &settings.http, checkpoints, settings.checkpoint_policy).await?;
+    let dispatcher = with_worker.then(|| crate::worker::start(&app, providers));
+    serve_app(app, settings.listen, &settings.http, checkpoints, settings.checkpoint_policy, dispatcher).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod render;
+mod text;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use crate::health_terms;
 
 pub use analysis::{Analysis, VariableUse, analyze};
 pub use render::{RenderError, Rendered, render, render_strict};
+pub use text::html_to_text;
 
 /// The most bytes one surface's source may have.
 pub const MAX_SURFACE: usize = 20_000;

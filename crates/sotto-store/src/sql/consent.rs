@@ -25,7 +25,7 @@ pub(super) fn consent_from_row(r: &AnyRow) -> Result<ConsentRow, sqlx::Error> {
     })
 }
 
-fn authorization_from_row(r: &AnyRow) -> Result<AuthorizationRow, sqlx::Error> {
+pub(super) fn authorization_from_row(r: &AnyRow) -> Result<AuthorizationRow, sqlx::Error> {
     Ok(AuthorizationRow {
         id: r.try_get("id")?,
         external_id: r.try_get("external_id")?,
@@ -43,6 +43,25 @@ fn authorization_from_row(r: &AnyRow) -> Result<AuthorizationRow, sqlx::Error> {
 }
 
 impl SqlStore {
+    /// Writes gate decisions and their audit entries inside a write transaction.
+    pub(super) async fn insert_decisions(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, head: &mut super::ChainHead, rows: &[DecisionRow], ctx: &AuditContext) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        insert_rows(self.backend, tx, "INSERT INTO gate_decisions (decided_at, external_id, channel, purpose, decision, reasons)", 6, "", rows, |q, r| {
+            q.bind(r.decided_at).bind(r.patient.as_str()).bind(r.channel.as_str()).bind(r.purpose.as_str()).bind(r.decision.as_str()).bind(r.reasons.as_str())
+        })
+        .await?;
+        let events: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let outcome = if r.reasons.is_empty() { r.decision.clone() } else { format!("{}:{}", r.decision, r.reasons.replace(' ', ",")) };
+                ctx.event(action::GATE_DECIDE, format!("patient:{}/{}/{}", r.patient, r.channel, r.purpose), &outcome)
+            })
+            .collect();
+        head.append(tx, &events).await
+    }
+
     /// Appends ledger rows and their audit entries inside a write transaction.
     async fn insert_consents(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, head: &mut super::ChainHead, rows: &[ConsentRow], ctx: &AuditContext, audit: Vec<AuditEvent>) -> StoreResult<()> {
         if !rows.is_empty() {
@@ -279,18 +298,7 @@ impl ConsentStore for SqlStore {
 
     async fn record_decisions(&self, rows: &[DecisionRow], ctx: &AuditContext) -> StoreResult<()> {
         let (mut tx, mut head) = self.begin_write().await?;
-        insert_rows(self.backend, &mut tx, "INSERT INTO gate_decisions (decided_at, external_id, channel, purpose, decision, reasons)", 6, "", rows, |q, r| {
-            q.bind(r.decided_at).bind(r.patient.as_str()).bind(r.channel.as_str()).bind(r.purpose.as_str()).bind(r.decision.as_str()).bind(r.reasons.as_str())
-        })
-        .await?;
-        let events: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let outcome = if r.reasons.is_empty() { r.decision.clone() } else { format!("{}:{}", r.decision, r.reasons.replace(' ', ",")) };
-                ctx.event(action::GATE_DECIDE, format!("patient:{}/{}/{}", r.patient, r.channel, r.purpose), &outcome)
-            })
-            .collect();
-        head.append(&mut tx, &events).await?;
+        self.insert_decisions(&mut tx, &mut head, rows, ctx).await?;
         head.commit(tx).await
     }
 

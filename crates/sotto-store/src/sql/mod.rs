@@ -6,7 +6,9 @@
 mod admin;
 mod bulk;
 mod consent;
+mod gate_inputs;
 mod ingest;
+mod outbox;
 mod patients;
 mod segments;
 mod templates;

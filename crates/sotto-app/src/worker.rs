@@ -1,0 +1,259 @@
+//! One dispatch round: claim a batch, decide it inside the transaction that records the
+//! decisions and takes the cap slots (state read in one pass for the batch), render each
+//! allowed message from the approved version, lint it again, hand it to the channel's
+//! provider, and record how each hand-off ended.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use sotto_core::contact::Channel;
+use sotto_core::gate::{Decision, GatePolicy, Intent, decide};
+use sotto_core::purpose::Purpose;
+use sotto_core::template::{RenderError, TemplateContent, VersionStatus, analyze, render};
+use sotto_crypto::Keyring;
+use sotto_store::{AuditContext, Finish, GateInputs, OutboxDecider, OutboxRow, Store, Verdict};
+
+use crate::compose::compose;
+use crate::deliver::{OutgoingMessage, Providers, SendError};
+use crate::eligibility::reason_codes;
+use crate::gate_state::{identifiers, state_from_inputs};
+use crate::{App, AppError, micros};
+
+/// How a worker claims and sends.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Messages claimed per round.
+    pub batch: i64,
+    /// How long a claim holds before another worker may recover it.
+    pub lease: SignedDuration,
+    /// How long to wait when nothing is due.
+    pub idle_poll: Duration,
+    /// Hand-offs tried before a message is dead.
+    pub max_attempts: i64,
+    /// Hand-offs in flight at once.
+    pub concurrency: usize,
+    /// How long a provider may take before the message is `uncertain`.
+    pub send_timeout: Duration,
+    /// The first retry's delay; each retry doubles it, up to an hour, with jitter.
+    pub retry_base: SignedDuration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            batch: 200,
+            lease: SignedDuration::from_mins(5),
+            idle_poll: Duration::from_millis(500),
+            max_attempts: 8,
+            concurrency: 32,
+            send_timeout: Duration::from_secs(30),
+            retry_base: SignedDuration::from_secs(30),
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Messages claimed.
+    pub claimed: usize,
+    /// Handed over and accepted.
+    pub sent: usize,
+    /// Waiting (quiet hours, caps).
+    pub deferred: usize,
+    /// Refused by the gate or the linter.
+    pub denied: usize,
+    /// Failed, retried, dead or uncertain.
+    pub failed: usize,
+    /// Whether sending is paused.
+    pub paused: bool,
+}
+
+/// An approved version as dispatch uses it.
+#[derive(Debug)]
+pub(crate) struct ApprovedVersion {
+    pub version: i64,
+    pub content: TemplateContent,
+    pub analysis: String,
+    /// Whether it still passes analysis against today's dictionary.
+    pub clean: bool,
+}
+
+/// The gate over a claimed batch, from the state the store read in the deciding transaction.
+struct BatchDecider<'a> {
+    keyring: &'a Keyring,
+    gate: &'a GatePolicy,
+    urgent_gate: GatePolicy,
+    templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
+    baa: BTreeMap<Channel, bool>,
+    now: Timestamp,
+}
+
+impl BatchDecider<'_> {
+    fn one(&self, claim: &OutboxRow, inputs: Option<&GateInputs>) -> Verdict {
+        let deny = |reason: &str| Verdict::Deny { reasons: reason.to_owned() };
+        let (Ok(channel), Ok(purpose)) = (Channel::parse("channel", &claim.channel), Purpose::parse("purpose", &claim.purpose)) else {
+            return deny("invalid_message");
+        };
+        let topic = claim.topic.as_deref().and_then(|t| sotto_core::consent::Topic::parse("topic", t).ok());
+        let template = self.templates.get(&claim.template_id).and_then(Option::as_ref);
+        let intent = Intent {
+            channel,
+            purpose,
+            topic,
+            uses_phi: claim.uses_phi,
+            template_approved: template.is_some(),
+            lint_clean: template.is_some_and(|t| t.clean),
+            provider_has_baa: self.baa.get(&channel).copied().unwrap_or(false),
+        };
+        let state = inputs.and_then(|i| state_from_inputs(self.keyring, i).ok());
+        // Urgent care messages pass frequency caps, never consent, suppression or the linter.
+        let policy = if claim.urgent { &self.urgent_gate } else { self.gate };
+        match decide(&intent, state.as_ref(), policy, self.now) {
+            Decision::Allow => match template {
+                Some(t) => Verdict::Allow { template_version: t.version },
+                None => deny("template_not_approved"),
+            },
+            d @ Decision::Defer { until, .. } => Verdict::Defer { until: micros(until), reasons: reason_codes(&d) },
+            d @ Decision::Deny { .. } => Verdict::Deny { reasons: reason_codes(&d) },
+        }
+    }
+}
+
+impl OutboxDecider for BatchDecider<'_> {
+    fn decide(&self, claims: &[OutboxRow], inputs: &BTreeMap<String, GateInputs>) -> Vec<Verdict> {
+        claims.iter().map(|c| self.one(c, inputs.get(&c.external_id))).collect()
+    }
+}
+
+/// The delay before retry number `attempt` (1 for the first), doubled each time up to an
+/// hour, spread by `jitter` in [0, 1) over ±20%.
+pub fn retry_delay(base: SignedDuration, attempt: i64, jitter: f64) -> SignedDuration {
+    let doubled = base.as_secs_f64() * 2f64.powi(attempt.clamp(1, 20) as i32 - 1);
+    let capped = doubled.min(3_600.0);
+    SignedDuration::from_secs_f64(capped * (0.8 + 0.4 * jitter.clamp(0.0, 1.0)))
+}
+
+impl<S: Store> App<S> {
+    /// The latest approved version of each template, checked against today's dictionary.
+    pub(crate) async fn approved_versions(&self, ids: &[String]) -> Result<BTreeMap<String, Option<ApprovedVersion>>, AppError> {
+        let dictionary = self.dictionary.get(&self.store).await?;
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if out.contains_key(id) {
+                continue;
+            }
+            let versions = self.store.template_versions(id).await?;
+            let approved = versions.iter().rev().find(|v| v.status == VersionStatus::Approved.as_str()).and_then(|row| {
+                let content: TemplateContent = serde_json::from_str(&row.content).ok()?;
+                let clean = analyze(&content, &dictionary).is_ok();
+                Some(ApprovedVersion { version: row.version, content, analysis: row.analysis.clone(), clean })
+            });
+            out.insert(id.clone(), approved);
+        }
+        Ok(out)
+    }
+
+    /// Claims, decides, renders and hands over one batch as `worker`.
+    pub async fn dispatch_round(&self, worker: &str, providers: &Providers, settings: &DispatchSettings, now: Timestamp) -> Result<RoundReport, AppError> {
+        let mut report = RoundReport::default();
+        if self.store.dispatch_control().await?.paused {
+            report.paused = true;
+            return Ok(report);
+        }
+        let claims = self.store.claim_outbox(worker, micros(now), micros(now + settings.lease), settings.batch).await?;
+        report.claimed = claims.len();
+        if claims.is_empty() {
+            return Ok(report);
+        }
+        let template_ids: Vec<String> = claims.iter().map(|c| c.template_id.clone()).collect();
+        let templates = self.approved_versions(&template_ids).await?;
+        let mut urgent_gate = self.settings.gate.clone();
+        urgent_gate.caps.clear();
+        let baa = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, self.provider_has_baa(c, now))).collect();
+        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, templates: &templates, baa, now };
+        let audit = AuditContext { actor: format!("system:dispatch/{worker}"), request_id: String::new(), source_ip: None, at_micros: micros(now) };
+        let (decided, inputs) = self.store.decide_claimed(worker, &claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
+        let mut results: Vec<(String, Finish)> = Vec::new();
+        let mut handoffs = tokio::task::JoinSet::new();
+        for (claim, verdict) in decided {
+            let version = match verdict {
+                Verdict::Allow { template_version } => template_version,
+                Verdict::Defer { .. } => {
+                    report.deferred += 1;
+                    continue;
+                }
+                Verdict::Deny { .. } => {
+                    report.denied += 1;
+                    continue;
+                }
+            };
+            let prepared = self.prepare(&claim, version, &templates, inputs.get(&claim.external_id), now);
+            let (message, provider) = match prepared.and_then(|m| Ok((providers.get(m.channel).cloned().ok_or(Finish::Failed { error: "no_provider_for_channel".into() })?, m))) {
+                Ok((provider, message)) => (message, provider),
+                Err(finish) => {
+                    results.push((claim.id.clone(), finish));
+                    continue;
+                }
+            };
+            while handoffs.len() >= settings.concurrency.max(1) {
+                if let Some(Ok(done)) = handoffs.join_next().await {
+                    results.push(done);
+                }
+            }
+            let timeout = settings.send_timeout;
+            let attempts = claim.attempts + 1;
+            let (max, base) = (settings.max_attempts, settings.retry_base);
+            handoffs.spawn(async move {
+                let answer = tokio::time::timeout(timeout, provider.send(&message)).await;
+                let finish = match answer {
+                    Ok(Ok(accepted)) => Finish::Sent { provider: provider.name().to_owned(), provider_message_id: accepted.provider_message_id },
+                    Ok(Err(SendError::Transient(code))) if attempts >= max => Finish::Dead { error: code },
+                    Ok(Err(SendError::Transient(code))) => Finish::Retry { at: micros(Timestamp::now() + retry_delay(base, attempts, rand::random::<f64>())), error: code },
+                    Ok(Err(SendError::Permanent(code))) => Finish::Failed { error: code },
+                    Ok(Err(SendError::Uncertain(code))) => Finish::Uncertain { error: code },
+                    Err(_) => Finish::Uncertain { error: "provider_timeout".into() },
+                };
+                (message.id, finish)
+            });
+        }
+        while let Some(done) = handoffs.join_next().await {
+            match done {
+                Ok(done) => results.push(done),
+                Err(e) => tracing::error!(panicked = e.is_panic(), "a provider hand-off task ended abnormally; its message stays claimed until its lease ends"),
+            }
+        }
+        for (_, finish) in &results {
+            match finish {
+                Finish::Sent { .. } => report.sent += 1,
+                Finish::Refused { .. } => report.denied += 1,
+                _ => report.failed += 1,
+            }
+        }
+        self.store.finish_outbox(worker, &results, micros(Timestamp::now()), &audit).await?;
+        tracing::info!(claimed = report.claimed, sent = report.sent, deferred = report.deferred, denied = report.denied, failed = report.failed, "dispatch round");
+        Ok(report)
+    }
+
+    /// Renders an allowed message for its patient; a refusal says how the message ends.
+    fn prepare(&self, claim: &OutboxRow, version: i64, templates: &BTreeMap<String, Option<ApprovedVersion>>, inputs: Option<&GateInputs>, now: Timestamp) -> Result<OutgoingMessage, Finish> {
+        let failed = |code: &str| Finish::Failed { error: code.to_owned() };
+        let template = templates.get(&claim.template_id).and_then(Option::as_ref).filter(|t| t.version == version).ok_or_else(|| failed("template_version_changed"))?;
+        let inputs = inputs.ok_or_else(|| failed("patient_missing"))?;
+        let ids = identifiers(&self.keyring, inputs).map_err(|_| failed("identifiers_unreadable"))?;
+        let channel = Channel::parse("channel", &claim.channel).map_err(|_| failed("invalid_message"))?;
+        let event: Value = serde_json::from_str(&claim.context).unwrap_or(Value::Object(Default::default()));
+        let topic = if Purpose::parse("purpose", &claim.purpose).is_ok_and(Purpose::is_marketing) { claim.topic.clone() } else { None };
+        let context = self.send_context(&inputs.patient, &ids, event, channel, &template.analysis, topic).map_err(|_| failed("context_unavailable"))?;
+        let rendered = render(&template.content, &context).map_err(|e| match e {
+            RenderError::Blocked { .. } => Finish::Refused { reasons: "template_lint_failed".into() },
+            _ => failed("render_failed"),
+        })?;
+        let marketing = Purpose::parse("purpose", &claim.purpose).is_ok_and(Purpose::is_marketing);
+        let unsubscribe = context["links"]["unsubscribe"].as_str().unwrap_or_default();
+        compose(claim, channel, &ids, &rendered, &self.settings.email_from, marketing.then_some(unsubscribe), now).map_err(|code| failed(code))
+    }
+}

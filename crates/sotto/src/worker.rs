@@ -1,0 +1,103 @@
+//! `sotto worker` and `sotto dispatch`: the dispatch worker on its own, the providers built
+//! from configuration (the sink only outside production), and the kill switch, status and
+//! requeue at the command line.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use sotto_app::deliver::Providers;
+use sotto_app::{App, DispatchSettings, Dispatcher, Principal, RequestCtx};
+use sotto_core::gate_policy::ProviderKind;
+use sotto_crypto::Keyring;
+use sotto_store::{Backend, SqlStore};
+
+use crate::config::{ConfigArgs, Settings};
+use crate::serve::{checkpoint_writer, init_logs, open_store, shutdown_signal};
+
+/// `sotto dispatch …`.
+#[derive(Debug, Subcommand)]
+pub enum DispatchCommand {
+    /// Stop all sending at once (workers finish the round they are in).
+    Pause {
+        /// Why, for the operators who see it (no health information).
+        #[arg(long, default_value = "paused from the command line")]
+        reason: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Resume sending.
+    Resume(ConfigArgs),
+    /// Messages counted by status, and whether sending is paused.
+    Status(ConfigArgs),
+    /// Move a dead or uncertain message back to the queue.
+    Requeue {
+        /// The message id (msg_…).
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// The providers the settings name; the sink is refused in production.
+pub fn providers(settings: &Settings, app: &App<SqlStore>) -> anyhow::Result<Providers> {
+    let mut providers = Providers::default();
+    for (channel, spec) in &settings.providers {
+        match spec.kind {
+            ProviderKind::Sink if settings.production => {
+                anyhow::bail!("providers.{channel}.kind is \"sink\", which keeps messages instead of delivering them and is refused in production: configure a real provider")
+            }
+            ProviderKind::Sink => providers = providers.with(*channel, Arc::new(sotto_app::deliver::SinkProvider::new(app.mailbox()))),
+            ProviderKind::Smtp => anyhow::bail!("providers.{channel}.kind \"smtp\" needs the [smtp] table; see the README's delivery section"),
+        }
+    }
+    Ok(providers)
+}
+
+/// Whether the settings use the sink anywhere (the development mailbox is then served).
+pub fn uses_sink(settings: &Settings) -> bool {
+    settings.providers.values().any(|p| p.kind == ProviderKind::Sink)
+}
+
+/// Starts the dispatch worker for a store.
+pub fn start(app: &Arc<App<SqlStore>>, providers: Providers) -> Dispatcher {
+    let recover_at_start = app.store().backend() == Backend::Sqlite;
+    Dispatcher::spawn(app.clone(), providers, DispatchSettings::default(), recover_at_start)
+}
+
+pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.resolve("127.0.0.1:8080", None)?;
+    init_logs(settings.log_format);
+    let master = settings.master_key.clone().context("no master key configured: set SOTTO_MASTER_KEY_FILE")?;
+    let store = open_store(&settings, &master).await?;
+    let checkpoints = checkpoint_writer(&store, &settings.audit_checkpoints, &master)?;
+    let app = App::new(store, Keyring::new(&master), settings.app_settings());
+    let dispatcher = start(&app, providers(&settings, &app)?);
+    shutdown_signal().await;
+    dispatcher.shutdown().await;
+    checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn dispatch(command: DispatchCommand) -> anyhow::Result<ExitCode> {
+    let config = match &command {
+        DispatchCommand::Pause { config, .. } | DispatchCommand::Requeue { config, .. } => config,
+        DispatchCommand::Resume(config) | DispatchCommand::Status(config) => config,
+    };
+    let settings = config.resolve("127.0.0.1:8080", None)?;
+    let master = settings.master_key.clone().context("no master key configured: set SOTTO_MASTER_KEY_FILE")?;
+    let store = open_store(&settings, &master).await?;
+    let app = App::new(store, Keyring::new(&master), settings.app_settings());
+    let ctx = RequestCtx { principal: Principal::cli(), request_id: String::new(), source_ip: None, now: jiff::Timestamp::now() };
+    let answer = match &command {
+        DispatchCommand::Pause { reason, .. } => app.set_paused(&ctx, true, reason).await,
+        DispatchCommand::Resume(_) => app.set_paused(&ctx, false, "").await,
+        DispatchCommand::Status(_) => app.dispatch_status(&ctx).await,
+        DispatchCommand::Requeue { id, .. } => app.requeue(&ctx, id).await,
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(ExitCode::SUCCESS)
+}
