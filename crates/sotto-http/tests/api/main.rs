@@ -11,6 +11,7 @@ mod dispatch;
 mod hygiene;
 mod ingest;
 mod logs;
+mod outbox;
 mod patients;
 mod segments;
 mod templates;

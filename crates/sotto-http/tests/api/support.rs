@@ -65,13 +65,17 @@ pub async fn read(response: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-/// The test deployment has an email and an SMS provider, each with a BAA on file.
-pub async fn spawn_app_on(backend: Backend, settings: HttpSettings) -> TestApp {
+/// The test deployment's settings: an email and an SMS provider, each with a BAA on file.
+pub fn app_settings() -> AppSettings {
     use sotto_core::contact::Channel;
     use sotto_core::gate_policy::ProviderSpec;
     let provider = |name: &str| ProviderSpec { name: name.into(), kind: Default::default(), baa_signed: "2020-01-01".parse().ok(), baa_expires: None };
     let providers = [(Channel::Email, provider("smtp-relay")), (Channel::Sms, provider("sms-gateway"))].into_iter().collect();
-    spawn_app_with(backend, settings, AppSettings { providers, ..AppSettings::default() }).await
+    AppSettings { providers, ..AppSettings::default() }
+}
+
+pub async fn spawn_app_on(backend: Backend, settings: HttpSettings) -> TestApp {
+    spawn_app_with(backend, settings, app_settings()).await
 }
 
 pub async fn spawn_app_with(backend: Backend, settings: HttpSettings, app_settings: AppSettings) -> TestApp {
