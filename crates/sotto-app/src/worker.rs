@@ -254,6 +254,6 @@ impl<S: Store> App<S> {
         })?;
         let marketing = Purpose::parse("purpose", &claim.purpose).is_ok_and(Purpose::is_marketing);
         let unsubscribe = context["links"]["unsubscribe"].as_str().unwrap_or_default();
-        compose(claim, channel, &ids, &rendered, &self.settings.email_from, marketing.then_some(unsubscribe), now).map_err(|code| failed(code))
+        compose(claim, channel, &ids, &rendered, &self.settings.email_from, marketing.then_some(unsubscribe), now).map_err(failed)
     }
 }

@@ -191,6 +191,9 @@ pub trait TemplateStore {
     fn template_versions(&self, template_id: &str) -> impl Future<Output = StoreResult<Vec<TemplateVersionRow>>> + Send;
 }
 
+/// The claims a worker decided, with their verdicts, and the gate inputs read to decide them.
+pub type Decided = (Vec<(OutboxRow, Verdict)>, std::collections::BTreeMap<String, GateInputs>);
+
 /// The outbox: message intents, their claims by workers, decisions and hand-offs.
 pub trait OutboxStore {
     /// Queues a message unless its idempotency key is taken, audited; answers the row stored
@@ -214,7 +217,7 @@ pub trait OutboxStore {
         now: i64,
         decider: &dyn OutboxDecider,
         ctx: &AuditContext,
-    ) -> impl Future<Output = StoreResult<(Vec<(OutboxRow, Verdict)>, std::collections::BTreeMap<String, GateInputs>)>> + Send;
+    ) -> impl Future<Output = StoreResult<Decided>> + Send;
     /// Records how hand-offs ended, audited; a message no longer held by `worker` is left alone.
     fn finish_outbox(&self, worker: &str, results: &[(String, Finish)], now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// Messages whose lease ran out: undecided ones go back to the queue, ones allowed (and

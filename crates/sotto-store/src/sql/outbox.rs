@@ -11,7 +11,7 @@ use sotto_core::audit::{Outcome, action};
 
 use super::gate_inputs::{placeholders, read_inputs};
 use super::{Backend, SqlStore};
-use crate::{AuditContext, DecisionRow, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
+use crate::{AuditContext, DecisionRow, Decided, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
 
 const COLUMNS: &str = "id, idempotency_key, source, external_id, channel, purpose, topic, template_id, template_version, uses_phi, urgent, context, state, decision, \
      reasons, attempts, not_before, next_attempt_at, claimed_by, lease_until, provider, provider_message_id, last_error, created_at, updated_at, sent_at";
@@ -131,7 +131,7 @@ impl OutboxStore for SqlStore {
         now: i64,
         decider: &dyn OutboxDecider,
         ctx: &AuditContext,
-    ) -> StoreResult<(Vec<(OutboxRow, Verdict)>, BTreeMap<String, GateInputs>)> {
+    ) -> StoreResult<Decided> {
         if claims.is_empty() {
             return Ok((Vec::new(), BTreeMap::new()));
         }
