@@ -1,7 +1,7 @@
 """A real SMTP server on loopback for Sotto's delivery tests (aiosmtpd).
 
 Offers STARTTLS with the certificate it is given and, with --require-tls, refuses mail
-before TLS; writes each message it accepts to OUT/<n>.eml. Prints "ready" once listening
+before TLS; refuses recipients whose address starts with "reject"; writes each message it accepts to OUT/<n>.eml. Prints "ready" once listening
 and stops when its standard input closes.
 """
 import argparse
@@ -19,6 +19,12 @@ class Keep:
         self.out = out
         self.count = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
