@@ -120,3 +120,41 @@ async fn a_rejected_recipient_is_a_permanent_failure_with_the_reply_code_and_no_
     let bad_key = DkimSettings { domain: "clinic.example".into(), selector: "s".into(), algorithm: DkimAlgorithm::RsaSha256, private_key: "not a key".into() };
     assert!(matches!(SmtpProvider::new(&settings(sink.port, SmtpSecurity::PlainLoopback, Some(bad_key))), Err(SmtpConfigError::DkimKey("rsa-sha256"))));
 }
+
+#[tokio::test]
+async fn the_dispatch_worker_delivers_a_queued_reminder_over_smtp_once_under_the_message_id_of_its_key() {
+    use sotto_app::deliver::Providers;
+    use sotto_app::{App, AppSettings, DispatchSettings, Principal, RequestCtx};
+    use sotto_core::gate_policy::{ProviderKind, ProviderSpec};
+    use sotto_store::TemplateStore;
+    let Some(python) = python() else { return };
+    let sink = Sink::start(&python, true);
+    let (private_key, record) = dkim_key(DkimAlgorithm::Ed25519Sha256);
+    let dkim = DkimSettings { domain: "clinic.example".into(), selector: "s2026".into(), algorithm: DkimAlgorithm::Ed25519Sha256, private_key };
+    let smtp = SmtpProvider::new(&settings(sink.port, SmtpSecurity::StartTls { extra_roots_pem: vec![sink.ca_pem.clone()] }, Some(dkim))).expect("provider");
+    let providers = Providers::default().with(Channel::Email, std::sync::Arc::new(smtp));
+    let relay = ProviderSpec { name: "relay".into(), kind: ProviderKind::Smtp, baa_signed: "2026-01-01".parse().ok(), baa_expires: None };
+    let mut app_settings = AppSettings { email_from: "Riverside Clinic <no-reply@clinic.example>".into(), ..AppSettings::default() };
+    app_settings.providers.insert(Channel::Email, relay);
+    app_settings.gate.window = sotto_core::quiet_hours::Window::parse("00:00-23:59").expect("window");
+
+    let test_store = sotto_store::testing::fresh_store(sotto_store::Backend::Sqlite).await;
+    let app = App::new(test_store.store.clone(), sotto_crypto::Keyring::new(&test_store.master), app_settings);
+    let ctx = |who: &str| RequestCtx { principal: Principal::system(who), request_id: "t".into(), source_ip: None, now: jiff::Timestamp::now() };
+    let traits = serde_json::json!({"email": "ana@example.org", "email_verified": true, "first_name": "Ana", "timezone": "America/Chicago"});
+    app.ingest_one(&ctx("ehr"), sotto_core::ingest::CallType::Identify, &serde_json::json!({"userId": "p-1", "traits": traits})).await.expect("identify");
+    app.load_template_library(&ctx("library"), &ctx("reviewer"), "approved").await.expect("library");
+    let template = test_store.store.templates().await.expect("templates").into_iter().find(|t| t.name == "Appointment confirmation (email)").expect("template").id;
+    let body = serde_json::json!({"patient": "p-1", "template_id": template, "channel": "email", "purpose": "treatment", "context": {"appointment_start": "2026-12-20T15:30:00Z"}});
+    let (queued, _) = app.queue_message(&ctx("scheduler"), Some("appt-7/confirmation"), &body).await.expect("queue");
+    app.queue_message(&ctx("scheduler"), Some("appt-7/confirmation"), &body).await.expect("the same key again");
+
+    let report = app.dispatch_round("w-1", &providers, &DispatchSettings::default(), jiff::Timestamp::now()).await.expect("round");
+    assert_eq!((report.claimed, report.sent), (1, 1), "{report:?}");
+    let files = sink.messages(1);
+    assert_eq!(files.len(), 1, "one message for one key");
+    let text = std::fs::read_to_string(&files[0]).expect("message");
+    assert!(text.contains(&format!("Message-ID: <{}@clinic.example>", queued["id"].as_str().expect("id"))), "{text}");
+    assert!(text.contains("Hi Ana") && text.contains("December 20"), "the approved version rendered for the patient");
+    assert!(dkim_verify(&python, "s2026", "clinic.example", &record, &files)[0].contains(" pass "));
+}

@@ -85,6 +85,7 @@ struct FileConfig {
     gate: Option<sotto_core::gate_policy::GateSpec>,
     providers: Option<std::collections::BTreeMap<String, sotto_core::gate_policy::ProviderSpec>>,
     email_from: Option<String>,
+    smtp: Option<crate::smtp_config::SmtpFile>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -124,6 +125,8 @@ pub struct Settings {
     pub providers: std::collections::BTreeMap<sotto_core::contact::Channel, sotto_core::gate_policy::ProviderSpec>,
     /// The From of every email.
     pub email_from: String,
+    /// The SMTP relay, when `[smtp]` is configured.
+    pub smtp: Option<sotto_deliver::SmtpSettings>,
 }
 
 impl Settings {
@@ -295,7 +298,9 @@ impl ConfigArgs {
         if !email_from.contains('@') || email_from.contains(['\r', '\n']) {
             bail!("the From address {email_from:?} is not an email address: set email_from (or SOTTO_EMAIL_FROM) to something like \"Clinic <no-reply@clinic.example>\"");
         }
+        let smtp = crate::smtp_config::resolve(file.smtp, &email_from, production)?;
         Ok(Settings {
+            smtp,
             email_from,
             gate,
             providers,

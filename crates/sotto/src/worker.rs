@@ -50,7 +50,12 @@ pub fn providers(settings: &Settings, app: &App<SqlStore>) -> anyhow::Result<Pro
                 anyhow::bail!("providers.{channel}.kind is \"sink\", which keeps messages instead of delivering them and is refused in production: configure a real provider")
             }
             ProviderKind::Sink => providers = providers.with(*channel, Arc::new(sotto_app::deliver::SinkProvider::new(app.mailbox()))),
-            ProviderKind::Smtp => anyhow::bail!("providers.{channel}.kind \"smtp\" needs the [smtp] table; see the README's delivery section"),
+            ProviderKind::Smtp if *channel != sotto_core::contact::Channel::Email => anyhow::bail!("providers.{channel}.kind \"smtp\" carries email only"),
+            ProviderKind::Smtp => {
+                let smtp = settings.smtp.as_ref().context("providers.email.kind is \"smtp\" but there is no [smtp] table: add one with the relay's host (see the README's delivery section)")?;
+                let provider = sotto_deliver::SmtpProvider::new(smtp).map_err(|e| anyhow::anyhow!("invalid [smtp] settings: {e}"))?;
+                providers = providers.with(*channel, Arc::new(provider));
+            }
         }
     }
     Ok(providers)

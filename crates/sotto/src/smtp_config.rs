@@ -1,0 +1,90 @@
+//! The `[smtp]` table: the relay email goes through, checked at start with errors that say
+//! what to fix. Secrets (the password, the DKIM key) come from files.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use sotto_deliver::{DkimAlgorithm, DkimSettings, SmtpSecurity, SmtpSettings};
+
+/// `[smtp]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFile {
+    host: String,
+    port: Option<u16>,
+    /// `starttls` (the default) or `none` (a development sink on loopback only).
+    tls: Option<String>,
+    /// A PEM file of extra roots to trust, for a private relay.
+    ca_file: Option<PathBuf>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    pool_max: Option<u32>,
+    timeout_secs: Option<u64>,
+    dkim: Option<DkimFile>,
+}
+
+/// `[smtp.dkim]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimFile {
+    domain: String,
+    selector: String,
+    /// `rsa-sha256` or `ed25519-sha256`.
+    algorithm: String,
+    private_key_file: PathBuf,
+}
+
+fn read(path: &PathBuf, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}: check the path and its permissions", path.display()))
+}
+
+/// The relay's settings, checked.
+pub fn resolve(file: Option<SmtpFile>, from: &str, production: bool) -> anyhow::Result<Option<SmtpSettings>> {
+    let Some(file) = file else { return Ok(None) };
+    if file.host.trim().is_empty() {
+        bail!("smtp.host must name the relay, such as smtp.clinic.example");
+    }
+    let security = match file.tls.as_deref().unwrap_or("starttls") {
+        "starttls" => SmtpSecurity::StartTls { extra_roots_pem: file.ca_file.as_ref().map(|p| read(p, "smtp.ca_file").map(String::into_bytes)).transpose()?.into_iter().collect() },
+        "none" if production => bail!("smtp.tls = \"none\" is refused in production: email must go over STARTTLS"),
+        "none" => SmtpSecurity::PlainLoopback,
+        other => bail!("smtp.tls must be \"starttls\" or \"none\" (a development sink on loopback), not {other:?}"),
+    };
+    let credentials = match (file.username, file.password_file) {
+        (Some(user), Some(path)) => Some((user, read(&path, "smtp.password_file")?.trim().to_owned())),
+        (None, None) => None,
+        _ => bail!("smtp.username and smtp.password_file go together: set both or neither"),
+    };
+    let dkim = match file.dkim {
+        None if production => bail!("production email must be DKIM-signed: add [smtp.dkim] with domain, selector, algorithm and private_key_file"),
+        None => None,
+        Some(d) => {
+            let algorithm = match d.algorithm.as_str() {
+                "rsa-sha256" => DkimAlgorithm::RsaSha256,
+                "ed25519-sha256" => DkimAlgorithm::Ed25519Sha256,
+                other => bail!("smtp.dkim.algorithm must be \"rsa-sha256\" or \"ed25519-sha256\", not {other:?}"),
+            };
+            Some(DkimSettings { domain: d.domain, selector: d.selector, algorithm, private_key: read(&d.private_key_file, "smtp.dkim.private_key_file")? })
+        }
+    };
+    let timeout = file.timeout_secs.unwrap_or(30);
+    if !(1..=600).contains(&timeout) {
+        bail!("smtp.timeout_secs must be from 1 to 600");
+    }
+    let settings = SmtpSettings {
+        host: file.host,
+        port: file.port.unwrap_or(587),
+        security,
+        credentials,
+        pool_max: file.pool_max.unwrap_or(8).clamp(1, 256),
+        timeout: Duration::from_secs(timeout),
+        from: from.to_owned(),
+        dkim,
+    };
+    // Build it once now, so a bad key or address stops the program at start.
+    sotto_deliver::SmtpProvider::new(&settings).map_err(|e| anyhow::anyhow!("invalid [smtp] settings: {e}"))?;
+    Ok(Some(settings))
+}
