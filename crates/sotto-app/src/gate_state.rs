@@ -68,6 +68,7 @@ pub(crate) fn state_from_inputs(keyring: &Keyring, inputs: &GateInputs) -> Resul
         let why = match reason.as_str() {
             "hard_bounce" => Suppression::HardBounce,
             "complaint" => Suppression::Complaint,
+            r if r.starts_with("undeliverable_") => Suppression::Undeliverable,
             _ => Suppression::Manual,
         };
         if let Ok(c) = Channel::parse("channel", channel) {

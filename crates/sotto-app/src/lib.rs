@@ -7,6 +7,7 @@ mod checkpoints;
 mod compose;
 mod consent;
 pub mod deliver;
+mod delivery_status;
 mod dispatcher;
 mod eligibility;
 mod gate_state;
@@ -39,6 +40,7 @@ use sotto_store::{AuditContext, Store};
 pub use admin::{AuditPage, CreatedKey, KeyRequest, KeySummary};
 pub use checkpoints::{CheckpointPolicy, CheckpointWriter};
 pub use compose::{message_id_header, sender_domain};
+pub use delivery_status::{DeliveryStatus, sms_error_effect};
 pub use dispatcher::Dispatcher;
 pub use outbox::{MAX_IDEMPOTENCY_KEY, message_view};
 pub use worker::{DispatchSettings, RoundReport, retry_delay};
@@ -220,9 +222,15 @@ impl<S: Store> App<S> {
         self.writer.group_stats()
     }
 
-    /// What the development sink kept, when the settings show it (`None` otherwise).
-    pub fn dev_mailbox(&self) -> Option<&Arc<deliver::Mailbox>> {
-        self.settings.dev_mailbox.then_some(&self.mailbox)
+    /// What the development sink kept, newest first, when the settings show it (`None`
+    /// otherwise); the read is audited, since it shows addresses and rendered messages.
+    pub async fn read_dev_mailbox(&self, now: Timestamp) -> Result<Option<Vec<deliver::MailboxEntry>>, AppError> {
+        if !self.settings.dev_mailbox {
+            return Ok(None);
+        }
+        let ctx = AuditContext { actor: "local:dev-mailbox".into(), request_id: String::new(), source_ip: None, at_micros: micros(now) };
+        self.store.append_audit(vec![ctx.event(sotto_core::audit::action::PATIENT_READ_PHI, "dev:mailbox".into(), "success")]).await?;
+        Ok(Some(self.mailbox.list()))
     }
 
     /// The development sink's mailbox, for wiring the sink provider.

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use sotto_core::contact::Channel;
-use sotto_core::gate::{Decision, GatePolicy, Intent, decide};
+use sotto_core::gate::{Decision, GatePolicy, Intent, PatientState, SentMessage, decide};
 use sotto_core::purpose::Purpose;
 use sotto_core::template::{RenderError, TemplateContent, VersionStatus, analyze, render};
 use sotto_crypto::Keyring;
@@ -33,7 +33,7 @@ pub struct DispatchSettings {
     pub idle_poll: Duration,
     /// Hand-offs tried before a message is dead.
     pub max_attempts: i64,
-    /// Hand-offs in flight at once.
+    /// Hand-offs in flight at once: claims are decided and handed over in chunks of this size.
     pub concurrency: usize,
     /// How long a provider may take before the message is `uncertain`.
     pub send_timeout: Duration,
@@ -49,7 +49,8 @@ impl Default for DispatchSettings {
             idle_poll: Duration::from_millis(500),
             max_attempts: 8,
             concurrency: 32,
-            send_timeout: Duration::from_secs(30),
+            // A backstop above the providers' own timeouts (SMTP: 30 s per command).
+            send_timeout: Duration::from_secs(120),
             retry_base: SignedDuration::from_secs(30),
         }
     }
@@ -82,6 +83,14 @@ pub(crate) struct ApprovedVersion {
     pub clean: bool,
 }
 
+/// What every chunk of one round shares.
+struct Round<'a> {
+    worker: &'a str,
+    templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
+    providers: &'a Providers,
+    settings: &'a DispatchSettings,
+}
+
 /// The gate over a claimed batch, from the state the store read in the deciding transaction.
 struct BatchDecider<'a> {
     keyring: &'a Keyring,
@@ -93,7 +102,7 @@ struct BatchDecider<'a> {
 }
 
 impl BatchDecider<'_> {
-    fn one(&self, claim: &OutboxRow, inputs: Option<&GateInputs>) -> Verdict {
+    fn one(&self, claim: &OutboxRow, state: Option<&mut PatientState>) -> Verdict {
         let deny = |reason: &str| Verdict::Deny { reasons: reason.to_owned() };
         let (Ok(channel), Ok(purpose)) = (Channel::parse("channel", &claim.channel), Purpose::parse("purpose", &claim.purpose)) else {
             return deny("invalid_message");
@@ -109,12 +118,18 @@ impl BatchDecider<'_> {
             lint_clean: template.is_some_and(|t| t.clean),
             provider_has_baa: self.baa.get(&channel).copied().unwrap_or(false),
         };
-        let state = inputs.and_then(|i| state_from_inputs(self.keyring, i).ok());
         // Urgent care messages pass frequency caps, never consent, suppression or the linter.
         let policy = if claim.urgent { &self.urgent_gate } else { self.gate };
-        match decide(&intent, state.as_ref(), policy, self.now) {
+        let decision = decide(&intent, state.as_deref(), policy, self.now);
+        match decision {
             Decision::Allow => match template {
-                Some(t) => Verdict::Allow { template_version: t.version },
+                Some(t) => {
+                    // Later messages of the same batch count this one against the caps.
+                    if let Some(state) = state {
+                        state.sent.push(SentMessage { channel, purpose, at: self.now });
+                    }
+                    Verdict::Allow { template_version: t.version }
+                }
                 None => deny("template_not_approved"),
             },
             d @ Decision::Defer { until, .. } => Verdict::Defer { until: micros(until), reasons: reason_codes(&d) },
@@ -125,7 +140,14 @@ impl BatchDecider<'_> {
 
 impl OutboxDecider for BatchDecider<'_> {
     fn decide(&self, claims: &[OutboxRow], inputs: &BTreeMap<String, GateInputs>) -> Vec<Verdict> {
-        claims.iter().map(|c| self.one(c, inputs.get(&c.external_id))).collect()
+        let mut states: BTreeMap<&str, Option<PatientState>> = BTreeMap::new();
+        claims
+            .iter()
+            .map(|c| {
+                let state = states.entry(c.external_id.as_str()).or_insert_with(|| inputs.get(&c.external_id).and_then(|i| state_from_inputs(self.keyring, i).ok()));
+                self.one(c, state.as_mut())
+            })
+            .collect()
     }
 }
 
@@ -171,12 +193,27 @@ impl<S: Store> App<S> {
         }
         let template_ids: Vec<String> = claims.iter().map(|c| c.template_id.clone()).collect();
         let templates = self.approved_versions(&template_ids).await?;
+        // Each chunk is decided just before its hand-offs, so a consent change committed while
+        // an earlier chunk was being sent applies to the later ones.
+        let started = std::time::Instant::now();
+        for chunk in claims.chunks(settings.concurrency.max(1)) {
+            let at = now + SignedDuration::try_from(started.elapsed()).unwrap_or_default();
+            let round = Round { worker, templates: &templates, providers, settings };
+            self.dispatch_chunk(&round, chunk, at, &mut report).await?;
+        }
+        tracing::info!(claimed = report.claimed, sent = report.sent, deferred = report.deferred, denied = report.denied, failed = report.failed, "dispatch round");
+        Ok(report)
+    }
+
+    /// Decides one chunk of claims, hands the allowed ones over at once, records the results.
+    async fn dispatch_chunk(&self, round: &Round<'_>, claims: &[OutboxRow], now: Timestamp, report: &mut RoundReport) -> Result<(), AppError> {
+        let Round { worker, templates, providers, settings } = *round;
         let mut urgent_gate = self.settings.gate.clone();
         urgent_gate.caps.clear();
         let baa = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, self.provider_has_baa(c, now))).collect();
-        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, templates: &templates, baa, now };
+        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, templates, baa, now };
         let audit = AuditContext { actor: format!("system:dispatch/{worker}"), request_id: String::new(), source_ip: None, at_micros: micros(now) };
-        let (decided, inputs) = self.store.decide_claimed(worker, &claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
+        let (decided, inputs) = self.store.decide_claimed(worker, claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
         let mut results: Vec<(String, Finish)> = Vec::new();
         let mut handoffs = tokio::task::JoinSet::new();
         for (claim, verdict) in decided {
@@ -191,7 +228,7 @@ impl<S: Store> App<S> {
                     continue;
                 }
             };
-            let prepared = self.prepare(&claim, version, &templates, inputs.get(&claim.external_id), now);
+            let prepared = self.prepare(&claim, version, templates, inputs.get(&claim.external_id), now);
             let (message, provider) = match prepared.and_then(|m| Ok((providers.get(m.channel).cloned().ok_or(Finish::Failed { error: "no_provider_for_channel".into() })?, m))) {
                 Ok((provider, message)) => (message, provider),
                 Err(finish) => {
@@ -199,11 +236,6 @@ impl<S: Store> App<S> {
                     continue;
                 }
             };
-            while handoffs.len() >= settings.concurrency.max(1) {
-                if let Some(Ok(done)) = handoffs.join_next().await {
-                    results.push(done);
-                }
-            }
             let timeout = settings.send_timeout;
             let attempts = claim.attempts + 1;
             let (max, base) = (settings.max_attempts, settings.retry_base);
@@ -234,8 +266,7 @@ impl<S: Store> App<S> {
             }
         }
         self.store.finish_outbox(worker, &results, micros(Timestamp::now()), &audit).await?;
-        tracing::info!(claimed = report.claimed, sent = report.sent, deferred = report.deferred, denied = report.denied, failed = report.failed, "dispatch round");
-        Ok(report)
+        Ok(())
     }
 
     /// Renders an allowed message for its patient; a refusal says how the message ends.

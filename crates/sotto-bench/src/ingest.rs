@@ -62,6 +62,7 @@ fn sotto_core_scope() -> sotto_core::scope::Scope {
 
 /// Sends `bodies` to `path` from `concurrency` clients; returns seconds taken.
 async fn drive(base: &str, key: &str, path: &str, bodies: Vec<Value>, concurrency: usize) -> anyhow::Result<f64> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let bodies = Arc::new(bodies);
     let start = Instant::now();

@@ -43,6 +43,8 @@ pub enum Suppression {
     Complaint,
     /// Put on the list by an operator.
     Manual,
+    /// The provider reported the number unreachable, unknown or a landline.
+    Undeliverable,
 }
 
 /// A message that was sent, for frequency caps.
@@ -146,6 +148,8 @@ pub enum Reason {
     SuppressedComplaint,
     /// An operator suppressed the address.
     SuppressedManual,
+    /// The provider reported the number unreachable, unknown or a landline.
+    SuppressedUndeliverable,
     /// No address, number or token for the channel.
     NoContactForChannel,
     /// The contact is not verified.
@@ -178,7 +182,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for reports.
-    pub const ALL: [Reason; 21] = [Reason::StateUnavailable, Reason::TemplateNotApproved, Reason::TemplateLintFailed, Reason::ProviderWithoutBaa, Reason::SuppressedHardBounce, Reason::SuppressedComplaint, Reason::SuppressedManual, Reason::NoContactForChannel, Reason::ChannelUnverified, Reason::ChannelOptedOut, Reason::NoSmsConsent, Reason::SmsWrittenConsentRequired, Reason::NoMarketingOptIn, Reason::TopicOptedOut, Reason::AuthorizationRequired, Reason::AuthorizationExpired, Reason::AuthorizationRevoked, Reason::AuthorizationLacksRemunerationStatement, Reason::QuietHoursNoCommonWindow, Reason::QuietHours, Reason::FrequencyCap];
+    pub const ALL: [Reason; 22] = [Reason::StateUnavailable, Reason::TemplateNotApproved, Reason::TemplateLintFailed, Reason::ProviderWithoutBaa, Reason::SuppressedHardBounce, Reason::SuppressedComplaint, Reason::SuppressedManual, Reason::SuppressedUndeliverable, Reason::NoContactForChannel, Reason::ChannelUnverified, Reason::ChannelOptedOut, Reason::NoSmsConsent, Reason::SmsWrittenConsentRequired, Reason::NoMarketingOptIn, Reason::TopicOptedOut, Reason::AuthorizationRequired, Reason::AuthorizationExpired, Reason::AuthorizationRevoked, Reason::AuthorizationLacksRemunerationStatement, Reason::QuietHoursNoCommonWindow, Reason::QuietHours, Reason::FrequencyCap];
 
     /// The stable code.
     pub fn as_str(self) -> &'static str {
@@ -190,6 +194,7 @@ impl Reason {
             Reason::SuppressedHardBounce => "suppressed_hard_bounce",
             Reason::SuppressedComplaint => "suppressed_complaint",
             Reason::SuppressedManual => "suppressed_manual",
+            Reason::SuppressedUndeliverable => "suppressed_undeliverable",
             Reason::NoContactForChannel => "no_contact_for_channel",
             Reason::ChannelUnverified => "channel_unverified",
             Reason::ChannelOptedOut => "channel_opted_out",
@@ -270,6 +275,7 @@ pub fn decide(intent: &Intent, state: Option<&PatientState>, policy: &GatePolicy
                 Suppression::HardBounce => Reason::SuppressedHardBounce,
                 Suppression::Complaint => Reason::SuppressedComplaint,
                 Suppression::Manual => Reason::SuppressedManual,
+                Suppression::Undeliverable => Reason::SuppressedUndeliverable,
             });
         }
     }
@@ -362,7 +368,8 @@ fn cap_release(cap: &Cap, intent: &Intent, sent: &[SentMessage], now: Timestamp)
         return None;
     }
     let start = now - cap.window;
-    let mut times: Vec<Timestamp> = sent.iter().filter(|s| cap.applies(s.channel, s.purpose) && s.at > start && s.at <= now).map(|s| s.at).collect();
+    // A send stamped a little after `now` (another worker's clock) still holds its slot.
+    let mut times: Vec<Timestamp> = sent.iter().filter(|s| cap.applies(s.channel, s.purpose) && s.at > start).map(|s| s.at).collect();
     if times.len() < cap.max {
         return None;
     }

@@ -125,6 +125,8 @@ pub enum ProviderKind {
     Sink,
     /// An SMTP relay (email), configured in `[smtp]`.
     Smtp,
+    /// A Twilio-style SMS API, configured in `[twilio]`.
+    Twilio,
 }
 
 impl ProviderKind {
@@ -133,6 +135,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Sink => "sink",
             ProviderKind::Smtp => "smtp",
+            ProviderKind::Twilio => "twilio",
         }
     }
 }

@@ -1,6 +1,14 @@
 //! Providers that carry messages out of Sotto: email over SMTP (lettre), with pooled
-//! connections, STARTTLS required, DKIM signatures and RFC 8058 one-click unsubscribe headers.
+//! connections, STARTTLS required, DKIM signatures and RFC 8058 one-click unsubscribe headers;
+//! SMS through a Twilio-style HTTP API.
 
 mod smtp;
+mod twilio;
 
 pub use smtp::{DkimAlgorithm, DkimSettings, SmtpConfigError, SmtpProvider, SmtpSecurity, SmtpSettings};
+pub use twilio::{TwilioConfigError, TwilioProvider, TwilioSettings};
+
+/// Makes ring the process's TLS crypto provider for HTTP clients, once.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -245,14 +245,14 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     if e.is_response() {
         return SendError::Uncertain("smtp_bad_response".into());
     }
-    if e.is_timeout() {
-        return SendError::Uncertain("smtp_timeout".into());
-    }
-    // lettre reports a failure to open the connection (nothing was sent) as its Connection
-    // kind, and a failure on an open one as Network: only the latter may have lost a reply
-    // to a message the relay took.
+    // lettre reports a failure to open the connection (nothing was sent, a connect timeout
+    // included) as its Connection kind, and a failure on an open one as Network: only the
+    // latter may have lost the reply to a message the relay took.
     if format!("{e:?}").contains("kind: Connection") {
         return SendError::Transient("smtp_connection_failed".into());
+    }
+    if e.is_timeout() {
+        return SendError::Uncertain("smtp_timeout".into());
     }
     SendError::Uncertain("smtp_network".into())
 }

@@ -99,6 +99,24 @@ pub(crate) async fn inbound_sms<S: Store>(State(app): AppState<S>, LinkCtx(mut c
     Ok(sms_reply(reply.text.as_deref()))
 }
 
+/// A provider's delivery status callback (Twilio's form fields `MessageSid`, `MessageStatus`,
+/// `ErrorCode`), signed like the inbound webhook; the numbers it also carries are never read.
+pub(crate) async fn sms_status<S: Store>(State(app): AppState<S>, LinkCtx(mut ctx): LinkCtx, headers: HeaderMap, uri: Uri, body: Bytes) -> Result<axum::Json<Value>, ApiError> {
+    let malformed = || ApiError::request(StatusCode::BAD_REQUEST, "malformed_form", "send the provider's form fields MessageSid and MessageStatus as application/x-www-form-urlencoded");
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| malformed())?;
+    ctx.principal = match headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) {
+        Some(signature) => app.authenticate_sms_webhook(signature, uri.path_and_query().map_or("/v1/providers/twilio/status", |p| p.as_str()), &params)?,
+        None => {
+            let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            app.authenticate(bearer, ctx.now).await?
+        }
+    };
+    let field = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let sid = field("MessageSid").filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())).ok_or_else(malformed)?;
+    let status = field("MessageStatus").and_then(sotto_app::DeliveryStatus::parse).ok_or_else(malformed)?;
+    Ok(axum::Json(app.provider_status(&ctx, "twilio", sid, status, field("ErrorCode")).await?))
+}
+
 fn describe(target: &sotto_app::UnsubscribeTarget) -> String {
     let channel = match target.channel {
         sotto_core::contact::Channel::Email => "email",

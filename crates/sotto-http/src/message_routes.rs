@@ -50,15 +50,27 @@ pub(crate) async fn resume<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> 
 }
 
 fn no_mailbox() -> ApiError {
-    ApiError::request(StatusCode::NOT_FOUND, "not_found", "the development mailbox is only served when the sink provider is in use (sotto demo)")
+    ApiError::request(StatusCode::NOT_FOUND, "not_found", "the development mailbox is only served to this machine when the sink provider is in use (sotto demo)")
 }
 
-pub(crate) async fn mailbox<S: Store>(State(app): AppState<S>) -> Result<Response, ApiError> {
-    let mailbox = app.dev_mailbox().ok_or_else(no_mailbox)?;
-    Ok(mailbox_page(&mailbox.list()))
+/// What the sink kept, for a client on this machine only; every read is audited.
+async fn kept<S: Store>(app: &App<S>, peer: Option<std::net::IpAddr>) -> Result<Vec<sotto_app::deliver::MailboxEntry>, ApiError> {
+    if !peer.is_some_and(|ip| ip.is_loopback()) {
+        return Err(no_mailbox());
+    }
+    app.read_dev_mailbox(jiff::Timestamp::now()).await?.ok_or_else(no_mailbox)
 }
 
-pub(crate) async fn mailbox_json<S: Store>(State(app): AppState<S>) -> Result<Response, ApiError> {
-    let mailbox = app.dev_mailbox().ok_or_else(no_mailbox)?;
-    Ok(Json(json!({"messages": mailbox.list()})).into_response())
+fn peer(request: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+pub(crate) async fn mailbox<S: Store>(State(app): AppState<S>, request: axum::extract::Request) -> Result<Response, ApiError> {
+    let peer = peer(&request);
+    Ok(mailbox_page(&kept(&app, peer).await?))
+}
+
+pub(crate) async fn mailbox_json<S: Store>(State(app): AppState<S>, request: axum::extract::Request) -> Result<Response, ApiError> {
+    let peer = peer(&request);
+    Ok(Json(json!({"messages": kept(&app, peer).await?})).into_response())
 }

@@ -228,6 +228,10 @@ pub trait OutboxStore {
     /// Moves a dead or uncertain message back to the queue, audited; `false` when it is in
     /// neither state.
     fn requeue_message(&self, id: &str, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Records a provider's delivery report for its message id, audited: `state` is
+    /// `delivered`, `bounced` or `failed`; only a message already handed over changes.
+    /// Answers the message's patient and channel, or `None` for an id Sotto did not send.
+    fn record_delivery(&self, provider: &str, provider_message_id: &str, state: &str, error: Option<&str>, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<Option<(String, String)>>> + Send;
     /// Messages counted by state.
     fn outbox_counts(&self) -> impl Future<Output = StoreResult<Vec<(String, i64)>>> + Send;
     /// The gate's inputs for several patients, read now.

@@ -85,7 +85,8 @@ struct FileConfig {
     gate: Option<sotto_core::gate_policy::GateSpec>,
     providers: Option<std::collections::BTreeMap<String, sotto_core::gate_policy::ProviderSpec>>,
     email_from: Option<String>,
-    smtp: Option<crate::smtp_config::SmtpFile>,
+    smtp: Option<crate::provider_config::SmtpFile>,
+    twilio: Option<crate::provider_config::TwilioFile>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -127,6 +128,8 @@ pub struct Settings {
     pub email_from: String,
     /// The SMTP relay, when `[smtp]` is configured.
     pub smtp: Option<sotto_deliver::SmtpSettings>,
+    /// The SMS API, when `[twilio]` is configured.
+    pub twilio: Option<sotto_deliver::TwilioSettings>,
 }
 
 impl Settings {
@@ -298,9 +301,13 @@ impl ConfigArgs {
         if !email_from.contains('@') || email_from.contains(['\r', '\n']) {
             bail!("the From address {email_from:?} is not an email address: set email_from (or SOTTO_EMAIL_FROM) to something like \"Clinic <no-reply@clinic.example>\"");
         }
-        let smtp = crate::smtp_config::resolve(file.smtp, &email_from, production)?;
+        let smtp = crate::provider_config::resolve(file.smtp, &email_from, production)?;
+        let twilio = crate::provider_config::resolve_twilio(file.twilio, &public_url, production)?;
+        // Twilio signs its webhooks with the account's auth token.
+        let sms_webhook_secret = sms_webhook_secret.or_else(|| twilio.as_ref().map(|t| sotto_crypto::webhook::Secret::new(t.auth_token.clone())));
         Ok(Settings {
             smtp,
+            twilio,
             email_from,
             gate,
             providers,

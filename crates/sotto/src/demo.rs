@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use sotto_app::demo::{DemoSize, clinic, clinic_consents};
 use sotto_app::deliver::Providers;
-use sotto_app::{App, AppSettings, CheckpointPolicy, DispatchSettings, Dispatcher, ItemStatus, KeyRequest, Principal, RequestCtx};
+use sotto_app::{App, AppSettings, CheckpointPolicy, ItemStatus, KeyRequest, Principal, RequestCtx};
 use sotto_core::contact::Channel;
 use sotto_core::gate_policy::{ProviderKind, ProviderSpec};
 use sotto_core::quiet_hours::Window;
@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     private_dir(&args.data_dir)?;
     let key_path = args.data_dir.join("master.key");
     let master = if key_path.exists() { load_master_key(&key_path, false)? } else { write_master_key(&key_path)? };
-    let db_url = format!("sqlite://{}", args.data_dir.join("sotto.db").display()).parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db_url: sotto_store::DatabaseUrl = format!("sqlite://{}", args.data_dir.join("sotto.db").display()).parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = SqlStore::connect(&db_url, master.chain_key()).await.context("cannot open the demo database")?;
     store.migrate().await.context("cannot migrate the demo database")?;
     let settings = demo_settings(listen);
@@ -111,9 +111,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !args.serve {
         return Ok(ExitCode::SUCCESS);
     }
-    let providers = Providers::sink(app.mailbox());
-    let dispatcher = Dispatcher::spawn(app.clone(), providers, DispatchSettings { idle_poll: std::time::Duration::from_millis(200), ..DispatchSettings::default() }, true);
-    serve_app(app, listen, &HttpSettings::default(), checkpoints, CheckpointPolicy::default(), Some(dispatcher)).await?;
+    let dispatcher = crate::worker::start(&app, Providers::sink(app.mailbox()), &db_url)?;
+    serve_app(app, listen, &HttpSettings::default(), checkpoints, CheckpointPolicy::default(), dispatcher).await?;
     Ok(ExitCode::SUCCESS)
 }
 

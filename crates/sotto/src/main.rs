@@ -6,7 +6,7 @@ mod config;
 mod demo;
 mod lint;
 mod serve;
-mod smtp_config;
+mod provider_config;
 mod worker;
 
 use std::path::PathBuf;

@@ -97,7 +97,7 @@ pub async fn run(args: ConfigArgs, with_worker: bool) -> anyhow::Result<ExitCode
     let providers = crate::worker::providers(&settings, &app)?;
     let patients = app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
     tracing::info!(patients, "segment index built");
-    let dispatcher = with_worker.then(|| crate::worker::start(&app, providers));
+    let dispatcher = if with_worker { crate::worker::start(&app, providers, &settings.database)? } else { None };
     serve_app(app, settings.listen, &settings.http, checkpoints, settings.checkpoint_policy, dispatcher).await?;
     Ok(ExitCode::SUCCESS)
 }

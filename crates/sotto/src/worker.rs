@@ -56,6 +56,12 @@ pub fn providers(settings: &Settings, app: &App<SqlStore>) -> anyhow::Result<Pro
                 let provider = sotto_deliver::SmtpProvider::new(smtp).map_err(|e| anyhow::anyhow!("invalid [smtp] settings: {e}"))?;
                 providers = providers.with(*channel, Arc::new(provider));
             }
+            ProviderKind::Twilio if *channel != sotto_core::contact::Channel::Sms => anyhow::bail!("providers.{channel}.kind \"twilio\" carries SMS only"),
+            ProviderKind::Twilio => {
+                let twilio = settings.twilio.as_ref().context("providers.sms.kind is \"twilio\" but there is no [twilio] table: add one with account_sid, auth_token_file and from")?;
+                let provider = sotto_deliver::TwilioProvider::new(twilio.clone()).map_err(|e| anyhow::anyhow!("invalid [twilio] settings: {e}"))?;
+                providers = providers.with(*channel, Arc::new(provider));
+            }
         }
     }
     Ok(providers)
@@ -66,10 +72,30 @@ pub fn uses_sink(settings: &Settings) -> bool {
     settings.providers.values().any(|p| p.kind == ProviderKind::Sink)
 }
 
-/// Starts the dispatch worker for a store.
-pub fn start(app: &Arc<App<SqlStore>>, providers: Providers) -> Dispatcher {
-    let recover_at_start = app.store().backend() == Backend::Sqlite;
-    Dispatcher::spawn(app.clone(), providers, DispatchSettings::default(), recover_at_start)
+/// Starts the dispatch worker for a store. SQLite runs one worker per database: the worker
+/// holds an exclusive lock on `<database>.worker-lock` for the life of the process (the
+/// system releases it when the process dies, `kill -9` included), recovers the claims an
+/// earlier process left at once, and another process finds the lock taken and runs none.
+pub fn start(app: &Arc<App<SqlStore>>, providers: Providers, db: &sotto_store::DatabaseUrl) -> anyhow::Result<Option<Dispatcher>> {
+    let single = match (app.store().backend(), db.sqlite_path()) {
+        (Backend::Sqlite, Some(path)) => {
+            let lock_path = path.with_extension("worker-lock");
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
+            match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tracing::warn!("another process runs the dispatch worker of this SQLite database; this one sends nothing");
+                    return Ok(None);
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", lock_path.display())),
+            }
+        }
+        _ => None,
+    };
+    let dispatcher = Dispatcher::spawn(app.clone(), providers, DispatchSettings::default(), single.is_some());
+    // The lock is held until the process ends.
+    std::mem::forget(single);
+    Ok(Some(dispatcher))
 }
 
 pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
@@ -79,9 +105,11 @@ pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&settings, &master).await?;
     let checkpoints = checkpoint_writer(&store, &settings.audit_checkpoints, &master)?;
     let app = App::new(store, Keyring::new(&master), settings.app_settings());
-    let dispatcher = start(&app, providers(&settings, &app)?);
+    let dispatcher = start(&app, providers(&settings, &app)?, &settings.database)?;
     shutdown_signal().await;
-    dispatcher.shutdown().await;
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.shutdown().await;
+    }
     checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(ExitCode::SUCCESS)
 }

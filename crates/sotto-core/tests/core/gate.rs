@@ -106,6 +106,7 @@ fn each_rule_denies_with_its_own_reason() {
         ("lint failure", Box::new(|i, _| i.lint_clean = false), Reason::TemplateLintFailed),
         ("phi through a provider without a BAA", Box::new(|i, _| { i.uses_phi = true; i.provider_has_baa = false; }), Reason::ProviderWithoutBaa),
         ("manual suppression", Box::new(|_, s| s.suppressions.push((Channel::Sms, Suppression::Manual))), Reason::SuppressedManual),
+        ("undeliverable number", Box::new(|_, s| s.suppressions.push((Channel::Sms, Suppression::Undeliverable))), Reason::SuppressedUndeliverable),
         ("no window shared by the channel and the state", Box::new(|_, s| s.state_of_residence = Some("FL".into())), Reason::QuietHoursNoCommonWindow),
     ];
     for (name, change, expected) in cases {

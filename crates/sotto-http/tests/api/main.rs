@@ -12,6 +12,7 @@ mod hygiene;
 mod ingest;
 mod logs;
 mod outbox;
+mod provider_status;
 mod patients;
 mod segments;
 mod templates;

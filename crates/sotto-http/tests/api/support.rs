@@ -87,6 +87,8 @@ pub async fn spawn_app_with(backend: Backend, settings: HttpSettings, app_settin
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let served = app.clone();
     tokio::spawn(async move { sotto_http::serve(listener, served, &settings, std::future::pending()).await });
+    // reqwest takes the process's TLS crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut t = TestApp { base, client: Client::new(), admin_key: String::new(), test_store, app };
     t.admin_key = t.key(&Scope::ALL).await;
     t

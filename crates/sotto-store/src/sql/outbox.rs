@@ -208,7 +208,13 @@ impl OutboxStore for SqlStore {
             const HELD: &str = "WHERE id = $1 AND state = 'sending' AND claimed_by = $2 RETURNING external_id, channel, purpose, template_version";
             const FREE: &str = "attempts = attempts + 1, claimed_by = NULL, lease_until = NULL, updated_at = $5";
             let query = match finish {
-                Finish::Sent { provider, provider_message_id } => sqlx::query(AssertSqlSafe(format!("UPDATE outbox SET state = 'sent', provider = $3, provider_message_id = $4, sent_at = $5, {FREE} {HELD}")))
+                // A message that went out is recorded as sent even when its lease ran out
+                // meanwhile and recovery had marked it uncertain.
+                Finish::Sent { provider, provider_message_id } => sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE outbox SET state = 'sent', provider = $3, provider_message_id = $4, sent_at = $5, last_error = NULL, {FREE} \
+                     WHERE id = $1 AND ((state = 'sending' AND claimed_by = $2) OR (state = 'uncertain' AND last_error = 'lease_expired_after_allow')) \
+                     RETURNING external_id, channel, purpose, template_version"
+                )))
                     .bind(id.as_str())
                     .bind(worker)
                     .bind(provider.as_str())
@@ -310,6 +316,32 @@ impl OutboxStore for SqlStore {
         head.append(&mut tx, &[ctx.event(action::MESSAGE_REQUEUE, object, outcome)]).await?;
         head.commit(tx).await?;
         Ok(requeued)
+    }
+
+    async fn record_delivery(&self, provider: &str, provider_message_id: &str, state: &str, error: Option<&str>, now: i64, ctx: &AuditContext) -> StoreResult<Option<(String, String)>> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET state = $1, last_error = COALESCE($2, last_error), updated_at = $3 \
+             WHERE provider = $4 AND provider_message_id = $5 AND state IN ('sent', 'delivered', 'bounced') RETURNING id, external_id, channel",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(now)
+        .bind(provider)
+        .bind(provider_message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (id, external_id, channel): (String, String, String) = (row.try_get("id")?, row.try_get("external_id")?, row.try_get("channel")?);
+        let outcome = match error {
+            Some(e) => format!("{state}:{e}"),
+            None => state.to_owned(),
+        };
+        head.append(&mut tx, &[ctx.event(action::MESSAGE_OUTCOME, object(self, &id, &external_id), &outcome)]).await?;
+        head.commit(tx).await?;
+        Ok(Some((external_id, channel)))
     }
 
     async fn outbox_counts(&self) -> StoreResult<Vec<(String, i64)>> {

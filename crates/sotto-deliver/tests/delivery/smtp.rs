@@ -2,8 +2,6 @@
 //! each message's DKIM signature checked by an independent implementation (dkimpy) against
 //! the published key. Needs the test virtual environment (`scripts/test` makes it).
 
-mod peers;
-
 use std::time::Duration;
 
 use base64::Engine;
@@ -12,7 +10,7 @@ use sotto_core::contact::Channel;
 use sotto_core::phi::Phi;
 use sotto_deliver::{DkimAlgorithm, DkimSettings, SmtpConfigError, SmtpProvider, SmtpSecurity, SmtpSettings};
 
-use peers::{Sink, dkim_verify, python};
+use crate::peers::{Sink, dkim_verify, python};
 
 fn settings(port: u16, security: SmtpSecurity, dkim: Option<DkimSettings>) -> SmtpSettings {
     SmtpSettings { host: "127.0.0.1".into(), port, security, credentials: None, pool_max: 4, timeout: Duration::from_secs(10), from: "Riverside Clinic <no-reply@clinic.example>".into(), dkim }

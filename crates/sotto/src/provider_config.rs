@@ -1,5 +1,5 @@
-//! The `[smtp]` table: the relay email goes through, checked at start with errors that say
-//! what to fix. Secrets (the password, the DKIM key) come from files.
+//! The `[smtp]` and `[twilio]` tables: the relay email goes through and the SMS API, checked at
+//! start with errors that say what to fix. Secrets (passwords, keys, tokens) come from files.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use sotto_deliver::{DkimAlgorithm, DkimSettings, SmtpSecurity, SmtpSettings};
+use sotto_deliver::{DkimAlgorithm, DkimSettings, SmtpSecurity, SmtpSettings, TwilioSettings};
 
 /// `[smtp]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +39,42 @@ pub struct DkimFile {
 
 fn read(path: &PathBuf, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}: check the path and its permissions", path.display()))
+}
+
+/// `[twilio]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioFile {
+    /// The API's base URL (default `https://api.twilio.com`).
+    base_url: Option<String>,
+    account_sid: String,
+    auth_token_file: PathBuf,
+    from: Option<String>,
+    messaging_service_sid: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+/// The SMS API's settings, checked; statuses are posted back to the public URL.
+pub fn resolve_twilio(file: Option<TwilioFile>, public_url: &str, production: bool) -> anyhow::Result<Option<TwilioSettings>> {
+    let Some(file) = file else { return Ok(None) };
+    let base_url = file.base_url.unwrap_or_else(|| "https://api.twilio.com".into());
+    if production && !base_url.starts_with("https://") {
+        bail!("twilio.base_url must use https:// in production");
+    }
+    if !file.account_sid.starts_with("AC") || file.account_sid.len() != 34 {
+        bail!("twilio.account_sid must be the account SID (AC and 32 hex digits)");
+    }
+    let settings = TwilioSettings {
+        base_url,
+        account_sid: file.account_sid,
+        auth_token: read(&file.auth_token_file, "twilio.auth_token_file")?.trim().to_owned(),
+        from: file.from,
+        messaging_service_sid: file.messaging_service_sid,
+        status_callback: Some(format!("{}/v1/providers/twilio/status", public_url.trim_end_matches('/'))),
+        timeout: Duration::from_secs(file.timeout_secs.unwrap_or(15).clamp(1, 120)),
+    };
+    sotto_deliver::TwilioProvider::new(settings.clone()).map_err(|e| anyhow::anyhow!("invalid [twilio] settings: {e}"))?;
+    Ok(Some(settings))
 }
 
 /// The relay's settings, checked.
