@@ -3,11 +3,13 @@
 //! calls and `batch` calls of 100) beside the raw SQLite insert ceiling with the same
 //! durability settings (WAL, synchronous=FULL). `gate` measures send-gate decisions, pure and
 //! with state read from SQLite and PostgreSQL. `segments` evaluates segments beside DuckDB on
-//! the same data.
+//! the same data. `reliability` kills a dispatch worker mid-send and counts what reached a real
+//! SMTP server.
 
 mod gate;
 mod ingest;
 mod lint;
+mod reliability;
 mod segments;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,8 @@ enum Command {
     Segments(segments::SegmentArgs),
     /// Lint throughput on one core beside Presidio, and recall and false blocks on a labelled corpus.
     Lint(lint::LintArgs),
+    /// Delivery under a crash: a worker killed with SIGKILL mid-send, messages counted at a real SMTP server.
+    Reliability(reliability::ReliabilityArgs),
 }
 
 #[tokio::main]
@@ -38,5 +42,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Gate(args) => gate::run(args).await,
         Command::Segments(args) => segments::run(args).await,
         Command::Lint(args) => lint::run(args),
+        Command::Reliability(args) => reliability::run(args).await,
     }
 }

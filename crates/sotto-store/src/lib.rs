@@ -199,6 +199,9 @@ pub trait OutboxStore {
     /// Queues a message unless its idempotency key is taken, audited; answers the row stored
     /// under that key and whether it is new.
     fn enqueue_message(&self, row: &OutboxRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<(OutboxRow, bool)>> + Send;
+    /// Queues many messages in one transaction (campaigns, imports), each unless its key is
+    /// taken, audited one entry per new message; answers how many are new.
+    fn enqueue_messages(&self, rows: &[OutboxRow], ctx: &AuditContext) -> impl Future<Output = StoreResult<u64>> + Send;
     /// One message.
     fn outbox_message(&self, id: &str) -> impl Future<Output = StoreResult<Option<OutboxRow>>> + Send;
     /// Claims up to `limit` due messages (queued, or deferred and due) for `worker` until

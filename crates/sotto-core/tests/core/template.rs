@@ -122,6 +122,21 @@ fn a_value_cannot_smuggle_a_health_term_into_a_rendered_message() {
 }
 
 #[test]
+fn a_sealed_link_token_that_happens_to_spell_a_health_term_does_not_block_but_the_rest_of_a_link_is_linted() {
+    let content = parse_content(&json!({"channel": "email", "surfaces": {
+        "email_subject": "Your appointment",
+        "email_body": "<p>See you soon.</p><p><a href=\"{{ links.unsubscribe }}\">Unsubscribe</a></p>"
+    }}))
+    .expect("content");
+    let token = "q7HIV-xKx2AIDS_Zcancer9pp3Lw";
+    let context = json!({"links": {"unsubscribe": format!("https://engage.clinic.example/u/{token}")}});
+    let rendered = render(&content, &context).expect("a random token is not health information");
+    assert!(rendered.surfaces[&Surface::EmailBody].contains(token), "the link itself is unchanged");
+    let context = json!({"links": {"unsubscribe": format!("https://hiv-care.example/u/{token}")}});
+    assert!(matches!(render(&content, &context), Err(RenderError::Blocked { .. })), "the host name is still linted");
+}
+
+#[test]
 fn a_runaway_loop_stops_instead_of_hanging_a_worker() {
     let content = sms("{% for i in range(1000000) %}x{% endfor %}");
     assert!(matches!(render(&content, &json!({})), Err(RenderError::Failed { .. })));

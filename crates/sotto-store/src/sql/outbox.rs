@@ -100,6 +100,59 @@ impl OutboxStore for SqlStore {
         Ok((stored, inserted))
     }
 
+    async fn enqueue_messages(&self, rows: &[OutboxRow], ctx: &AuditContext) -> StoreResult<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (mut tx, mut head) = self.begin_write().await?;
+        let inserted = super::bulk::insert_rows(
+            self.backend,
+            &mut tx,
+            &format!("INSERT INTO outbox ({COLUMNS})"),
+            26,
+            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, external_id, source, channel, purpose",
+            rows,
+            |q, r| {
+                q.bind(r.id.as_str())
+                    .bind(r.idempotency_key.as_str())
+                    .bind(r.source.as_str())
+                    .bind(r.external_id.as_str())
+                    .bind(r.channel.as_str())
+                    .bind(r.purpose.as_str())
+                    .bind(r.topic.as_deref())
+                    .bind(r.template_id.as_str())
+                    .bind(r.template_version)
+                    .bind(i64::from(r.uses_phi))
+                    .bind(i64::from(r.urgent))
+                    .bind(r.context.as_str())
+                    .bind(r.state.as_str())
+                    .bind(r.decision.as_deref())
+                    .bind(r.reasons.as_str())
+                    .bind(r.attempts)
+                    .bind(r.not_before)
+                    .bind(r.next_attempt_at)
+                    .bind(r.claimed_by.as_deref())
+                    .bind(r.lease_until)
+                    .bind(r.provider.as_deref())
+                    .bind(r.provider_message_id.as_deref())
+                    .bind(r.last_error.as_deref())
+                    .bind(r.created_at)
+                    .bind(r.updated_at)
+                    .bind(r.sent_at)
+            },
+        )
+        .await?;
+        let mut events = Vec::with_capacity(inserted.len());
+        for row in &inserted {
+            let (id, external_id): (String, String) = (row.try_get("id")?, row.try_get("external_id")?);
+            let outcome = format!("{}:{}:{}:{}", Outcome::Success.as_str(), row.try_get::<String, _>("source")?, row.try_get::<String, _>("channel")?, row.try_get::<String, _>("purpose")?);
+            events.push(ctx.event(action::MESSAGE_QUEUE, object(self, &id, &external_id), &outcome));
+        }
+        head.append(&mut tx, &events).await?;
+        head.commit(tx).await?;
+        Ok(inserted.len() as u64)
+    }
+
     async fn outbox_message(&self, id: &str) -> StoreResult<Option<OutboxRow>> {
         let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| outbox_from_row(&r)).transpose()?)

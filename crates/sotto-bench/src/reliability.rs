@@ -1,0 +1,212 @@
+//! `sotto-bench reliability`: the delivery guarantees under a crash. Queues N emails for N
+//! patients, runs `sotto worker` processes against a real SMTP server on loopback (aiosmtpd,
+//! keeping each message as a file), kills one with SIGKILL part way, restarts it, waits until
+//! nothing is left to send, and counts the messages at the server by Message-ID: lost,
+//! duplicated, and `uncertain` (what an operator would see), beside the outbox's own states.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde_json::json;
+
+use sotto_app::{App, AppSettings, Principal, RequestCtx};
+use sotto_crypto::Keyring;
+use sotto_store::testing::fresh_store;
+use sotto_store::{AuditContext, Backend, OutboxRow, OutboxStore, TemplateStore};
+
+#[derive(Debug, Args)]
+pub struct ReliabilityArgs {
+    /// Emails to send (one per patient).
+    #[arg(long, default_value_t = 100_000)]
+    messages: usize,
+    /// Kill a worker (SIGKILL) when this share of the messages has reached the server.
+    #[arg(long, default_value_t = 0.3)]
+    kill_at: f64,
+    /// `postgres` to run on PostgreSQL (SOTTO_TEST_DATABASE_URL), else SQLite.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Worker processes at once (PostgreSQL only; SQLite serves one).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The `sotto` binary.
+    #[arg(long, default_value = "target/release/sotto")]
+    sotto: PathBuf,
+    /// The Python with aiosmtpd (scripts/test makes target/test-venv).
+    #[arg(long, default_value = "target/test-venv/bin/python")]
+    python: PathBuf,
+}
+
+fn ctx(who: &str) -> RequestCtx {
+    RequestCtx { principal: Principal::system(who), request_id: "reliability".into(), source_ip: None, now: jiff::Timestamp::now() }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect()).unwrap_or_default()
+}
+
+fn message_id(path: &Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    let head = String::from_utf8_lossy(&text[..text.len().min(4096)]).into_owned();
+    head.lines().find_map(|l| l.strip_prefix("Message-ID: <").and_then(|v| v.split('@').next()).map(str::to_owned))
+}
+
+fn worker(sotto: &Path, config: &Path, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Command::new(sotto).arg("worker").arg("--config").arg(config).stdout(Stdio::null()).stderr(log).spawn().context("cannot start sotto worker (build it with cargo build --release -p sotto)")
+}
+
+pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
+    let backend = if args.backend == "postgres" { Backend::Postgres } else { Backend::Sqlite };
+    if backend == Backend::Sqlite && args.workers != 1 {
+        bail!("SQLite serves one worker per database; use --backend postgres for more");
+    }
+    let dir = tempfile::tempdir()?;
+    let test_store = fresh_store(backend).await;
+    let store = test_store.store.clone();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, test_store.master.to_base64().as_bytes())?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let app = App::new(store.clone(), Keyring::new(&test_store.master), AppSettings::default());
+
+    let started = Instant::now();
+    let n = args.messages;
+    let identify: Vec<serde_json::Value> = (0..n)
+        .map(|i| json!({"type": "identify", "userId": format!("p-{i:07}"), "messageId": format!("rel-{i}"), "traits": {"email": format!("patient{i}@example.org"), "email_verified": true, "first_name": "Ana", "timezone": "America/Chicago"}}))
+        .collect();
+    for chunk in identify.chunks(1_000) {
+        app.ingest_calls(&ctx("ehr"), chunk, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let consents: Vec<(String, serde_json::Value)> = (0..n)
+        .map(|i| (format!("p-{i:07}"), json!({"channel": "email", "status": "opted_in", "kind": "express", "source": "paper", "captured_at": "2026-01-05T10:00:00Z", "evidence": {"form_version": "intake-v1"}})))
+        .collect();
+    app.record_consents(&ctx("frontdesk"), &consents).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    app.load_template_library(&ctx("library"), &ctx("reviewer"), "approved").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let template = store.templates().await?.into_iter().find(|t| t.name == "Appointment confirmation (email)").context("library template")?.id;
+    let now = sotto_app::micros(jiff::Timestamp::now());
+    let keyring = Keyring::new(&test_store.master);
+    let rows: Vec<OutboxRow> = (0..n)
+        .map(|i| {
+            let id = keyring.message_ref(&format!("system:reliability/appt-{i}"));
+            OutboxRow {
+                id: id.clone(),
+                idempotency_key: id,
+                source: "transactional".into(),
+                external_id: format!("p-{i:07}"),
+                channel: "email".into(),
+                purpose: "treatment".into(),
+                topic: None,
+                template_id: template.clone(),
+                template_version: None,
+                uses_phi: true,
+                urgent: false,
+                context: json!({"appointment_start": "2026-12-20T15:30:00Z", "provider_first_name": "Maria"}).to_string(),
+                state: "queued".into(),
+                decision: None,
+                reasons: String::new(),
+                attempts: 0,
+                not_before: now,
+                next_attempt_at: now,
+                claimed_by: None,
+                lease_until: None,
+                provider: None,
+                provider_message_id: None,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+                sent_at: None,
+            }
+        })
+        .collect();
+    let audit = AuditContext { actor: "system:reliability".into(), request_id: String::new(), source_ip: None, at_micros: now };
+    for chunk in rows.chunks(2_000) {
+        store.enqueue_messages(chunk, &audit).await?;
+    }
+    println!("setup: {n} patients, consents and queued emails in {:.1} s ({backend:?})", started.elapsed().as_secs_f64());
+
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let sink_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sotto-deliver/tests/peers/smtp_sink.py");
+    let mut sink = Command::new(&args.python).arg(&sink_script).arg("--port").arg(port.to_string()).arg("--out").arg(&out).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().context("cannot start the SMTP sink")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(sink.stdout.take().context("sink stdout")?), &mut String::new())?;
+    let config = dir.path().join("sotto.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\nmaster_key_file = \"{}\"\naudit_checkpoints_dir = \"{}\"\nemail_from = \"Riverside Clinic <no-reply@clinic.example>\"\n\
+             [gate]\nwindow = \"00:00-23:59\"\n[providers.email]\nname = \"loopback sink\"\nkind = \"smtp\"\nbaa_signed = \"2026-01-01\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\npool_max = 16\n",
+            test_store.url.expose(),
+            key_file.display(),
+            dir.path().join("checkpoints").display()
+        ),
+    )?;
+    let log = dir.path().join("worker.log");
+    let started = Instant::now();
+    let mut workers: Vec<Child> = (0..args.workers).map(|_| worker(&args.sotto, &config, &log)).collect::<Result<_, _>>()?;
+    let target = (n as f64 * args.kill_at) as usize;
+    while files(&out).len() < target {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(3_600) {
+            bail!("no progress; see {}", log.display());
+        }
+    }
+    workers[0].kill()?;
+    workers[0].wait()?;
+    let at_kill = files(&out).len();
+    println!("killed a worker (SIGKILL) with {at_kill} messages at the server after {:.1} s", started.elapsed().as_secs_f64());
+    workers[0] = worker(&args.sotto, &config, &log)?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let counts: BTreeMap<String, i64> = store.outbox_counts().await?.into_iter().collect();
+        let pending: i64 = ["queued", "deferred", "sending"].iter().map(|s| counts.get(*s).copied().unwrap_or(0)).sum();
+        if pending == 0 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(7_200) {
+            bail!("messages still pending after two hours: {counts:?}");
+        }
+    }
+    let elapsed = started.elapsed();
+    for w in &mut workers {
+        let _ = Command::new("kill").arg("-TERM").arg(w.id().to_string()).status();
+        let _ = w.wait();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(sink.stdin.take());
+    let _ = sink.kill();
+
+    let mut at_server: HashMap<String, usize> = HashMap::new();
+    let kept = files(&out);
+    for f in &kept {
+        *at_server.entry(message_id(f).unwrap_or_default()).or_default() += 1;
+    }
+    let duplicates: usize = at_server.values().map(|c| c - 1).sum();
+    let states: BTreeMap<String, i64> = store.outbox_counts().await?.into_iter().collect();
+    let mut lost = 0usize;
+    let mut uncertain_delivered = 0usize;
+    let mut endings: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &rows {
+        let stored = store.outbox_message(&row.id).await?.context("row")?;
+        if !matches!(stored.state.as_str(), "sent" | "delivered") {
+            *endings.entry(format!("{} {} {}", stored.state, stored.reasons, stored.last_error.clone().unwrap_or_default())).or_default() += 1;
+        }
+        let arrived = at_server.contains_key(&row.id);
+        match stored.state.as_str() {
+            "sent" | "delivered" if !arrived => lost += 1,
+            "uncertain" if arrived => uncertain_delivered += 1,
+            "sent" | "delivered" | "uncertain" | "failed" | "dead" | "denied" => {}
+            _ => lost += 1,
+        }
+    }
+    println!("{n} emails, {} worker(s), {backend:?}: {:.1} s from the first worker's start to an empty queue ({:.0} emails/s)", args.workers, elapsed.as_secs_f64(), n as f64 / elapsed.as_secs_f64());
+    println!("at the server: {} messages, {} distinct Message-IDs, {duplicates} duplicates", kept.len(), at_server.len());
+    println!("outbox: {states:?}; not sent: {endings:?}");
+    println!("lost: {lost} (sent but not at the server, or never finished); uncertain: {} ({uncertain_delivered} of them reached the server)", states.get("uncertain").copied().unwrap_or(0));
+    Ok(())
+}
