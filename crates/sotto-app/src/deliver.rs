@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use sotto_core::contact::Channel;
 use sotto_core::phi::Phi;
+use sotto_core::rate::{Rate, TokenBucket};
 
 /// A message rendered for one patient, ready for a provider. Lives only in memory.
 #[derive(Debug, Clone)]
@@ -77,13 +78,34 @@ pub trait Provider: Send + Sync + fmt::Debug {
     fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a>;
 }
 
-/// The provider for each channel.
+/// The provider for each channel, and the rate each may be handed messages at: one bucket
+/// per provider, shared by every hand-off of this process.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     by_channel: BTreeMap<Channel, Arc<dyn Provider>>,
+    rates: BTreeMap<Channel, Arc<tokio::sync::Mutex<TokenBucket>>>,
 }
 
 impl Providers {
+    /// Limits how fast a channel's provider is handed messages.
+    pub fn with_rate(mut self, channel: Channel, per_second: f64) -> Self {
+        let rate = Rate { burst: per_second.max(1.0), per_second };
+        self.rates.insert(channel, Arc::new(tokio::sync::Mutex::new(TokenBucket::new(rate, Timestamp::now()))));
+        self
+    }
+
+    /// Waits until the channel's provider may take one more message.
+    pub async fn pace(&self, channel: Channel) {
+        let Some(bucket) = self.rates.get(&channel) else { return };
+        loop {
+            let wait = match bucket.lock().await.take(Timestamp::now()) {
+                Ok(()) => return,
+                Err(wait) => wait,
+            };
+            tokio::time::sleep(wait.unsigned_abs()).await;
+        }
+    }
+
     /// Sets the provider of a channel.
     pub fn with(mut self, channel: Channel, provider: Arc<dyn Provider>) -> Self {
         self.by_channel.insert(channel, provider);

@@ -105,6 +105,13 @@ impl<S: Store> App<S> {
         state_from_inputs(&self.keyring, inputs)
     }
 
+    /// The gate's view of many patients, read in one pass (a fixed number of statements);
+    /// patients without a profile are left out.
+    pub async fn gate_states(&self, ids: &[String], now: Timestamp) -> Result<BTreeMap<String, PatientState>, AppError> {
+        let inputs = self.store.gate_inputs(ids, self.sends_horizon(now)).await?;
+        inputs.iter().map(|(id, i)| Ok((id.clone(), state_from_inputs(&self.keyring, i)?))).collect()
+    }
+
     /// How far back sends count: as far as the longest configured cap reaches.
     pub(crate) fn sends_horizon(&self, now: Timestamp) -> i64 {
         let horizon = self.settings.gate.caps.iter().map(|c| c.window).max().unwrap_or(SignedDuration::ZERO);

@@ -47,6 +47,9 @@ pub enum AppError {
     /// Stored ciphertext did not decrypt with this master key.
     #[error("stored identifiers could not be decrypted with the configured master key")]
     Crypto,
+    /// The caller is over its rate; it may try again after this many seconds.
+    #[error("too many requests: this API key may send again in {0} seconds")]
+    RateLimited(u64),
 }
 
 impl AppError {

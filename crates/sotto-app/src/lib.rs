@@ -81,6 +81,8 @@ pub struct AppSettings {
     pub email_from: String,
     /// Whether `/dev/mailbox` shows what the development sink kept (never in production).
     pub dev_mailbox: bool,
+    /// How fast one API key may queue messages.
+    pub send_rate: sotto_core::rate::Rate,
 }
 
 /// The practice's details as templates show them.
@@ -115,6 +117,7 @@ impl Default for AppSettings {
             providers: std::collections::BTreeMap::new(),
             email_from: "Sotto Clinic <no-reply@clinic.example>".into(),
             dev_mailbox: false,
+            send_rate: sotto_core::rate::Rate { burst: 500.0, per_second: 200.0 },
         }
     }
 }
@@ -202,13 +205,14 @@ pub struct App<S> {
     segments: Arc<std::sync::RwLock<sotto_core::segment::SegmentEngine>>,
     mailbox: Arc<deliver::Mailbox>,
     outbox_notify: Arc<tokio::sync::Notify>,
+    send_limits: std::sync::Mutex<std::collections::HashMap<String, sotto_core::rate::TokenBucket>>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.

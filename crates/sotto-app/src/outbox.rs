@@ -54,6 +54,7 @@ impl<S: Store> App<S> {
     /// key answers the message that key made, whatever the body).
     pub async fn queue_message(&self, ctx: &RequestCtx, idempotency_key: Option<&str>, body: &Value) -> Result<(Value, bool), AppError> {
         self.require(ctx, Scope::MessagesSend, "messages").await?;
+        self.take_send_token(ctx)?;
         let key = match idempotency_key.map(str::trim) {
             None | Some("") => return Err(AppError::invalid(missing("Idempotency-Key", "send a unique key per message in the Idempotency-Key header"))),
             Some(k) if k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) => {
@@ -73,6 +74,13 @@ impl<S: Store> App<S> {
             self.outbox_notify.notify_waiters();
         }
         Ok((message_view(&stored), created))
+    }
+
+    /// One token of the caller's sending rate, or 429 with when to come back.
+    fn take_send_token(&self, ctx: &RequestCtx) -> Result<(), AppError> {
+        let mut limits = self.send_limits.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bucket = limits.entry(ctx.principal.actor.clone()).or_insert_with(|| sotto_core::rate::TokenBucket::new(self.settings.send_rate, ctx.now));
+        bucket.take(ctx.now).map_err(|wait| AppError::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64))
     }
 
     async fn parse_message(&self, ctx: &RequestCtx, id: &str, body: &Value) -> Result<OutboxRow, AppError> {

@@ -236,6 +236,7 @@ impl<S: Store> App<S> {
                     continue;
                 }
             };
+            providers.pace(message.channel).await;
             let timeout = settings.send_timeout;
             let attempts = claim.attempts + 1;
             let (max, base) = (settings.max_attempts, settings.retry_base);

@@ -35,6 +35,11 @@ pub struct ReliabilityArgs {
     /// The `sotto` binary.
     #[arg(long, default_value = "target/release/sotto")]
     sotto: PathBuf,
+    /// Instead of killing a worker: when this share has reached the server, every patient
+    /// unsubscribes from email in one transaction; then no message may be decided to go after
+    /// that commit.
+    #[arg(long)]
+    revoke_at: Option<f64>,
     /// The Python with aiosmtpd (scripts/test makes target/test-venv).
     #[arg(long, default_value = "target/test-venv/bin/python")]
     python: PathBuf,
@@ -149,18 +154,44 @@ pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
     let log = dir.path().join("worker.log");
     let started = Instant::now();
     let mut workers: Vec<Child> = (0..args.workers).map(|_| worker(&args.sotto, &config, &log)).collect::<Result<_, _>>()?;
-    let target = (n as f64 * args.kill_at) as usize;
+    let target = (n as f64 * args.revoke_at.unwrap_or(args.kill_at)) as usize;
     while files(&out).len() < target {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if started.elapsed() > Duration::from_secs(3_600) {
             bail!("no progress; see {}", log.display());
         }
     }
-    workers[0].kill()?;
-    workers[0].wait()?;
-    let at_kill = files(&out).len();
-    println!("killed a worker (SIGKILL) with {at_kill} messages at the server after {:.1} s", started.elapsed().as_secs_f64());
-    workers[0] = worker(&args.sotto, &config, &log)?;
+    let mut revoked_at = None;
+    if args.revoke_at.is_some() {
+        let at = sotto_app::micros(jiff::Timestamp::now());
+        let rows: Vec<sotto_store::ConsentRow> = (0..n)
+            .map(|i| sotto_store::ConsentRow {
+                external_id: format!("p-{i:07}"),
+                channel: "email".into(),
+                topic: None,
+                status: "opted_out".into(),
+                kind: "express".into(),
+                source: "email_unsubscribe".into(),
+                captured_at: at,
+                evidence: r#"{"method":"one_click"}"#.into(),
+                recorded_at: at,
+                actor: "system:reliability".into(),
+            })
+            .collect();
+        sotto_store::ConsentStore::append_consents(&store, &rows, &audit, vec![]).await?;
+        let committed = sotto_app::micros(jiff::Timestamp::now());
+        revoked_at = Some(committed);
+        println!("every patient unsubscribed in one transaction, committed {:.1} s in with {} messages at the server", started.elapsed().as_secs_f64(), files(&out).len());
+    } else {
+        if let Some(status) = workers[0].try_wait()? {
+            bail!("the worker to be killed had already stopped ({status}); see {}", log.display());
+        }
+        workers[0].kill()?;
+        workers[0].wait()?;
+        let at_kill = files(&out).len();
+        println!("killed a worker (SIGKILL) with {at_kill} messages at the server after {:.1} s", started.elapsed().as_secs_f64());
+        workers[0] = worker(&args.sotto, &config, &log)?;
+    }
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let counts: BTreeMap<String, i64> = store.outbox_counts().await?.into_iter().collect();
@@ -204,9 +235,19 @@ pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
             _ => lost += 1,
         }
     }
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let rounds = log_text.lines().filter(|l| l.contains("dispatch round")).count();
+    let recovered = log_text.lines().filter(|l| l.contains("recovered")).count();
+    println!("worker log: {rounds} rounds, {recovered} recoveries, {} lines with ERROR", log_text.lines().filter(|l| l.contains("ERROR")).count());
     println!("{n} emails, {} worker(s), {backend:?}: {:.1} s from the first worker's start to an empty queue ({:.0} emails/s)", args.workers, elapsed.as_secs_f64(), n as f64 / elapsed.as_secs_f64());
     println!("at the server: {} messages, {} distinct Message-IDs, {duplicates} duplicates", kept.len(), at_server.len());
     println!("outbox: {states:?}; not sent: {endings:?}");
     println!("lost: {lost} (sent but not at the server, or never finished); uncertain: {} ({uncertain_delivered} of them reached the server)", states.get("uncertain").copied().unwrap_or(0));
+    if let Some(committed) = revoked_at {
+        // A slot is taken in the deciding transaction, stamped with the decision's time: one
+        // stamped after the revocation committed was decided by a transaction that began later.
+        let late: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sends WHERE sent_at > $1").bind(committed).fetch_one(store.pool()).await?;
+        println!("sends decided after the revocation committed: {late}");
+    }
     Ok(())
 }

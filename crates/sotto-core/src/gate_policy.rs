@@ -102,7 +102,7 @@ impl GateSpec {
 
 /// A provider as configured (`[providers.email]`, `[providers.sms]`, `[providers.push]`):
 /// its name and its business associate agreement.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSpec {
     /// A name for people, such as `smtp-relay` or `twilio`.
@@ -114,6 +114,9 @@ pub struct ProviderSpec {
     pub baa_signed: Option<jiff::civil::Date>,
     /// When that BAA ends, if it does.
     pub baa_expires: Option<jiff::civil::Date>,
+    /// The most messages a second this process hands the provider (its account's limit).
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
 }
 
 /// What carries a channel's messages.
@@ -156,6 +159,9 @@ pub fn check_providers(providers: &BTreeMap<String, ProviderSpec>) -> Result<BTr
         if spec.name.trim().is_empty() {
             return Err(format!("{setting}.name must name the provider"));
         }
+        if spec.rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            return Err(format!("{setting}.rate_per_second must be a positive number of messages a second"));
+        }
         if let (Some(signed), Some(end)) = (spec.baa_signed, spec.baa_expires)
             && end <= signed
         {
@@ -197,7 +203,7 @@ mod tests {
     #[test]
     fn a_baa_is_in_force_from_its_signing_until_its_end() {
         let d = |s: &str| s.parse::<jiff::civil::Date>().expect("date");
-        let p = ProviderSpec { name: "smtp".into(), kind: ProviderKind::Smtp, baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")) };
+        let p = ProviderSpec { name: "smtp".into(), kind: ProviderKind::Smtp, baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")), rate_per_second: None };
         assert!(!p.baa_in_force(d("2026-01-14")));
         assert!(p.baa_in_force(d("2026-01-15")));
         assert!(p.baa_in_force(d("2027-01-14")));
@@ -207,7 +213,7 @@ mod tests {
         configured.insert("email".to_owned(), ProviderSpec { baa_expires: Some(d("2025-01-01")), ..p.clone() });
         assert!(check_providers(&configured).expect_err("ends before it starts").contains("providers.email.baa_expires"));
         configured.insert("email".to_owned(), p);
-        configured.insert("fax".to_owned(), ProviderSpec { name: "x".into(), kind: ProviderKind::Sink, baa_signed: None, baa_expires: None });
+        configured.insert("fax".to_owned(), ProviderSpec { name: "x".into(), kind: ProviderKind::Sink, baa_signed: None, baa_expires: None, rate_per_second: None });
         assert!(check_providers(&configured).expect_err("fax").contains("providers.fax"));
     }
 

@@ -19,6 +19,7 @@ pub mod lint;
 pub mod phi;
 pub mod purpose;
 pub mod quiet_hours;
+pub mod rate;
 pub mod scope;
 pub mod segment;
 pub mod sms_keywords;

@@ -82,6 +82,11 @@ impl IntoResponse for ApiError {
                 json!({"error": {"code": "incomplete_authorization", "message": "a HIPAA marketing authorization needs every core element and required statement (45 CFR 164.508(c)); add the missing ones", "missing": missing}}),
             ),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, body("not_found", &app.to_string())),
+            AppError::RateLimited(seconds) => {
+                let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body("rate_limited", &app.to_string()))).into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+                return response;
+            }
             AppError::Conflict { code, message } => (StatusCode::CONFLICT, body(code, message)),
             AppError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %chain(e), "storage unavailable");

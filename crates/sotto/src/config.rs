@@ -146,6 +146,7 @@ impl Settings {
             providers: self.providers.clone(),
             email_from: self.email_from.clone(),
             dev_mailbox: false,
+            send_rate: sotto_app::AppSettings::default().send_rate,
         }
     }
 }

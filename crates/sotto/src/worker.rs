@@ -64,6 +64,11 @@ pub fn providers(settings: &Settings, app: &App<SqlStore>) -> anyhow::Result<Pro
             }
         }
     }
+    for (channel, spec) in &settings.providers {
+        if let Some(rate) = spec.rate_per_second {
+            providers = providers.with_rate(*channel, rate);
+        }
+    }
     Ok(providers)
 }
 

@@ -273,3 +273,21 @@ async fn two_workers_racing_for_the_last_frequency_cap_slot_send_once() {
         assert_eq!(t.app.mailbox().list().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn an_api_key_over_its_sending_rate_gets_429_with_retry_after_and_other_keys_do_not() {
+    let settings = sotto_app::AppSettings { send_rate: sotto_core::rate::Rate { burst: 2.0, per_second: 0.01 }, ..crate::support::app_settings() };
+    let t = spawn_app_with(sotto_store::Backend::Sqlite, sotto_http::HttpSettings::default(), settings).await;
+    patient(&t, "p-1").await;
+    let email = t.library_template("Appointment confirmation (email)").await;
+    for n in 0..2 {
+        assert_eq!(send(&t, Some(&format!("k-{n}")), &reminder(&email, "email")).await.0, 202);
+    }
+    let response = t.post("/v1/messages", &t.admin_key).header("Idempotency-Key", "k-2").json(&reminder(&email, "email")).send().await.expect("send");
+    assert_eq!(response.status().as_u16(), 429);
+    let retry: u64 = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).expect("Retry-After");
+    assert!((1..=100).contains(&retry), "{retry}");
+    let other = t.key(&[sotto_core::scope::Scope::MessagesSend]).await;
+    let (code, _) = read(t.post("/v1/messages", &other).header("Idempotency-Key", "k-2").json(&reminder(&email, "email")).send().await.expect("send")).await;
+    assert_eq!(code, 202, "each API key has its own rate");
+}
