@@ -39,6 +39,17 @@ pub struct OutgoingMessage {
     pub at: Timestamp,
 }
 
+/// What a report about an email says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// A permanent failure (status 5.x.x): the address is suppressed.
+    HardBounce,
+    /// A temporary failure (status 4.x.x, or a delay): the relay keeps trying.
+    SoftBounce,
+    /// The recipient marked the message as spam: the address is suppressed.
+    Complaint,
+}
+
 /// A provider's acceptance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {

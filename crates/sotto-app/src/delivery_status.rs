@@ -70,6 +70,43 @@ impl<S: Store> App<S> {
         Ok(json!({"matched": true, "changed": true, "status": state}))
     }
 
+    /// Applies a report about an email Sotto sent (its Message-ID's local part is the outbox
+    /// id): a hard bounce marks the message bounced and suppresses the address, a complaint
+    /// suppresses it, a soft bounce is recorded in the audit chain only (the relay retries).
+    pub async fn email_report(&self, ctx: &RequestCtx, kind: crate::deliver::ReportKind, message_id: &str, status: &str) -> Result<Value, AppError> {
+        use crate::deliver::ReportKind;
+        self.require(ctx, Scope::InboundWrite, "email:report").await?;
+        let id = message_id.split('@').next().unwrap_or_default();
+        let ours = id.strip_prefix("msg_").is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let Some(row) = (if ours { self.store.outbox_message(id).await? } else { None }).filter(|r| r.channel == "email") else {
+            return Ok(json!({"matched": false}));
+        };
+        let status: String = status.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').take(32).collect();
+        let object = format!("message:{id}/patient:{}", self.keyring.patient_ref(&row.external_id));
+        let (kind_name, reason) = match kind {
+            ReportKind::HardBounce => ("hard_bounce", Some("hard_bounce")),
+            ReportKind::Complaint => ("complaint", Some("complaint")),
+            ReportKind::SoftBounce => ("soft_bounce", None),
+        };
+        if kind == ReportKind::HardBounce
+            && let (Some(provider), Some(pid)) = (&row.provider, &row.provider_message_id)
+        {
+            self.store.record_delivery(provider, pid, "bounced", Some(&format!("smtp_{status}")), micros(ctx.now), &ctx.audit()).await?;
+        }
+        match reason {
+            Some(reason) => {
+                let evidence = json!({"report": if kind == ReportKind::Complaint { "arf" } else { "dsn" }, "status": status, "message": id}).to_string();
+                self.store.add_suppression(&row.external_id, "email", reason, &evidence, &ctx.audit()).await?;
+                self.refresh_permissions(std::slice::from_ref(&row.external_id)).await?;
+            }
+            None => {
+                let event = ctx.audit().event(action::MESSAGE_OUTCOME, object, &format!("soft_bounce:{status}"));
+                self.store.append_audit(vec![event]).await?;
+            }
+        }
+        Ok(json!({"matched": true, "kind": kind_name, "status": status, "message": id}))
+    }
+
     /// Keeps an SMS error's effect: an opt-out of the patient's number, or a suppression.
     async fn suppress_number(&self, ctx: &RequestCtx, external_id: &str, effect: &str) -> Result<(), AppError> {
         if effect == "unsubscribed" {
@@ -77,7 +114,8 @@ impl<S: Store> App<S> {
             let event = ctx.audit().event(action::SMS_INBOUND, format!("patient:{}/provider_opt_out", self.keyring.patient_ref(external_id)), Outcome::Success.as_str());
             self.store.record_number_consent(&index, ConsentStatus::OptedOut.as_str(), micros(ctx.now), &[], &ctx.audit(), vec![event]).await?;
         } else {
-            self.store.add_suppression(external_id, "sms", &format!("undeliverable_{effect}"), &ctx.audit()).await?;
+            let evidence = json!({"report": "sms_status", "effect": effect}).to_string();
+            self.store.add_suppression(external_id, "sms", &format!("undeliverable_{effect}"), &evidence, &ctx.audit()).await?;
         }
         self.refresh_permissions(&[external_id.to_owned()]).await
     }

@@ -202,7 +202,8 @@ impl<S: Store> App<S> {
         self.require(ctx, Scope::MessagesRead, "dispatch").await?;
         let counts: Map<String, Value> = self.store.outbox_counts().await?.into_iter().map(|(s, n)| (s, json!(n))).collect();
         let control = self.store.dispatch_control().await?;
-        Ok(json!({"paused": control.paused, "reason": control.reason, "changed_at": time_text(control.changed_at), "messages": counts}))
+        let changed_at = (control.changed_at > 0).then(|| time_text(control.changed_at));
+        Ok(json!({"paused": control.paused, "reason": control.reason, "changed_at": changed_at, "messages": counts}))
     }
 
     /// Pauses (with a reason) or resumes all sending at once.

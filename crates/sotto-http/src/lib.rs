@@ -77,6 +77,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/patients/{external_id}/unsubscribe-links", post(consent_routes::unsubscribe_link::<S>))
         .route("/v1/decisions/summary", get(consent_routes::decision_summary::<S>))
         .route("/v1/inbound/sms", post(consent_routes::inbound_sms::<S>))
+        .route("/v1/inbound/email", post(message_routes::email_report::<S>))
         .route("/v1/providers/twilio/status", post(consent_routes::sms_status::<S>))
         .route("/v1/vault/codes", post(segment_routes::put_code::<S>))
         .route("/v1/vault/codes/{code}", get(segment_routes::code::<S>))

@@ -49,6 +49,15 @@ pub(crate) async fn resume<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> 
     Ok(Json(app.set_paused(&ctx, false, "").await?))
 }
 
+/// A bounce (RFC 3464) or complaint (ARF) posted as the raw message, as a relay or a mailbox
+/// script forwards it.
+pub(crate) async fn email_report<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let Some(report) = sotto_deliver::parse_report(&body) else {
+        return Err(ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "not_a_report", "the body is not a delivery status notification (RFC 3464) or an abuse report (RFC 5965) about a message Sotto sent"));
+    };
+    Ok(Json(app.email_report(&ctx, report.kind, &report.message_id, &report.status).await?))
+}
+
 fn no_mailbox() -> ApiError {
     ApiError::request(StatusCode::NOT_FOUND, "not_found", "the development mailbox is only served to this machine when the sink provider is in use (sotto demo)")
 }

@@ -136,8 +136,8 @@ pub trait ConsentStore {
     fn authorizations_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<AuthorizationRow>>> + Send;
     /// Sets a data key on a profile that has none; returns the key the profile has afterwards.
     fn ensure_patient_key(&self, external_id: &str, wrapped: &[u8], key_version: i64, now: i64) -> impl Future<Output = StoreResult<Vec<u8>>> + Send;
-    /// Suppresses a channel of a patient.
-    fn add_suppression(&self, external_id: &str, channel: &str, reason: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Suppresses a channel of a patient, keeping the evidence (a JSON object of codes).
+    fn add_suppression(&self, external_id: &str, channel: &str, reason: &str, evidence: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
     /// A patient's suppressions as (channel, reason).
     fn suppressions_of(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<(String, String)>>> + Send;
     /// Records a message that went out, audited.

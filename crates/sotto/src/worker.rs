@@ -32,6 +32,15 @@ pub enum DispatchCommand {
     Resume(ConfigArgs),
     /// Messages counted by status, and whether sending is paused.
     Status(ConfigArgs),
+    /// Read bounces (RFC 3464) and complaints (ARF) from a maildir: hard bounces and complaints
+    /// suppress the address; each file read moves from new/ to cur/.
+    Reports {
+        /// The maildir (with new/ and cur/).
+        #[arg(long)]
+        maildir: std::path::PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Move a dead or uncertain message back to the queue.
     Requeue {
         /// The message id (msg_…).
@@ -85,7 +94,11 @@ pub fn start(app: &Arc<App<SqlStore>>, providers: Providers, db: &sotto_store::D
     let single = match (app.store().backend(), db.sqlite_path()) {
         (Backend::Sqlite, Some(path)) => {
             let lock_path = path.with_extension("worker-lock");
-            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
             match file.try_lock() {
                 Ok(()) => Some(file),
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -119,9 +132,37 @@ pub async fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Applies every report in `maildir/new`, moving each file read to `maildir/cur`.
+async fn import_reports(app: &App<SqlStore>, ctx: &RequestCtx, maildir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let new = maildir.join("new");
+    let cur = maildir.join("cur");
+    std::fs::create_dir_all(&cur).with_context(|| format!("cannot create {}", cur.display()))?;
+    let entries = std::fs::read_dir(&new).with_context(|| format!("cannot read {}: point --maildir at a maildir with new/ and cur/", new.display()))?;
+    let (mut applied, mut unmatched, mut not_reports) = (0, 0, 0);
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        match sotto_deliver::parse_report(&raw) {
+            Some(report) => {
+                let answer = app.email_report(ctx, report.kind, &report.message_id, &report.status).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                if answer["matched"] == true { applied += 1 } else { unmatched += 1 }
+            }
+            None => not_reports += 1,
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let seen = if name.contains(":2,") { name } else { format!("{name}:2,S") };
+        std::fs::rename(&path, cur.join(seen)).with_context(|| format!("cannot move {} to cur/", path.display()))?;
+    }
+    println!("{applied} reports applied, {unmatched} about messages Sotto did not send, {not_reports} files that are not reports");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn dispatch(command: DispatchCommand) -> anyhow::Result<ExitCode> {
     let config = match &command {
-        DispatchCommand::Pause { config, .. } | DispatchCommand::Requeue { config, .. } => config,
+        DispatchCommand::Pause { config, .. } | DispatchCommand::Requeue { config, .. } | DispatchCommand::Reports { config, .. } => config,
         DispatchCommand::Resume(config) | DispatchCommand::Status(config) => config,
     };
     let settings = config.resolve("127.0.0.1:8080", None)?;
@@ -134,6 +175,7 @@ pub async fn dispatch(command: DispatchCommand) -> anyhow::Result<ExitCode> {
         DispatchCommand::Resume(_) => app.set_paused(&ctx, false, "").await,
         DispatchCommand::Status(_) => app.dispatch_status(&ctx).await,
         DispatchCommand::Requeue { id, .. } => app.requeue(&ctx, id).await,
+        DispatchCommand::Reports { maildir, .. } => return import_reports(&app, &ctx, maildir).await,
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", serde_json::to_string_pretty(&answer)?);

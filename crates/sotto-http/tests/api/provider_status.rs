@@ -120,3 +120,40 @@ async fn several_messages_to_one_patient_in_one_batch_count_against_the_cap_one_
         assert_eq!((report.claimed, report.sent, report.deferred), (3, 2, 1), "{report:?} {rows:?}");
     }
 }
+
+fn dsn_about(message_id: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\r\nTo: no-reply@clinic.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n\
+         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; ana@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+         --B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{message_id}@clinic.example>\r\nSubject: Your appointment is confirmed\r\n\r\n--B--\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_hard_bounce_suppresses_the_address_and_the_next_email_is_denied_with_the_reason() {
+    crate::support::each_app(async |t| {
+        patient(t, "p-1").await;
+        let email = t.library_template("Appointment confirmation (email)").await;
+        let body = json!({"patient": "p-1", "template_id": email, "channel": "email", "purpose": "treatment", "context": {"appointment_start": "2026-12-20T15:30:00Z"}});
+        let (_, first) = send(t, Some("a"), &body).await;
+        let id = first["id"].as_str().expect("id").to_owned();
+        t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
+
+        let post = |raw: String| t.post("/v1/inbound/email", &t.admin_key).header("content-type", "message/rfc822").body(raw).send();
+        let (code, answer) = read(post("From: ana@example.org\r\nSubject: thanks\r\n\r\nsee you\r\n".into()).await.expect("send")).await;
+        assert_eq!((code, answer["error"]["code"].as_str()), (422, Some("not_a_report")), "{answer}");
+        let (code, answer) = read(post(dsn_about("msg_ffffffffffffffffffffffff")).await.expect("send")).await;
+        assert_eq!((code, answer["matched"].as_bool()), (200, Some(false)), "{answer}");
+        let (code, answer) = read(post(dsn_about(&id)).await.expect("send")).await;
+        assert_eq!((code, answer["kind"].as_str()), (200, Some("hard_bounce")), "{answer}");
+
+        let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!((view["status"].as_str(), view["last_error"].as_str()), (Some("bounced"), Some("smtp_5.1.1")), "{view}");
+        let (_, second) = send(t, Some("b"), &body).await;
+        t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
+        let (_, view) = read(t.get(&format!("/v1/messages/{}", second["id"].as_str().expect("id")), &t.admin_key).send().await.expect("send")).await;
+        assert!(view["reasons"].as_array().expect("reasons").contains(&json!("suppressed_hard_bounce")), "{view}");
+    })
+    .await;
+}

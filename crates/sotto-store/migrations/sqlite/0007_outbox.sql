@@ -33,6 +33,7 @@ CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 CREATE INDEX outbox_by_provider_id ON outbox (provider_message_id);
 
 ALTER TABLE sends ADD COLUMN outbox_id TEXT;
+ALTER TABLE suppressions ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX sends_by_outbox ON sends (outbox_id);
 
 CREATE TABLE dispatch_control (

@@ -248,13 +248,14 @@ impl ConsentStore for SqlStore {
         Ok(key)
     }
 
-    async fn add_suppression(&self, external_id: &str, channel: &str, reason: &str, ctx: &AuditContext) -> StoreResult<()> {
+    async fn add_suppression(&self, external_id: &str, channel: &str, reason: &str, evidence: &str, ctx: &AuditContext) -> StoreResult<()> {
         let (mut tx, mut head) = self.begin_write().await?;
-        sqlx::query("INSERT INTO suppressions (external_id, channel, reason, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO suppressions (external_id, channel, reason, created_at, evidence) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
             .bind(external_id)
             .bind(channel)
             .bind(reason)
             .bind(ctx.at_micros)
+            .bind(evidence)
             .execute(&mut *tx)
             .await?;
         let object = format!("patient:{}/suppression:{channel}:{reason}", self.chain_key.patient_ref(external_id));
