@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use sotto_core::contact::Channel;
+pub use sotto_core::email_report::ReportKind;
 use sotto_core::phi::Phi;
 use sotto_core::rate::{Rate, TokenBucket};
 
@@ -37,17 +38,6 @@ pub struct OutgoingMessage {
     pub headers: Vec<(String, String)>,
     /// When it was rendered.
     pub at: Timestamp,
-}
-
-/// What a report about an email says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportKind {
-    /// A permanent failure (status 5.x.x): the address is suppressed.
-    HardBounce,
-    /// A temporary failure (status 4.x.x, or a delay): the relay keeps trying.
-    SoftBounce,
-    /// The recipient marked the message as spam: the address is suppressed.
-    Complaint,
 }
 
 /// A provider's acceptance.

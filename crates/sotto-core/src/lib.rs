@@ -8,6 +8,7 @@ pub mod contact;
 pub mod default_dictionary;
 pub mod dictionary;
 pub mod disclosure;
+pub mod email_report;
 pub mod error;
 pub mod firewall;
 pub mod gate;

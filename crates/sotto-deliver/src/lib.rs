@@ -1,13 +1,10 @@
 //! Providers that carry messages out of Sotto: email over SMTP (lettre), with pooled
 //! connections, STARTTLS required, DKIM signatures and RFC 8058 one-click unsubscribe headers;
-//! SMS through a Twilio-style HTTP API; and the reports that come back about email (bounces,
-//! complaints).
+//! SMS through a Twilio-style HTTP API.
 
-mod bounce;
 mod smtp;
 mod twilio;
 
-pub use bounce::{EmailReport, ReportKind, parse_report};
 pub use smtp::{DkimAlgorithm, DkimSettings, SmtpConfigError, SmtpProvider, SmtpSecurity, SmtpSettings};
 pub use twilio::{TwilioConfigError, TwilioProvider, TwilioSettings};
 

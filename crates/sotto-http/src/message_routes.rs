@@ -52,7 +52,7 @@ pub(crate) async fn resume<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> 
 /// A bounce (RFC 3464) or complaint (ARF) posted as the raw message, as a relay or a mailbox
 /// script forwards it.
 pub(crate) async fn email_report<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
-    let Some(report) = sotto_deliver::parse_report(&body) else {
+    let Some(report) = sotto_core::email_report::parse_report(&body) else {
         return Err(ApiError::request(StatusCode::UNPROCESSABLE_ENTITY, "not_a_report", "the body is not a delivery status notification (RFC 3464) or an abuse report (RFC 5965) about a message Sotto sent"));
     };
     Ok(Json(app.email_report(&ctx, report.kind, &report.message_id, &report.status).await?))

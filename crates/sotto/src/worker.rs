@@ -145,7 +145,7 @@ async fn import_reports(app: &App<SqlStore>, ctx: &RequestCtx, maildir: &std::pa
             continue;
         }
         let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        match sotto_deliver::parse_report(&raw) {
+        match sotto_core::email_report::parse_report(&raw) {
             Some(report) => {
                 let answer = app.email_report(ctx, report.kind, &report.message_id, &report.status).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 if answer["matched"] == true { applied += 1 } else { unmatched += 1 }

@@ -2,7 +2,6 @@
 //! independent verifier, and SMS against a loopback mock of the Twilio API that checks each
 //! request as the real one expects it.
 
-mod bounce;
 mod peers;
 mod smtp;
 mod twilio;
