@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -14,6 +15,8 @@ use serde::Serialize;
 use sotto_core::contact::Channel;
 pub use sotto_core::email_report::ReportKind;
 use sotto_core::phi::Phi;
+
+use crate::failover::Health;
 use sotto_core::rate::{Rate, TokenBucket};
 
 /// A message rendered for one patient, ready for a provider. Lives only in memory.
@@ -84,10 +87,48 @@ pub trait Provider: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     by_channel: BTreeMap<Channel, Arc<dyn Provider>>,
+    backups: BTreeMap<Channel, Arc<dyn Provider>>,
     rates: BTreeMap<Channel, Arc<tokio::sync::Mutex<TokenBucket>>>,
+    health: Arc<Mutex<BTreeMap<(Channel, bool), Health>>>,
 }
 
 impl Providers {
+    /// Names a channel's backup, which takes over after the primary fails
+    /// [`FAILOVER_AFTER`](crate::failover::FAILOVER_AFTER) times in a row.
+    pub fn with_backup(mut self, channel: Channel, provider: Arc<dyn Provider>) -> Self {
+        self.backups.insert(channel, provider);
+        self
+    }
+
+    /// The provider a message of `channel` goes to now, and whether it is the backup.
+    pub fn route(&self, channel: Channel) -> Option<(Arc<dyn Provider>, bool)> {
+        let primary = self.by_channel.get(&channel)?;
+        let failing = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(channel, false)).is_some_and(|h| h.failing_over(Instant::now()));
+        match self.backups.get(&channel) {
+            Some(backup) if failing => Some((backup.clone(), true)),
+            _ => Some((primary.clone(), false)),
+        }
+    }
+
+    /// Records how a hand-off to a channel's primary or backup went.
+    pub fn record(&self, channel: Channel, backup: bool, ok: bool) {
+        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry((channel, backup)).or_default().record(ok, Instant::now());
+    }
+
+    /// Why sending should pause, when the providers that would carry `channel` now fail at
+    /// least `rate` of their last hand-offs (at least `min_sample` of them); the windows are
+    /// then forgotten, so a resume starts afresh.
+    pub fn failing(&self, channel: Channel, rate: f64, min_sample: usize) -> Option<String> {
+        let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bad = |backup: bool| health.get(&(channel, backup)).map(Health::failures).filter(|(f, n)| *n >= min_sample && *f as f64 >= rate * *n as f64);
+        let primary = bad(false)?;
+        let (failed, sample) = if self.backups.contains_key(&channel) { bad(true)? } else { primary };
+        let name = self.by_channel.get(&channel).map(|p| p.name().to_owned()).unwrap_or_default();
+        let reason = format!("paused automatically: the {channel} provider {name} failed {failed} of its last {sample} hand-offs{}", if self.backups.contains_key(&channel) { ", and so did its backup" } else { "" });
+        health.retain(|(c, _), _| *c != channel);
+        Some(reason)
+    }
+
     /// Limits how fast a channel's provider is handed messages.
     pub fn with_rate(mut self, channel: Channel, per_second: f64) -> Self {
         let rate = Rate { burst: per_second.max(1.0), per_second };

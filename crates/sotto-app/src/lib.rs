@@ -17,6 +17,7 @@ pub mod demo;
 mod dictionary_cache;
 mod dispatch;
 mod error;
+mod failover;
 mod ingest;
 mod library;
 mod merge;

@@ -39,6 +39,11 @@ pub struct DispatchSettings {
     pub send_timeout: Duration,
     /// The first retry's delay; each retry doubles it, up to an hour, with jitter.
     pub retry_base: SignedDuration,
+    /// Sending pauses by itself when a channel's providers fail this share of their last
+    /// hand-offs...
+    pub pause_error_rate: f64,
+    /// ...over at least this many of them.
+    pub pause_min_sample: usize,
 }
 
 impl Default for DispatchSettings {
@@ -52,6 +57,8 @@ impl Default for DispatchSettings {
             // A backstop above the providers' own timeouts (SMTP: 30 s per command).
             send_timeout: Duration::from_secs(120),
             retry_base: SignedDuration::from_secs(30),
+            pause_error_rate: 0.5,
+            pause_min_sample: 50,
         }
     }
 }
@@ -196,7 +203,14 @@ impl<S: Store> App<S> {
         // Each chunk is decided just before its hand-offs, so a consent change committed while
         // an earlier chunk was being sent applies to the later ones.
         let started = std::time::Instant::now();
-        for chunk in claims.chunks(settings.concurrency.max(1)) {
+        for (n, chunk) in claims.chunks(settings.concurrency.max(1)).enumerate() {
+            // A pause (by an operator, or by the worker itself) stops the round between chunks;
+            // the claims not decided yet go back to the queue.
+            if n > 0 && self.store.dispatch_control().await?.paused {
+                self.store.release_claims(worker, micros(Timestamp::now())).await?;
+                report.paused = true;
+                break;
+            }
             let at = now + SignedDuration::try_from(started.elapsed()).unwrap_or_default();
             let round = Round { worker, templates: &templates, providers, settings };
             self.dispatch_chunk(&round, chunk, at, &mut report).await?;
@@ -229,8 +243,8 @@ impl<S: Store> App<S> {
                 }
             };
             let prepared = self.prepare(&claim, version, templates, inputs.get(&claim.external_id), now);
-            let (message, provider) = match prepared.and_then(|m| Ok((providers.get(m.channel).cloned().ok_or(Finish::Failed { error: "no_provider_for_channel".into() })?, m))) {
-                Ok((provider, message)) => (message, provider),
+            let (message, (provider, backup)) = match prepared.and_then(|m| Ok((providers.route(m.channel).ok_or(Finish::Failed { error: "no_provider_for_channel".into() })?, m))) {
+                Ok((route, message)) => (message, route),
                 Err(finish) => {
                     results.push((claim.id.clone(), finish));
                     continue;
@@ -250,13 +264,29 @@ impl<S: Store> App<S> {
                     Ok(Err(SendError::Uncertain(code))) => Finish::Uncertain { error: code },
                     Err(_) => Finish::Uncertain { error: "provider_timeout".into() },
                 };
-                (message.id, finish)
+                // Only answers that say nothing of the recipient count against the provider.
+                let ok = matches!(finish, Finish::Sent { .. } | Finish::Failed { .. });
+                (message.id, finish, message.channel, backup, ok)
             });
         }
+        let mut channels = Vec::new();
         while let Some(done) = handoffs.join_next().await {
             match done {
-                Ok(done) => results.push(done),
+                Ok((id, finish, channel, backup, ok)) => {
+                    providers.record(channel, backup, ok);
+                    channels.push(channel);
+                    results.push((id, finish));
+                }
                 Err(e) => tracing::error!(panicked = e.is_panic(), "a provider hand-off task ended abnormally; its message stays claimed until its lease ends"),
+            }
+        }
+        channels.sort();
+        channels.dedup();
+        for channel in channels {
+            if let Some(reason) = providers.failing(channel, settings.pause_error_rate, settings.pause_min_sample) {
+                tracing::error!(%channel, reason = %reason, "sending paused");
+                let control = sotto_store::DispatchControl { paused: true, reason, changed_at: micros(Timestamp::now()) };
+                self.store.set_dispatch_control(&control, &audit).await?;
             }
         }
         for (_, finish) in &results {

@@ -117,6 +117,9 @@ pub struct ProviderSpec {
     /// The most messages a second this process hands the provider (its account's limit).
     #[serde(default)]
     pub rate_per_second: Option<f64>,
+    /// A provider that takes over while this one keeps failing (covered by a BAA too).
+    #[serde(default)]
+    pub backup: Option<Box<ProviderSpec>>,
 }
 
 /// What carries a channel's messages.
@@ -162,6 +165,14 @@ pub fn check_providers(providers: &BTreeMap<String, ProviderSpec>) -> Result<BTr
         if spec.rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
             return Err(format!("{setting}.rate_per_second must be a positive number of messages a second"));
         }
+        if let Some(backup) = &spec.backup {
+            if backup.name.trim().is_empty() || backup.baa_signed.is_none() {
+                return Err(format!("{setting}.backup needs a name and baa_signed: a backup carries the same messages, so it needs a BAA too"));
+            }
+            if backup.backup.is_some() {
+                return Err(format!("{setting}.backup cannot have a backup of its own"));
+            }
+        }
         if let (Some(signed), Some(end)) = (spec.baa_signed, spec.baa_expires)
             && end <= signed
         {
@@ -203,7 +214,7 @@ mod tests {
     #[test]
     fn a_baa_is_in_force_from_its_signing_until_its_end() {
         let d = |s: &str| s.parse::<jiff::civil::Date>().expect("date");
-        let p = ProviderSpec { name: "smtp".into(), kind: ProviderKind::Smtp, baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")), rate_per_second: None };
+        let p = ProviderSpec { name: "smtp".into(), kind: ProviderKind::Smtp, baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")), rate_per_second: None, backup: None };
         assert!(!p.baa_in_force(d("2026-01-14")));
         assert!(p.baa_in_force(d("2026-01-15")));
         assert!(p.baa_in_force(d("2027-01-14")));
@@ -213,7 +224,7 @@ mod tests {
         configured.insert("email".to_owned(), ProviderSpec { baa_expires: Some(d("2025-01-01")), ..p.clone() });
         assert!(check_providers(&configured).expect_err("ends before it starts").contains("providers.email.baa_expires"));
         configured.insert("email".to_owned(), p);
-        configured.insert("fax".to_owned(), ProviderSpec { name: "x".into(), kind: ProviderKind::Sink, baa_signed: None, baa_expires: None, rate_per_second: None });
+        configured.insert("fax".to_owned(), ProviderSpec { name: "x".into(), kind: ProviderKind::Sink, baa_signed: None, baa_expires: None, rate_per_second: None, backup: None });
         assert!(check_providers(&configured).expect_err("fax").contains("providers.fax"));
     }
 

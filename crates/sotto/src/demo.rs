@@ -120,7 +120,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// a BAA, since nothing leaves the machine), email may go at any hour, SMS and push keep the
 /// default quiet hours.
 fn demo_settings(listen: std::net::SocketAddr) -> AppSettings {
-    let sink = ProviderSpec { name: "development sink (nothing leaves this machine)".into(), kind: ProviderKind::Sink, baa_signed: "2026-01-01".parse().ok(), baa_expires: None, rate_per_second: None };
+    let sink = ProviderSpec { name: "development sink (nothing leaves this machine)".into(), kind: ProviderKind::Sink, baa_signed: "2026-01-01".parse().ok(), baa_expires: None, rate_per_second: None, backup: None };
     let mut settings = AppSettings { public_url: format!("http://{listen}"), dev_mailbox: true, ..AppSettings::default() };
     settings.providers = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, sink.clone())).collect();
     if let Some(all_day) = Window::parse("00:00-23:59") {

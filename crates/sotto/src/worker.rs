@@ -8,9 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 
-use sotto_app::deliver::Providers;
+use sotto_app::deliver::{Provider, Providers};
 use sotto_app::{App, DispatchSettings, Dispatcher, Principal, RequestCtx};
-use sotto_core::gate_policy::ProviderKind;
+use sotto_core::contact::Channel;
+use sotto_core::gate_policy::{ProviderKind, ProviderSpec};
 use sotto_crypto::Keyring;
 use sotto_store::{Backend, SqlStore};
 
@@ -50,30 +51,34 @@ pub enum DispatchCommand {
     },
 }
 
-/// The providers the settings name; the sink is refused in production.
+/// One configured provider, built; the sink is refused in production.
+fn build(settings: &Settings, app: &App<SqlStore>, channel: Channel, spec: &ProviderSpec) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(match spec.kind {
+        ProviderKind::Sink if settings.production => {
+            anyhow::bail!("providers.{channel}.kind is \"sink\", which keeps messages instead of delivering them and is refused in production: configure a real provider")
+        }
+        ProviderKind::Sink => Arc::new(sotto_app::deliver::SinkProvider::new(app.mailbox())),
+        ProviderKind::Smtp if channel != Channel::Email => anyhow::bail!("providers.{channel}.kind \"smtp\" carries email only"),
+        ProviderKind::Smtp => {
+            let smtp = settings.smtp.as_ref().context("providers.email.kind is \"smtp\" but there is no [smtp] table: add one with the relay's host (see the README's delivery section)")?;
+            Arc::new(sotto_deliver::SmtpProvider::new(smtp).map_err(|e| anyhow::anyhow!("invalid [smtp] settings: {e}"))?)
+        }
+        ProviderKind::Twilio if channel != Channel::Sms => anyhow::bail!("providers.{channel}.kind \"twilio\" carries SMS only"),
+        ProviderKind::Twilio => {
+            let twilio = settings.twilio.as_ref().context("providers.sms.kind is \"twilio\" but there is no [twilio] table: add one with account_sid, auth_token_file and from")?;
+            Arc::new(sotto_deliver::TwilioProvider::new(twilio.clone()).map_err(|e| anyhow::anyhow!("invalid [twilio] settings: {e}"))?)
+        }
+    })
+}
+
+/// The providers the settings name, with their backups and rates.
 pub fn providers(settings: &Settings, app: &App<SqlStore>) -> anyhow::Result<Providers> {
     let mut providers = Providers::default();
     for (channel, spec) in &settings.providers {
-        match spec.kind {
-            ProviderKind::Sink if settings.production => {
-                anyhow::bail!("providers.{channel}.kind is \"sink\", which keeps messages instead of delivering them and is refused in production: configure a real provider")
-            }
-            ProviderKind::Sink => providers = providers.with(*channel, Arc::new(sotto_app::deliver::SinkProvider::new(app.mailbox()))),
-            ProviderKind::Smtp if *channel != sotto_core::contact::Channel::Email => anyhow::bail!("providers.{channel}.kind \"smtp\" carries email only"),
-            ProviderKind::Smtp => {
-                let smtp = settings.smtp.as_ref().context("providers.email.kind is \"smtp\" but there is no [smtp] table: add one with the relay's host (see the README's delivery section)")?;
-                let provider = sotto_deliver::SmtpProvider::new(smtp).map_err(|e| anyhow::anyhow!("invalid [smtp] settings: {e}"))?;
-                providers = providers.with(*channel, Arc::new(provider));
-            }
-            ProviderKind::Twilio if *channel != sotto_core::contact::Channel::Sms => anyhow::bail!("providers.{channel}.kind \"twilio\" carries SMS only"),
-            ProviderKind::Twilio => {
-                let twilio = settings.twilio.as_ref().context("providers.sms.kind is \"twilio\" but there is no [twilio] table: add one with account_sid, auth_token_file and from")?;
-                let provider = sotto_deliver::TwilioProvider::new(twilio.clone()).map_err(|e| anyhow::anyhow!("invalid [twilio] settings: {e}"))?;
-                providers = providers.with(*channel, Arc::new(provider));
-            }
+        providers = providers.with(*channel, build(settings, app, *channel, spec)?);
+        if let Some(backup) = &spec.backup {
+            providers = providers.with_backup(*channel, build(settings, app, *channel, backup)?);
         }
-    }
-    for (channel, spec) in &settings.providers {
         if let Some(rate) = spec.rate_per_second {
             providers = providers.with_rate(*channel, rate);
         }

@@ -131,7 +131,7 @@ async fn the_dispatch_worker_delivers_a_queued_reminder_over_smtp_once_under_the
     let dkim = DkimSettings { domain: "clinic.example".into(), selector: "s2026".into(), algorithm: DkimAlgorithm::Ed25519Sha256, private_key };
     let smtp = SmtpProvider::new(&settings(sink.port, SmtpSecurity::StartTls { extra_roots_pem: vec![sink.ca_pem.clone()] }, Some(dkim))).expect("provider");
     let providers = Providers::default().with(Channel::Email, std::sync::Arc::new(smtp));
-    let relay = ProviderSpec { name: "relay".into(), kind: ProviderKind::Smtp, baa_signed: "2026-01-01".parse().ok(), baa_expires: None, rate_per_second: None };
+    let relay = ProviderSpec { name: "relay".into(), kind: ProviderKind::Smtp, baa_signed: "2026-01-01".parse().ok(), baa_expires: None, rate_per_second: None, backup: None };
     let mut app_settings = AppSettings { email_from: "Riverside Clinic <no-reply@clinic.example>".into(), ..AppSettings::default() };
     app_settings.providers.insert(Channel::Email, relay);
     app_settings.gate.window = sotto_core::quiet_hours::Window::parse("00:00-23:59").expect("window");

@@ -26,7 +26,7 @@ fn reasons(d: &Decision) -> Vec<Reason> {
 #[tokio::test]
 async fn template_approval_lint_state_and_the_providers_baa_come_from_storage_and_configuration() {
     let d = |s: &str| s.parse::<jiff::civil::Date>().expect("date");
-    let email = ProviderSpec { name: "smtp-relay".into(), kind: Default::default(), baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")), rate_per_second: None };
+    let email = ProviderSpec { name: "smtp-relay".into(), kind: Default::default(), baa_signed: Some(d("2026-01-15")), baa_expires: Some(d("2027-01-15")), rate_per_second: None, backup: None };
     let settings = AppSettings { providers: [(Channel::Email, email)].into_iter().collect(), ..AppSettings::default() };
     for backend in backends() {
         let t = spawn_app_with(backend, HttpSettings::default(), settings.clone()).await;

@@ -291,3 +291,47 @@ async fn an_api_key_over_its_sending_rate_gets_429_with_retry_after_and_other_ke
     let (code, _) = read(t.post("/v1/messages", &other).header("Idempotency-Key", "k-2").json(&reminder(&email, "email")).send().await.expect("send")).await;
     assert_eq!(code, 202, "each API key has its own rate");
 }
+
+/// A provider that is down: every hand-off fails as a transient error.
+#[derive(Debug)]
+struct Down;
+
+impl Provider for Down {
+    fn name(&self) -> &str {
+        "down"
+    }
+    fn send<'a>(&'a self, _: &'a OutgoingMessage) -> SendFuture<'a> {
+        Box::pin(async { Err(SendError::Transient("smtp_421".into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_backup_takes_over_while_the_primary_fails_and_without_one_sending_pauses_saying_why() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        let email = t.library_template("Appointment confirmation (email)").await;
+        for n in 0..8 {
+            send(t, Some(&format!("k-{n}")), &reminder(&email, "email")).await;
+        }
+        let one_at_a_time = DispatchSettings { concurrency: 1, ..DispatchSettings::default() };
+        let with_backup = Providers::default().with(Channel::Email, Arc::new(Down)).with_backup(Channel::Email, Arc::new(sotto_app::deliver::SinkProvider::new(t.app.mailbox())));
+        let report = t.app.dispatch_round("w-1", &with_backup, &one_at_a_time, daytime()).await.expect("round");
+        assert_eq!((report.sent, report.failed), (3, 5), "five failures in a row, then the backup: {report:?}");
+        assert_eq!(t.app.mailbox().list().len(), 3);
+
+        for n in 8..16 {
+            send(t, Some(&format!("k-{n}")), &reminder(&email, "email")).await;
+        }
+        let settings = DispatchSettings { concurrency: 1, pause_min_sample: 5, ..DispatchSettings::default() };
+        let alone = Providers::default().with(Channel::Email, Arc::new(Down));
+        let report = t.app.dispatch_round("w-1", &alone, &settings, daytime()).await.expect("round");
+        assert_eq!((report.failed, report.paused), (5, true), "the round stops once sending pauses: {report:?}");
+        let counts: std::collections::BTreeMap<String, i64> = t.store().outbox_counts().await.expect("counts").into_iter().collect();
+        assert_eq!(counts.get("sending"), None, "the claims not yet decided went back to the queue: {counts:?}");
+        let (_, status) = read(t.get("/v1/dispatch", &t.admin_key).send().await.expect("send")).await;
+        assert_eq!(status["paused"], true, "{status}");
+        assert!(status["reason"].as_str().is_some_and(|r| r.contains("email provider down failed")), "{status}");
+        assert!(t.app.dispatch_round("w-1", &alone, &settings, daytime()).await.expect("round").paused);
+    })
+    .await;
+}
