@@ -133,6 +133,39 @@ pub fn clinic_consents(size: DemoSize, now: Timestamp) -> Vec<(String, Value)> {
     out
 }
 
+/// The practice's marketing authorization form, as the demo publishes it.
+pub fn authorization_form() -> Value {
+    json!({
+        "version": "demo-marketing-2026", "language": "en",
+        "text": "I allow the clinic to use my appointment history to send me news about its wellness programs.",
+        "statements": {
+            "right_to_revoke": "You may revoke this authorization at any time by writing to the clinic.",
+            "conditioning": "Your treatment does not depend on signing this authorization.",
+            "redisclosure": "Information shared under this authorization may be redisclosed and no longer protected."
+        }
+    })
+}
+
+/// A few HIPAA marketing authorizations (about one patient in thirty), signed on the demo's
+/// form: each as (patient, authorization body).
+pub fn clinic_authorizations(size: DemoSize, now: Timestamp) -> Vec<(String, Value)> {
+    let mut rng = StdRng::seed_from_u64(size.seed ^ 0x0A07_4012);
+    (0..size.patients)
+        .filter(|_| rng.random_bool(1.0 / 30.0))
+        .map(|n| {
+            let id = format!("demo-{:06}", n + 1);
+            let body = json!({
+                "description_of_information": "appointment history", "disclosed_by": "the clinic",
+                "recipients": ["the clinic's patient programs office"], "purpose": "news about wellness programs",
+                "expires_at": at(now, 365, 12), "signed_at": at(now, -20, 15), "signature": "typed: patient",
+                "statements": {"right_to_revoke": true, "conditioning": true, "redisclosure": true},
+                "remuneration": {"involved": false}, "form_version": "demo-marketing-2026"
+            });
+            (id, body)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +177,17 @@ mod tests {
         assert_eq!(a, clinic(DemoSize { patients: 50, seed: 7 }, now));
         assert_ne!(a, clinic(DemoSize { patients: 50, seed: 8 }, now));
         assert_eq!(a.iter().filter(|c| c["type"] == "identify").count(), 50);
+    }
+
+    #[test]
+    fn the_demo_authorizations_are_complete_on_the_demo_form() {
+        let now: Timestamp = "2026-11-22T10:00:00Z".parse().expect("time");
+        sotto_core::authorization::parse_form_text(&authorization_form()).expect("the form is complete");
+        let auths = clinic_authorizations(DemoSize { patients: 600, seed: 7 }, now);
+        assert!((5..60).contains(&auths.len()), "{}", auths.len());
+        for (_, body) in &auths {
+            sotto_core::authorization::parse_authorization(body).expect("every authorization is complete");
+        }
     }
 
     #[test]

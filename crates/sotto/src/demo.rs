@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use sotto_app::demo::{DemoSize, clinic, clinic_consents};
+use sotto_app::demo::{DemoSize, authorization_form, clinic, clinic_authorizations, clinic_consents};
 use sotto_app::deliver::Providers;
 use sotto_app::{App, AppSettings, CheckpointPolicy, ItemStatus, KeyRequest, Principal, RequestCtx};
 use sotto_core::contact::Channel;
@@ -90,7 +90,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let consents = clinic_consents(DemoSize { patients: args.patients, seed: args.seed }, jiff::Timestamp::now());
     // Consents are append-only: a second run of the demo keeps the first run's ledger.
     let consents = if created_now(&app).await? { consents } else { Vec::new() };
+    let first_run = !consents.is_empty();
     let recorded = app.record_consents(&ctx("demo-consents"), &consents).await.map_err(|e| anyhow::anyhow!("cannot record the demo consents: {e}"))?;
+    let mut authorized = 0;
+    if first_run {
+        app.create_authorization_form(&ctx("demo-authorizations"), &authorization_form()).await.map_err(|e| anyhow::anyhow!("cannot publish the demo authorization form: {e}"))?;
+        for (patient, body) in clinic_authorizations(DemoSize { patients: args.patients, seed: args.seed }, jiff::Timestamp::now()) {
+            app.create_authorization(&ctx("demo-authorizations"), &patient, &body).await.map_err(|e| anyhow::anyhow!("cannot record a demo authorization: {e}"))?;
+            authorized += 1;
+        }
+    }
     let (patients, events) = app.store().counts().await.context("cannot count the demo data")?;
     let key_file = args.data_dir.join("demo-api-key");
     let created = demo_key(&app, &key_file).await?;
@@ -101,7 +110,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("try:        curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/patients/demo-000001", key_file.display());
     println!("templates:  curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/templates", key_file.display());
     if recorded > 0 {
-        println!("consents:   {recorded} records (most patients opted in to email and, in writing, to SMS; some opted out)");
+        println!("consents:   {recorded} records (most patients opted in to email and, in writing, to SMS; some opted out), {authorized} HIPAA marketing authorizations");
     }
     let queued = queue_demo_messages(&app, &calls).await?;
     println!("messages:   {queued} transactional messages queued (appointment confirmations and reminders); the gate decides each at dispatch");
