@@ -158,7 +158,8 @@ impl<S: Store> App<S> {
         if template.channel != channel.as_str() {
             return Err(AppError::invalid(FieldError::new("channel_mismatch", "channel", format!("the template is for {}, not {channel}", template.channel))));
         }
-        self.store.patient(patient.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
+        let record = self.store.patient(patient.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
+        self.check_context(&record, &template.id, channel, &context).await?;
         let now = micros(ctx.now);
         Ok(OutboxRow {
             id: id.to_owned(),
@@ -188,6 +189,24 @@ impl<S: Store> App<S> {
             updated_at: now,
             sent_at: None,
         })
+    }
+
+    /// Renders the latest approved version once with the request's context, so a message whose
+    /// template needs an event property the request lacks is refused now, naming the surface,
+    /// rather than failing at dispatch. (No approved version: the gate denies it at dispatch.)
+    async fn check_context(&self, record: &sotto_store::PatientRecord, template_id: &str, channel: Channel, context: &Map<String, Value>) -> Result<(), AppError> {
+        let versions = self.approved_versions(&[template_id.to_owned()]).await?;
+        let Some(Some(version)) = versions.get(template_id) else { return Ok(()) };
+        let ids = crate::merge::open_identifiers(&self.keyring, record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default();
+        let render_ctx = self.send_context(record, &ids, Value::Object(context.clone()), channel, &version.analysis, None)?;
+        match sotto_core::template::render_strict(&version.content, &render_ctx) {
+            Err(sotto_core::template::RenderError::Failed { surface, .. }) => Err(AppError::invalid(FieldError::new(
+                "missing_context",
+                "context",
+                format!("the approved version of this template cannot render its {} surface from this context: give the event properties it uses", surface.as_str()),
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// A message's status, decision, reasons, attempts and times.

@@ -100,6 +100,7 @@ async fn bad_message_requests_are_refused_with_the_field_named_and_nothing_queue
             (Some("k6"), json!({"patient": "p-1", "template_id": email, "channel": "email", "purpose": "treatment", "diagnosis": "x"}), 422, ""),
             (Some("k7"), json!({"patient": "p-404", "template_id": email, "channel": "email", "purpose": "treatment"}), 404, ""),
             (Some("k8"), json!({"patient": "p-1", "template_id": "tpl_0000000000000000", "channel": "email", "purpose": "treatment"}), 404, ""),
+            (Some("k10"), json!({"patient": "p-1", "template_id": email, "channel": "email", "purpose": "treatment"}), 422, "context"),
         ];
         for (key, body, expected, field) in cases {
             let (code, answer) = send(t, key, &body).await;
