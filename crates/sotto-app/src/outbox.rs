@@ -65,6 +65,13 @@ impl<S: Store> App<S> {
         // The key is the caller's text: only its keyed hash is stored, scoped to the caller.
         let id = self.keyring.message_ref(&format!("{}/{key}", ctx.principal.actor));
         if let Some(existing) = self.store.outbox_message(&id).await? {
+            // A retry answers the same message; the same key for another message is a mistake.
+            let same = [("patient", &existing.external_id), ("template_id", &existing.template_id), ("channel", &existing.channel), ("purpose", &existing.purpose)]
+                .iter()
+                .all(|(field, stored)| body.get(*field).and_then(Value::as_str).is_none_or(|given| given == stored.as_str()));
+            if !same {
+                return Err(AppError::Conflict { code: "idempotency_key_reused", message: "this Idempotency-Key was used for another message; use a new key for each message".into() });
+            }
             return Ok((message_view(&existing), false));
         }
         crate::only_fields(body, FIELDS, "", "a message")?;

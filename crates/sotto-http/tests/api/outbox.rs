@@ -60,8 +60,11 @@ async fn a_queued_email_is_decided_rendered_and_kept_by_the_sink_once_under_a_me
         let (code, queued) = send(t, Some("appt-42-confirmation"), &reminder(&template, "email")).await;
         assert_eq!((code, queued["status"].as_str()), (202, Some("queued")), "{queued}");
         let id = queued["id"].as_str().expect("id").to_owned();
-        let (code, again) = send(t, Some("appt-42-confirmation"), &json!({"anything": "else"})).await;
+        let (code, again) = send(t, Some("appt-42-confirmation"), &reminder(&template, "email")).await;
         assert_eq!((code, again["id"].as_str()), (200, Some(id.as_str())), "the same key answers the same message: {again}");
+        let other = json!({"patient": "p-2", "template_id": template, "channel": "email", "purpose": "treatment"});
+        let (code, reused) = send(t, Some("appt-42-confirmation"), &other).await;
+        assert_eq!((code, reused["error"]["code"].as_str()), (409, Some("idempotency_key_reused")), "{reused}");
 
         let providers = Providers::sink(t.app.mailbox());
         let report = round(t, "w-1", &providers).await;
