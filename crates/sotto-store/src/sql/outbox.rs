@@ -198,7 +198,7 @@ impl OutboxStore for SqlStore {
         let still: std::collections::BTreeSet<String> = query.fetch_all(&mut *tx).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         let held: Vec<OutboxRow> = claims.iter().filter(|c| still.contains(&c.id)).cloned().collect();
         let patients: Vec<String> = held.iter().map(|c| c.external_id.clone()).collect();
-        let inputs = read_inputs(&mut tx, &self.chain_key, &patients, sends_since).await?;
+        let inputs = read_inputs(&mut tx, self.backend, &self.chain_key, &patients, sends_since).await?;
         let verdicts = decider.decide(&held, &inputs);
         if verdicts.len() != held.len() {
             return Err(crate::StoreError::Aborted("the decider answered a different number of verdicts than claims".into()));
@@ -404,7 +404,7 @@ impl OutboxStore for SqlStore {
 
     async fn gate_inputs(&self, external_ids: &[String], sends_since: i64) -> StoreResult<BTreeMap<String, GateInputs>> {
         let mut conn = self.pool.acquire().await?;
-        read_inputs(&mut conn, &self.chain_key, external_ids, sends_since).await
+        read_inputs(&mut conn, self.backend, &self.chain_key, external_ids, sends_since).await
     }
 
     async fn dispatch_control(&self) -> StoreResult<DispatchControl> {
