@@ -161,7 +161,7 @@ impl<S: Store> App<S> {
             errors.push(FieldError::new("invalid_code", "code", "code must look like condition:457 (a lowercase prefix, a colon and a short opaque body)"));
         }
         if meaning.is_none() {
-            errors.push(FieldError::new("missing_field", "meaning", "meaning must be 1 to 2000 characters"));
+            errors.push(FieldError::new("invalid_meaning", "meaning", "meaning must be at most 2000 characters with at least two letters or digits"));
         }
         let (Some(code), Some(meaning)) = (code, meaning) else { return Err(AppError::Invalid(errors)) };
         let sealed = self.keyring.seal_token(&format!("sotto vault v1 {code}"), meaning.as_bytes());
