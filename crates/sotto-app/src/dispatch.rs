@@ -10,7 +10,6 @@ use sotto_core::contact::Channel;
 use sotto_core::gate::{Decision, Intent, Reason, decide};
 use sotto_core::ids::ExternalId;
 use sotto_core::purpose::Purpose;
-use sotto_core::template::{VersionStatus, analyze};
 use sotto_store::{AuditContext, DecisionRow, Store};
 
 use crate::eligibility::{decision_name, reason_codes};
@@ -41,14 +40,9 @@ impl<S: Store> App<S> {
     /// The gate's view of a message: the template's latest approved version and whether it
     /// still passes analysis and the linter against today's dictionary, and the provider's BAA.
     pub async fn dispatch_intent(&self, dispatch: &Dispatch, at: Timestamp) -> Result<Intent, AppError> {
-        let (approved, clean) = match self.store.template_versions(&dispatch.template_id).await?.iter().rev().find(|v| v.status == VersionStatus::Approved.as_str()) {
-            None => (false, false),
-            Some(row) => {
-                let content = serde_json::from_str(&row.content).map_err(|_| AppError::Internal("stored template content is not JSON"))?;
-                let dictionary = self.dictionary.get(&self.store).await?;
-                (true, analyze(&content, &dictionary).is_ok())
-            }
-        };
+        let versions = self.approved_versions(std::slice::from_ref(&dispatch.template_id)).await?;
+        let approved = versions.get(&dispatch.template_id).and_then(Option::as_ref);
+        let (approved, clean) = (approved.is_some(), approved.is_some_and(|v| v.clean));
         Ok(Intent {
             channel: dispatch.channel,
             purpose: dispatch.purpose,

@@ -167,34 +167,17 @@ impl<S: Store> App<S> {
         }
         let record = self.store.patient(patient.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         self.check_context(&record, &template.id, channel, &context).await?;
-        let now = micros(ctx.now);
         Ok(OutboxRow {
-            id: id.to_owned(),
-            idempotency_key: id.to_owned(),
-            source: "transactional".into(),
-            external_id: patient.as_str().to_owned(),
             channel: channel.as_str().to_owned(),
             purpose: purpose.as_str().to_owned(),
             topic: topic.map(|t| t.as_str().to_owned()),
             template_id: template.id,
-            template_version: None,
             uses_phi,
             urgent,
             context: Value::Object(context).to_string(),
-            state: "queued".into(),
-            decision: None,
-            reasons: String::new(),
-            attempts: 0,
             not_before: micros(not_before),
             next_attempt_at: micros(not_before),
-            claimed_by: None,
-            lease_until: None,
-            provider: None,
-            provider_message_id: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
+            ..OutboxRow::queued(id.to_owned(), patient.as_str().to_owned(), micros(ctx.now))
         })
     }
 

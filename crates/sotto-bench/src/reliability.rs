@@ -98,32 +98,11 @@ pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
         .map(|i| {
             let id = keyring.message_ref(&format!("system:reliability/appt-{i}"));
             OutboxRow {
-                id: id.clone(),
-                idempotency_key: id,
-                source: "transactional".into(),
-                external_id: format!("p-{i:07}"),
                 channel: "email".into(),
                 purpose: "treatment".into(),
-                topic: None,
                 template_id: template.clone(),
-                template_version: None,
-                uses_phi: true,
-                urgent: false,
                 context: json!({"appointment_start": "2026-12-20T15:30:00Z", "provider_first_name": "Maria"}).to_string(),
-                state: "queued".into(),
-                decision: None,
-                reasons: String::new(),
-                attempts: 0,
-                not_before: now,
-                next_attempt_at: now,
-                claimed_by: None,
-                lease_until: None,
-                provider: None,
-                provider_message_id: None,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-                sent_at: None,
+                ..OutboxRow::queued(id, format!("p-{i:07}"), now)
             }
         })
         .collect();

@@ -62,6 +62,41 @@ pub struct OutboxRow {
     pub sent_at: Option<i64>,
 }
 
+impl OutboxRow {
+    /// A new transactional message `id` for `external_id`, queued at `now` to go from `now`,
+    /// assuming PHI; the caller fills in the rest.
+    pub fn queued(id: String, external_id: String, now: i64) -> Self {
+        Self {
+            idempotency_key: id.clone(),
+            id,
+            source: "transactional".into(),
+            external_id,
+            channel: String::new(),
+            purpose: String::new(),
+            topic: None,
+            template_id: String::new(),
+            template_version: None,
+            uses_phi: true,
+            urgent: false,
+            context: "{}".into(),
+            state: "queued".into(),
+            decision: None,
+            reasons: String::new(),
+            attempts: 0,
+            not_before: now,
+            next_attempt_at: now,
+            claimed_by: None,
+            lease_until: None,
+            provider: None,
+            provider_message_id: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+        }
+    }
+}
+
 /// What the gate needs about one patient, read in one pass for a whole batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateInputs {

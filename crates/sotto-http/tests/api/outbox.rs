@@ -41,7 +41,7 @@ async fn round(t: &TestApp, worker: &str, providers: &Providers) -> RoundReport 
     t.app.dispatch_round(worker, providers, &DispatchSettings::default(), daytime()).await.expect("round")
 }
 
-async fn status(t: &TestApp, id: &str) -> Value {
+pub async fn status(t: &TestApp, id: &str) -> Value {
     let (code, body) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
     assert_eq!(code, 200, "{body}");
     body

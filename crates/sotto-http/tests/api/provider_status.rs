@@ -15,7 +15,7 @@ use sotto_crypto::webhook::{Secret, form_signature};
 use sotto_store::testing::backends;
 
 use crate::consent::patient;
-use crate::outbox::{daytime, send};
+use crate::outbox::{daytime, send, status};
 use crate::support::{TestApp, app_settings, read, spawn_app_with};
 
 /// Answers like the SMS API: accepted, with a message SID of its own.
@@ -45,12 +45,23 @@ async fn opt_in_sms(t: &TestApp) {
     assert_eq!(t.post_json("/v1/patients/p-1/consents", &body).await.0, 201);
 }
 
+/// A deployment whose SMS provider signs callbacks with `secret`, a patient opted in to texts,
+/// the SMS reminder template, and a provider that accepts everything.
+async fn sms_app(backend: sotto_store::Backend, secret: &Secret) -> (TestApp, String, Providers) {
+    let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), AppSettings { sms_webhook_secret: Some(secret.clone()), ..app_settings() }).await;
+    patient(&t, "p-1").await;
+    opt_in_sms(&t).await;
+    let sms = t.library_template("Appointment reminder (SMS)").await;
+    let providers = Providers::default().with(Channel::Sms, std::sync::Arc::new(FakeSms::default()));
+    (t, sms, providers)
+}
+
 async fn sent_sid(t: &TestApp, providers: &Providers, key: &str, template: &str) -> (String, String) {
     let body = json!({"patient": "p-1", "template_id": template, "channel": "sms", "purpose": "treatment", "context": {"appointment_start": "2026-12-20T15:30:00Z"}});
     let (_, queued) = send(t, Some(key), &body).await;
     let id = queued["id"].as_str().expect("id").to_owned();
     t.app.dispatch_round("w-1", providers, &DispatchSettings::default(), daytime()).await.expect("round");
-    let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+    let view = status(t, &id).await;
     (id, view["provider_message_id"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -58,17 +69,13 @@ async fn sent_sid(t: &TestApp, providers: &Providers, key: &str, template: &str)
 async fn signed_status_callbacks_mark_delivery_and_unreachable_or_unsubscribed_numbers_stop_later_texts() {
     let secret = Secret::new("provider-auth-token".into());
     for backend in backends() {
-        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), AppSettings { sms_webhook_secret: Some(secret.clone()), ..app_settings() }).await;
-        patient(&t, "p-1").await;
-        opt_in_sms(&t).await;
-        let sms = t.library_template("Appointment reminder (SMS)").await;
-        let providers = Providers::default().with(Channel::Sms, std::sync::Arc::new(FakeSms::default()));
+        let (t, sms, providers) = sms_app(backend, &secret).await;
 
         let (id, sid) = sent_sid(&t, &providers, "a", &sms).await;
         assert!(sid.starts_with("SM"), "{sid}");
         let (code, answer) = callback(&t, &secret, &[("MessageSid", &sid), ("MessageStatus", "delivered"), ("To", "+13122530142")]).await;
         assert_eq!((code, answer["status"].as_str()), (200, Some("delivered")), "{answer}");
-        let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+        let view = status(&t, &id).await;
         assert_eq!(view["status"], "delivered");
 
         let forged = read(t.client.post(format!("{}/v1/providers/twilio/status", t.base)).header("x-twilio-signature", "AAAA").form(&[("MessageSid", sid.as_str()), ("MessageStatus", "failed")]).send().await.expect("send")).await;
@@ -79,10 +86,10 @@ async fn signed_status_callbacks_mark_delivery_and_unreachable_or_unsubscribed_n
         // A landline: the message bounces and the patient's SMS is suppressed.
         let (id, sid) = sent_sid(&t, &providers, "b", &sms).await;
         callback(&t, &secret, &[("MessageSid", &sid), ("MessageStatus", "undelivered"), ("ErrorCode", "30006")]).await;
-        let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+        let view = status(&t, &id).await;
         assert_eq!((view["status"].as_str(), view["last_error"].as_str()), (Some("bounced"), Some("twilio_30006")), "{view}");
         let (id, _) = sent_sid(&t, &providers, "c", &sms).await;
-        let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+        let view = status(&t, &id).await;
         assert!(view["reasons"].as_array().expect("reasons").contains(&json!("suppressed_undeliverable")), "{view}");
     }
 }
@@ -91,15 +98,11 @@ async fn signed_status_callbacks_mark_delivery_and_unreachable_or_unsubscribed_n
 async fn an_unsubscribed_answer_from_the_provider_opts_the_number_out() {
     let secret = Secret::new("provider-auth-token".into());
     for backend in backends() {
-        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), AppSettings { sms_webhook_secret: Some(secret.clone()), ..app_settings() }).await;
-        patient(&t, "p-1").await;
-        opt_in_sms(&t).await;
-        let sms = t.library_template("Appointment reminder (SMS)").await;
-        let providers = Providers::default().with(Channel::Sms, std::sync::Arc::new(FakeSms::default()));
+        let (t, sms, providers) = sms_app(backend, &secret).await;
         let (_, sid) = sent_sid(&t, &providers, "a", &sms).await;
         callback(&t, &secret, &[("MessageSid", &sid), ("MessageStatus", "failed"), ("ErrorCode", "21610")]).await;
         let (id, _) = sent_sid(&t, &providers, "b", &sms).await;
-        let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+        let view = status(&t, &id).await;
         assert!(view["reasons"].as_array().expect("reasons").contains(&json!("channel_opted_out")), "{view}");
     }
 }
@@ -148,11 +151,11 @@ async fn a_hard_bounce_suppresses_the_address_and_the_next_email_is_denied_with_
         let (code, answer) = read(post(dsn_about(&id)).await.expect("send")).await;
         assert_eq!((code, answer["kind"].as_str()), (200, Some("hard_bounce")), "{answer}");
 
-        let (_, view) = read(t.get(&format!("/v1/messages/{id}"), &t.admin_key).send().await.expect("send")).await;
+        let view = status(t, &id).await;
         assert_eq!((view["status"].as_str(), view["last_error"].as_str()), (Some("bounced"), Some("smtp_5.1.1")), "{view}");
         let (_, second) = send(t, Some("b"), &body).await;
         t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
-        let (_, view) = read(t.get(&format!("/v1/messages/{}", second["id"].as_str().expect("id")), &t.admin_key).send().await.expect("send")).await;
+        let view = status(t, second["id"].as_str().expect("id")).await;
         assert!(view["reasons"].as_array().expect("reasons").contains(&json!("suppressed_hard_bounce")), "{view}");
     })
     .await;

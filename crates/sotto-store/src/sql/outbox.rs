@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row};
 
 use sotto_core::audit::{Outcome, action};
 
@@ -47,6 +48,36 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, sqlx::Error> {
     })
 }
 
+/// Binds a row's 26 columns in the order of `COLUMNS`.
+fn bind_row<'q>(q: Query<'q, Any, AnyArguments>, r: &'q OutboxRow) -> Query<'q, Any, AnyArguments> {
+    q.bind(r.id.as_str())
+        .bind(r.idempotency_key.as_str())
+        .bind(r.source.as_str())
+        .bind(r.external_id.as_str())
+        .bind(r.channel.as_str())
+        .bind(r.purpose.as_str())
+        .bind(r.topic.as_deref())
+        .bind(r.template_id.as_str())
+        .bind(r.template_version)
+        .bind(i64::from(r.uses_phi))
+        .bind(i64::from(r.urgent))
+        .bind(r.context.as_str())
+        .bind(r.state.as_str())
+        .bind(r.decision.as_deref())
+        .bind(r.reasons.as_str())
+        .bind(r.attempts)
+        .bind(r.not_before)
+        .bind(r.next_attempt_at)
+        .bind(r.claimed_by.as_deref())
+        .bind(r.lease_until)
+        .bind(r.provider.as_deref())
+        .bind(r.provider_message_id.as_deref())
+        .bind(r.last_error.as_deref())
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .bind(r.sent_at)
+}
+
 /// The audit object naming a message and its patient by opaque references only.
 fn object(store: &SqlStore, id: &str, external_id: &str) -> String {
     format!("message:{id}/patient:{}", store.chain_key.patient_ref(external_id))
@@ -56,33 +87,7 @@ impl OutboxStore for SqlStore {
     async fn enqueue_message(&self, row: &OutboxRow, ctx: &AuditContext) -> StoreResult<(OutboxRow, bool)> {
         let (mut tx, mut head) = self.begin_write().await?;
         let sql = format!("INSERT INTO outbox ({COLUMNS}) VALUES ({}) ON CONFLICT (idempotency_key) DO NOTHING", placeholders(1, 26));
-        let inserted = sqlx::query(AssertSqlSafe(sql))
-            .bind(row.id.as_str())
-            .bind(row.idempotency_key.as_str())
-            .bind(row.source.as_str())
-            .bind(row.external_id.as_str())
-            .bind(row.channel.as_str())
-            .bind(row.purpose.as_str())
-            .bind(row.topic.as_deref())
-            .bind(row.template_id.as_str())
-            .bind(row.template_version)
-            .bind(i64::from(row.uses_phi))
-            .bind(i64::from(row.urgent))
-            .bind(row.context.as_str())
-            .bind(row.state.as_str())
-            .bind(row.decision.as_deref())
-            .bind(row.reasons.as_str())
-            .bind(row.attempts)
-            .bind(row.not_before)
-            .bind(row.next_attempt_at)
-            .bind(row.claimed_by.as_deref())
-            .bind(row.lease_until)
-            .bind(row.provider.as_deref())
-            .bind(row.provider_message_id.as_deref())
-            .bind(row.last_error.as_deref())
-            .bind(row.created_at)
-            .bind(row.updated_at)
-            .bind(row.sent_at)
+        let inserted = bind_row(sqlx::query(AssertSqlSafe(sql)), row)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -112,34 +117,7 @@ impl OutboxStore for SqlStore {
             26,
             "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, external_id, source, channel, purpose",
             rows,
-            |q, r| {
-                q.bind(r.id.as_str())
-                    .bind(r.idempotency_key.as_str())
-                    .bind(r.source.as_str())
-                    .bind(r.external_id.as_str())
-                    .bind(r.channel.as_str())
-                    .bind(r.purpose.as_str())
-                    .bind(r.topic.as_deref())
-                    .bind(r.template_id.as_str())
-                    .bind(r.template_version)
-                    .bind(i64::from(r.uses_phi))
-                    .bind(i64::from(r.urgent))
-                    .bind(r.context.as_str())
-                    .bind(r.state.as_str())
-                    .bind(r.decision.as_deref())
-                    .bind(r.reasons.as_str())
-                    .bind(r.attempts)
-                    .bind(r.not_before)
-                    .bind(r.next_attempt_at)
-                    .bind(r.claimed_by.as_deref())
-                    .bind(r.lease_until)
-                    .bind(r.provider.as_deref())
-                    .bind(r.provider_message_id.as_deref())
-                    .bind(r.last_error.as_deref())
-                    .bind(r.created_at)
-                    .bind(r.updated_at)
-                    .bind(r.sent_at)
-            },
+            bind_row,
         )
         .await?;
         let mut events = Vec::with_capacity(inserted.len());
