@@ -30,6 +30,7 @@ pub fn message_id_header(id: &str, from: &str) -> String {
 /// contact for the channel.
 pub(crate) fn compose(claim: &OutboxRow, channel: Channel, ids: &Identifiers, rendered: &Rendered, from: &str, unsubscribe: Option<&str>, now: Timestamp) -> Result<OutgoingMessage, &'static str> {
     let surface = |s: Surface| rendered.surfaces.get(&s).cloned().unwrap_or_default();
+    let mut devices = Vec::new();
     let (to, subject, preview, text, html) = match channel {
         Channel::Email => {
             let body = surface(Surface::EmailBody);
@@ -38,8 +39,10 @@ pub(crate) fn compose(claim: &OutboxRow, channel: Channel, ids: &Identifiers, re
         }
         Channel::Sms => (ids.phone.clone().ok_or("no_phone_number")?, String::new(), String::new(), surface(Surface::SmsBody), None),
         Channel::Push => {
-            let token = ids.other.get("push_tokens").and_then(Value::as_array).and_then(|t| t.first()).and_then(Value::as_str).ok_or("no_push_token")?;
-            (token.to_owned(), surface(Surface::PushTitle), String::new(), surface(Surface::PushBody), None)
+            let tokens = ids.other.get("push_tokens").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>()).unwrap_or_default();
+            let first = tokens.first().ok_or("no_push_token")?.to_string();
+            devices = tokens.into_iter().map(|t| Phi::new(t.to_owned())).collect();
+            (first, surface(Surface::PushTitle), String::new(), surface(Surface::PushBody), None)
         }
     };
     let mut headers = Vec::new();
@@ -55,7 +58,7 @@ pub(crate) fn compose(claim: &OutboxRow, channel: Channel, ids: &Identifiers, re
             headers.push(("List-Unsubscribe-Post".to_owned(), "List-Unsubscribe=One-Click".to_owned()));
         }
     }
-    Ok(OutgoingMessage { id: claim.id.clone(), channel, to: Phi::new(to), subject: Phi::new(subject), preview: Phi::new(preview), text: Phi::new(text), html: html.map(Phi::new), headers, at: now })
+    Ok(OutgoingMessage { id: claim.id.clone(), channel, to: Phi::new(to), devices, subject: Phi::new(subject), preview: Phi::new(preview), text: Phi::new(text), html: html.map(Phi::new), headers, at: now })
 }
 
 #[cfg(test)]

@@ -26,8 +26,10 @@ pub struct OutgoingMessage {
     pub id: String,
     /// The channel.
     pub channel: Channel,
-    /// The address, number or device token.
+    /// The address, number or (push) the first device token.
     pub to: Phi<String>,
+    /// Push: every device token of the patient, each notified; empty for email and SMS.
+    pub devices: Vec<Phi<String>>,
     /// Email subject or push title.
     pub subject: Phi<String>,
     /// Email preview text.
@@ -48,7 +50,20 @@ pub struct OutgoingMessage {
 pub struct Accepted {
     /// The provider's id for the message.
     pub provider_message_id: String,
+    /// Push: device tokens the service said are no longer valid, to be forgotten.
+    pub stale_devices: Vec<Phi<String>>,
 }
+
+impl Accepted {
+    /// An acceptance with the provider's id and nothing stale.
+    pub fn id(provider_message_id: impl Into<String>) -> Self {
+        Self { provider_message_id: provider_message_id.into(), stale_devices: Vec::new() }
+    }
+}
+
+/// The code of a push hand-off refused because every device token was invalid: the message
+/// fails and the tokens are forgotten.
+pub const PUSH_TOKENS_INVALID: &str = "push_tokens_invalid";
 
 /// How a hand-off failed, with a stable code and no PHI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,7 +266,7 @@ impl Provider for SinkProvider {
                 at: m.at.to_string(),
             };
             let n = self.mailbox.keep(entry);
-            Ok(Accepted { provider_message_id: format!("sink-{n}") })
+            Ok(Accepted::id(format!("sink-{n}")))
         })
     }
 }

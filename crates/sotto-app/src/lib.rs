@@ -23,6 +23,7 @@ mod library;
 mod merge;
 mod outbox;
 mod patients;
+mod push_tokens;
 mod segments;
 mod supervise;
 mod templates;

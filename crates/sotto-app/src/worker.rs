@@ -17,7 +17,7 @@ use sotto_crypto::Keyring;
 use sotto_store::{AuditContext, Finish, GateInputs, OutboxDecider, OutboxRow, Store, Verdict};
 
 use crate::compose::compose;
-use crate::deliver::{OutgoingMessage, Providers, SendError};
+use crate::deliver::{OutgoingMessage, PUSH_TOKENS_INVALID, Providers, SendError};
 use crate::eligibility::reason_codes;
 use crate::gate_state::{identifiers, state_from_inputs};
 use crate::{App, AppError, micros};
@@ -91,6 +91,17 @@ pub(crate) struct ApprovedVersion {
 }
 
 /// What every chunk of one round shares.
+/// How one provider hand-off ended.
+struct Handoff {
+    id: String,
+    finish: Finish,
+    channel: Channel,
+    backup: bool,
+    ok: bool,
+    patient: String,
+    stale: Vec<sotto_core::phi::Phi<String>>,
+}
+
 struct Round<'a> {
     worker: &'a str,
     templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
@@ -254,28 +265,41 @@ impl<S: Store> App<S> {
             let timeout = settings.send_timeout;
             let attempts = claim.attempts + 1;
             let (max, base) = (settings.max_attempts, settings.retry_base);
+            let patient = claim.external_id.clone();
             handoffs.spawn(async move {
                 let answer = tokio::time::timeout(timeout, provider.send(&message)).await;
+                let mut stale = Vec::new();
                 let finish = match answer {
-                    Ok(Ok(accepted)) => Finish::Sent { provider: provider.name().to_owned(), provider_message_id: accepted.provider_message_id },
+                    Ok(Ok(accepted)) => {
+                        stale = accepted.stale_devices;
+                        Finish::Sent { provider: provider.name().to_owned(), provider_message_id: accepted.provider_message_id }
+                    }
                     Ok(Err(SendError::Transient(code))) if attempts >= max => Finish::Dead { error: code },
                     Ok(Err(SendError::Transient(code))) => Finish::Retry { at: micros(Timestamp::now() + retry_delay(base, attempts, rand::random::<f64>())), error: code },
-                    Ok(Err(SendError::Permanent(code))) => Finish::Failed { error: code },
+                    Ok(Err(SendError::Permanent(code))) => {
+                        if code == PUSH_TOKENS_INVALID {
+                            stale = message.devices.clone();
+                        }
+                        Finish::Failed { error: code }
+                    }
                     Ok(Err(SendError::Uncertain(code))) => Finish::Uncertain { error: code },
                     Err(_) => Finish::Uncertain { error: "provider_timeout".into() },
                 };
                 // Only answers that say nothing of the recipient count against the provider.
                 let ok = matches!(finish, Finish::Sent { .. } | Finish::Failed { .. });
-                (message.id, finish, message.channel, backup, ok)
+                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale }
             });
         }
         let mut channels = Vec::new();
         while let Some(done) = handoffs.join_next().await {
             match done {
-                Ok((id, finish, channel, backup, ok)) => {
-                    providers.record(channel, backup, ok);
-                    channels.push(channel);
-                    results.push((id, finish));
+                Ok(h) => {
+                    providers.record(h.channel, h.backup, h.ok);
+                    channels.push(h.channel);
+                    if !h.stale.is_empty() {
+                        self.forget_push_tokens(&h.id, &h.patient, h.stale, &audit).await;
+                    }
+                    results.push((h.id, h.finish));
                 }
                 Err(e) => tracing::error!(panicked = e.is_panic(), "a provider hand-off task ended abnormally; its message stays claimed until its lease ends"),
             }

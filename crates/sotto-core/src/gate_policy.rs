@@ -133,6 +133,12 @@ pub enum ProviderKind {
     Smtp,
     /// A Twilio-style SMS API, configured in `[twilio]`.
     Twilio,
+    /// Firebase Cloud Messaging (push), configured in `[fcm]`; APNs tokens go to `[apns]`
+    /// when that is configured too.
+    Fcm,
+    /// Apple Push Notification service (push), configured in `[apns]`; FCM tokens go to
+    /// `[fcm]` when that is configured too.
+    Apns,
 }
 
 impl ProviderKind {
@@ -142,6 +148,8 @@ impl ProviderKind {
             ProviderKind::Sink => "sink",
             ProviderKind::Smtp => "smtp",
             ProviderKind::Twilio => "twilio",
+            ProviderKind::Fcm => "fcm",
+            ProviderKind::Apns => "apns",
         }
     }
 }

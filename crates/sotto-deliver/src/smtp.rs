@@ -266,7 +266,7 @@ impl Provider for SmtpProvider {
         Box::pin(async move {
             let message = self.message(m)?;
             match self.transport.send(message).await {
-                Ok(_) => Ok(Accepted { provider_message_id: m.headers.iter().find(|(n, _)| n == "Message-ID").map(|(_, v)| v.trim_matches(['<', '>']).to_owned()).unwrap_or_else(|| m.id.clone()) }),
+                Ok(_) => Ok(Accepted::id(m.headers.iter().find(|(n, _)| n == "Message-ID").map(|(_, v)| v.trim_matches(['<', '>']).to_owned()).unwrap_or_else(|| m.id.clone()))),
                 Err(e) => {
                     let error = classify(&e);
                     tracing::warn!(error = %error, "SMTP hand-off failed");

@@ -92,7 +92,7 @@ impl TwilioProvider {
 fn classify(status: u16, body: &[u8]) -> Result<Accepted, SendError> {
     if (200..300).contains(&status) {
         return match serde_json::from_slice::<Created>(body).ok().and_then(|c| c.sid) {
-            Some(sid) if !sid.is_empty() => Ok(Accepted { provider_message_id: sid }),
+            Some(sid) if !sid.is_empty() => Ok(Accepted::id(sid)),
             // It said yes but not to what: the message may exist at the provider.
             _ => Err(SendError::Uncertain("twilio_bad_response".into())),
         };
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn answers_are_read_as_the_api_writes_them() {
-        assert_eq!(classify(201, br#"{"sid": "SM123", "status": "queued"}"#), Ok(Accepted { provider_message_id: "SM123".into() }));
+        assert_eq!(classify(201, br#"{"sid": "SM123", "status": "queued"}"#), Ok(Accepted::id("SM123")));
         assert_eq!(classify(201, b"<html>oops</html>"), Err(SendError::Uncertain("twilio_bad_response".into())));
         assert_eq!(classify(400, br#"{"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}"#), Err(SendError::Permanent("twilio_21610".into())));
         assert_eq!(classify(429, b""), Err(SendError::Transient("twilio_429".into())));

@@ -87,6 +87,8 @@ struct FileConfig {
     email_from: Option<String>,
     smtp: Option<crate::provider_config::SmtpFile>,
     twilio: Option<crate::provider_config::TwilioFile>,
+    fcm: Option<crate::provider_config::FcmFile>,
+    apns: Option<crate::provider_config::ApnsFile>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -130,6 +132,10 @@ pub struct Settings {
     pub smtp: Option<sotto_deliver::SmtpSettings>,
     /// The SMS API, when `[twilio]` is configured.
     pub twilio: Option<sotto_deliver::TwilioSettings>,
+    /// FCM, when `[fcm]` is configured.
+    pub fcm: Option<sotto_deliver::FcmSettings>,
+    /// APNs, when `[apns]` is configured.
+    pub apns: Option<sotto_deliver::ApnsSettings>,
 }
 
 impl Settings {
@@ -304,11 +310,15 @@ impl ConfigArgs {
         }
         let smtp = crate::provider_config::resolve(file.smtp, &email_from, production)?;
         let twilio = crate::provider_config::resolve_twilio(file.twilio, &public_url, production)?;
+        let fcm = crate::provider_config::resolve_fcm(file.fcm, production)?;
+        let apns = crate::provider_config::resolve_apns(file.apns, production)?;
         // Twilio signs its webhooks with the account's auth token.
         let sms_webhook_secret = sms_webhook_secret.or_else(|| twilio.as_ref().map(|t| sotto_crypto::webhook::Secret::new(t.auth_token.clone())));
         Ok(Settings {
             smtp,
             twilio,
+            fcm,
+            apns,
             email_from,
             gate,
             providers,

@@ -1,5 +1,6 @@
-//! The `[smtp]` and `[twilio]` tables: the relay email goes through and the SMS API, checked at
-//! start with errors that say what to fix. Secrets (passwords, keys, tokens) come from files.
+//! The `[smtp]`, `[twilio]`, `[fcm]` and `[apns]` tables: the relay email goes through, the SMS
+//! API and the push services, checked at start with errors that say what to fix. Secrets
+//! (passwords, keys, tokens) come from files.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use sotto_deliver::{DkimAlgorithm, DkimSettings, SmtpSecurity, SmtpSettings, TwilioSettings};
+use sotto_deliver::{ApnsSettings, DkimAlgorithm, DkimSettings, FcmSettings, SmtpSecurity, SmtpSettings, TwilioSettings};
 
 /// `[smtp]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -122,5 +123,69 @@ pub fn resolve(file: Option<SmtpFile>, from: &str, production: bool) -> anyhow::
     };
     // Build it once now, so a bad key or address stops the program at start.
     sotto_deliver::SmtpProvider::new(&settings).map_err(|e| anyhow::anyhow!("invalid [smtp] settings: {e}"))?;
+    Ok(Some(settings))
+}
+
+/// `[fcm]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmFile {
+    /// The service-account key file (JSON) from the Google Cloud console.
+    service_account_file: PathBuf,
+    /// The API's base URL (default `https://fcm.googleapis.com`).
+    base_url: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+/// FCM's settings, checked; the key must sign.
+pub fn resolve_fcm(file: Option<FcmFile>, production: bool) -> anyhow::Result<Option<FcmSettings>> {
+    let Some(file) = file else { return Ok(None) };
+    let base_url = file.base_url.unwrap_or_else(|| "https://fcm.googleapis.com".into());
+    let timeout = Duration::from_secs(file.timeout_secs.unwrap_or(15).clamp(1, 120));
+    let json = read(&file.service_account_file, "fcm.service_account_file")?;
+    let settings = FcmSettings::from_service_account(&json, base_url, timeout).map_err(|e| anyhow::anyhow!("invalid [fcm] settings: {e}"))?;
+    if production && !(settings.base_url.starts_with("https://") && settings.token_uri.starts_with("https://")) {
+        bail!("fcm.base_url and the service account's token_uri must use https:// in production");
+    }
+    sotto_deliver::FcmProvider::new(settings.clone()).map_err(|e| anyhow::anyhow!("invalid [fcm] settings: {e}"))?;
+    Ok(Some(settings))
+}
+
+/// `[apns]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsFile {
+    team_id: String,
+    key_id: String,
+    /// The `.p8` signing key from the Apple developer account.
+    private_key_file: PathBuf,
+    /// The app's bundle id.
+    topic: String,
+    /// `production` (the default) or `sandbox`, or a base URL.
+    environment: Option<String>,
+    /// A PEM file of extra roots to trust, for a private gateway.
+    ca_file: Option<PathBuf>,
+    timeout_secs: Option<u64>,
+}
+
+/// APNs' settings, checked; the key must sign.
+pub fn resolve_apns(file: Option<ApnsFile>, production: bool) -> anyhow::Result<Option<ApnsSettings>> {
+    let Some(file) = file else { return Ok(None) };
+    let base_url = match file.environment.as_deref().unwrap_or("production") {
+        "production" => "https://api.push.apple.com".to_owned(),
+        "sandbox" => "https://api.sandbox.push.apple.com".to_owned(),
+        url if url.starts_with("https://") || (!production && url.starts_with("http://")) => url.to_owned(),
+        other => bail!("apns.environment must be \"production\", \"sandbox\" or an https:// URL, not {other:?}"),
+    };
+    let settings = ApnsSettings {
+        base_url,
+        team_id: file.team_id,
+        key_id: file.key_id,
+        private_key_pem: read(&file.private_key_file, "apns.private_key_file")?,
+        topic: file.topic,
+        extra_roots_pem: file.ca_file.as_ref().map(|p| read(p, "apns.ca_file").map(String::into_bytes)).transpose()?.into_iter().collect(),
+        timeout: Duration::from_secs(file.timeout_secs.unwrap_or(15).clamp(1, 120)),
+    };
+    sotto_deliver::ApnsProvider::new(settings.clone()).map_err(|e| anyhow::anyhow!("invalid [apns] settings: {e}"))?;
     Ok(Some(settings))
 }

@@ -68,6 +68,16 @@ fn build(settings: &Settings, app: &App<SqlStore>, channel: Channel, spec: &Prov
             let twilio = settings.twilio.as_ref().context("providers.sms.kind is \"twilio\" but there is no [twilio] table: add one with account_sid, auth_token_file and from")?;
             Arc::new(sotto_deliver::TwilioProvider::new(twilio.clone()).map_err(|e| anyhow::anyhow!("invalid [twilio] settings: {e}"))?)
         }
+        ProviderKind::Fcm | ProviderKind::Apns if channel != Channel::Push => anyhow::bail!("providers.{channel}.kind \"{}\" carries push only", spec.kind.as_str()),
+        ProviderKind::Fcm | ProviderKind::Apns => {
+            let table = spec.kind.as_str();
+            if (spec.kind == ProviderKind::Fcm && settings.fcm.is_none()) || (spec.kind == ProviderKind::Apns && settings.apns.is_none()) {
+                anyhow::bail!("providers.push.kind is \"{table}\" but there is no [{table}] table: add one (see the README's delivery section)");
+            }
+            let fcm = settings.fcm.clone().map(sotto_deliver::FcmProvider::new).transpose().map_err(|e| anyhow::anyhow!("invalid [fcm] settings: {e}"))?;
+            let apns = settings.apns.clone().map(sotto_deliver::ApnsProvider::new).transpose().map_err(|e| anyhow::anyhow!("invalid [apns] settings: {e}"))?;
+            Arc::new(sotto_deliver::PushProvider::new(fcm, apns).context("no push service is configured")?)
+        }
     })
 }
 

@@ -27,6 +27,7 @@ fn message(n: usize, to: &str, marketing: bool) -> OutgoingMessage {
         id,
         channel: Channel::Email,
         to: Phi::new(to.to_owned()),
+        devices: Vec::new(),
         subject: Phi::new("Your appointment is confirmed".into()),
         preview: Phi::new(String::new()),
         text: Phi::new("Hi Ana,\n\nSee you on Friday at 9:00 AM.".into()),

@@ -77,6 +77,7 @@ fn text(to: &str) -> OutgoingMessage {
         id: "msg_1".into(),
         channel: Channel::Sms,
         to: Phi::new(to.into()),
+        devices: Vec::new(),
         subject: Phi::new(String::new()),
         preview: Phi::new(String::new()),
         text: Phi::new("Riverside: reminder, you have an appointment Friday at 9:00 AM. Reply STOP to opt out.".into()),

@@ -30,7 +30,7 @@ impl Provider for FakeSms {
         let mut n = self.0.lock().expect("lock");
         *n += 1;
         let sid = format!("SM{:032}", *n);
-        Box::pin(async move { Ok(Accepted { provider_message_id: sid }) })
+        Box::pin(async move { Ok(Accepted::id(sid)) })
     }
 }
 
