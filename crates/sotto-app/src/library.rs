@@ -7,7 +7,8 @@ use sotto_store::Store;
 
 use crate::{App, AppError, RequestCtx};
 
-/// The library as shipped: `[{"name", "channel", "surfaces"}]`.
+/// The library as shipped: `[{"name", "channel", "language", "surfaces", "variants"}]`, each
+/// in English with a Spanish variant, in plain language.
 pub fn template_library() -> Vec<Value> {
     serde_json::from_str(include_str!("../data/template_library.json")).unwrap_or_default()
 }
@@ -55,9 +56,14 @@ mod tests {
             check_name(name).expect(name);
             let content = parse_content(&template).expect(name);
             analyze(&content, &default_dictionary()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            // Strict: a variable the sample lacks fails instead of printing nothing.
-            let rendered = render_strict(&content, &sample).unwrap_or_else(|e| panic!("{name}: every variable is defined by the sample: {e:?}"));
-            assert!(rendered.surfaces.values().all(|text| !text.contains("{{") && !text.trim().is_empty()), "{name} rendered every surface");
+            assert!(content.variants.contains_key("es"), "{name} has a Spanish variant");
+            for language in std::iter::once(&content.language).chain(content.variants.keys()) {
+                let variant = content.in_language(Some(language));
+                assert_eq!(&variant.language, language);
+                // Strict: a variable the sample lacks fails instead of printing nothing.
+                let rendered = render_strict(&variant, &sample).unwrap_or_else(|e| panic!("{name} ({language}): every variable is defined by the sample: {e:?}"));
+                assert!(rendered.surfaces.values().all(|text| !text.contains("{{") && !text.contains("..") && !text.trim().is_empty()), "{name} ({language}) rendered every surface, punctuated once");
+            }
         }
     }
 }

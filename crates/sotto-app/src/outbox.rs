@@ -189,7 +189,7 @@ impl<S: Store> App<S> {
         let Some(Some(version)) = versions.get(template_id) else { return Ok(()) };
         let ids = crate::merge::open_identifiers(&self.keyring, record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default();
         let render_ctx = self.send_context(record, &ids, Value::Object(context.clone()), channel, &version.analysis, None)?;
-        match sotto_core::template::render_strict(&version.content, &render_ctx) {
+        match sotto_core::template::render_strict(&version.content.in_language(record.language.as_deref()), &render_ctx) {
             Err(sotto_core::template::RenderError::Failed { surface, .. }) => Err(AppError::invalid(FieldError::new(
                 "missing_context",
                 "context",

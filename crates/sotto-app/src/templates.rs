@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use sotto_core::FieldError;
 use sotto_core::audit::{Outcome, action};
-use sotto_core::contact::Channel;
+use sotto_core::contact::{Channel, Language};
 use sotto_core::dictionary::Surface;
 use sotto_core::ids::ExternalId;
 use sotto_core::scope::Scope;
@@ -98,7 +98,7 @@ impl<S: Store> App<S> {
     /// Creates a template with its first draft: `{"name", "channel", "surfaces": {…}}`.
     pub async fn create_template(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::TemplatesWrite, "templates").await?;
-        crate::only_fields(body, &["name", "channel", "surfaces"], "", "a template")?;
+        crate::only_fields(body, &["name", "channel", "surfaces", "language", "variants"], "", "a template")?;
         let name = check_name(body.get("name").and_then(Value::as_str).unwrap_or_default()).map_err(AppError::invalid)?.to_owned();
         let (content, variables) = self.checked_content(body).await?;
         let id = format!("tpl_{}", sotto_crypto::random_id(8));
@@ -113,7 +113,7 @@ impl<S: Store> App<S> {
     /// Edits a template: the new surfaces become a new draft version; earlier versions stay.
     pub async fn edit_template(&self, ctx: &RequestCtx, id: &str, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::TemplatesWrite, &crate::path_object("template", "tpl_", id)).await?;
-        crate::only_fields(body, &["channel", "surfaces"], "", "a template version")?;
+        crate::only_fields(body, &["channel", "surfaces", "language", "variants"], "", "a template version")?;
         let (template, mut versions) = self.template_and_versions(id).await?;
         let mut body = body.clone();
         if let Some(obj) = body.as_object_mut() {
@@ -217,7 +217,11 @@ impl<S: Store> App<S> {
         let (template, versions) = self.template_and_versions(id).await?;
         let row = versions.iter().find(|v| v.version == version).ok_or(AppError::NotFound("template version"))?;
         let content = stored_content(row)?;
-        crate::only_fields(body, &["event", "patient_id", "sample"], "", "a preview")?;
+        crate::only_fields(body, &["event", "patient_id", "sample", "language"], "", "a preview")?;
+        let mut language = match body.get("language") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(Language::parse("language", v.as_str().unwrap_or_default()).map_err(AppError::invalid)?.as_str().to_owned()),
+        };
         crate::only_fields(body.get("sample").unwrap_or(&Value::Null), &["patient", "event"], "sample", "a sample")?;
         let event = object_field(body, "event")?;
         let patient = match body.get("patient_id") {
@@ -228,14 +232,16 @@ impl<S: Store> App<S> {
         let context = match patient {
             Some(patient) => {
                 self.require(ctx, Scope::PatientsReadPhi, &object).await?;
-                let context = self.profile_context(patient, event, &template, row).await?;
+                let (context, theirs) = self.profile_context(patient, event, &template, row).await?;
+                language = language.or(theirs);
                 self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("{object}/preview/patient:{}", self.keyring.patient_ref(patient)), Outcome::Success.as_str())]).await?;
                 context
             }
             None => self.render_context(object_field(body, "sample")?),
         };
+        let content = content.in_language(language.as_deref());
         let rendered = render(&content, &context).map_err(render_refusal)?;
-        Ok(json!({"version": version, "status": row.status, "surfaces": rendered.surfaces, "warnings": rendered.warnings}))
+        Ok(json!({"version": version, "status": row.status, "language": content.language, "surfaces": rendered.surfaces, "warnings": rendered.warnings}))
     }
 
     /// Renders the latest approved version for one patient and the event that triggered the
@@ -247,20 +253,21 @@ impl<S: Store> App<S> {
             return Err(AppError::Conflict { code: "template_not_approved", message: "only an approved version can be used to send; submit a version for review".into() });
         };
         let content = stored_content(row)?;
-        let context = self.profile_context(patient, event, &template, row).await?;
-        let result = render(&content, &context);
+        let (context, language) = self.profile_context(patient, event, &template, row).await?;
+        let result = render(&content.in_language(language.as_deref()), &context);
         let outcome = if result.is_ok() { Outcome::Success.as_str() } else { "rejected:lint" };
         self.store.append_audit(vec![ctx.audit().event(action::TEMPLATE_RENDER, format!("template:{id}/v{}/patient:{}", row.version, self.keyring.patient_ref(patient)), outcome)]).await?;
         result.map_err(render_refusal)
     }
 
     /// A render context from a stored profile, holding only the traits the version uses.
-    async fn profile_context(&self, patient: &str, event: Value, template: &TemplateRow, row: &TemplateVersionRow) -> Result<Value, AppError> {
+    /// Answers the patient's language with it.
+    async fn profile_context(&self, patient: &str, event: Value, template: &TemplateRow, row: &TemplateVersionRow) -> Result<(Value, Option<String>), AppError> {
         let id = ExternalId::parse("patient_id", patient).map_err(AppError::invalid)?;
         let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         let ids = open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default();
         let channel = Channel::parse("channel", &template.channel).map_err(AppError::invalid)?;
-        self.send_context(&record, &ids, event, channel, &row.analysis, None)
+        Ok((self.send_context(&record, &ids, event, channel, &row.analysis, None)?, record.language.clone()))
     }
 
     /// The render context for one patient from their opened profile: only the traits the

@@ -334,7 +334,7 @@ impl<S: Store> App<S> {
         let event: Value = serde_json::from_str(&claim.context).unwrap_or(Value::Object(Default::default()));
         let topic = if Purpose::parse("purpose", &claim.purpose).is_ok_and(Purpose::is_marketing) { claim.topic.clone() } else { None };
         let context = self.send_context(&inputs.patient, &ids, event, channel, &template.analysis, topic).map_err(|_| failed("context_unavailable"))?;
-        let rendered = render(&template.content, &context).map_err(|e| match e {
+        let rendered = render(&template.content.in_language(inputs.patient.language.as_deref()), &context).map_err(|e| match e {
             RenderError::Blocked { .. } => Finish::Refused { reasons: "template_lint_failed".into() },
             _ => failed("render_failed"),
         })?;

@@ -37,6 +37,9 @@ pub struct Analysis {
     pub variables: Vec<VariableUse>,
     /// Warnings from linting the literals, by surface.
     pub warnings: BTreeMap<Surface, Vec<Finding>>,
+    /// Warnings on the language variants, by language and surface.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variant_warnings: BTreeMap<String, BTreeMap<Surface, Vec<Finding>>>,
 }
 
 const KEYWORDS: &[&str] = &["and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None", "loop"];
@@ -59,13 +62,33 @@ struct Surfacer<'d> {
     errors: Vec<FieldError>,
 }
 
-/// Analyses every surface; all problems are reported together.
+/// Analyses every surface of every language; all problems are reported together.
 pub fn analyze(content: &TemplateContent, dictionary: &Dictionary) -> Result<Analysis, Vec<FieldError>> {
-    let mut variables = Vec::new();
-    let mut warnings = BTreeMap::new();
+    let mut variables = BTreeSet::new();
     let mut errors = Vec::new();
-    for (surface, source) in &content.surfaces {
-        let mut s = Surfacer { surface: *surface, field: format!("surfaces.{}", surface.as_str()), dictionary, locals: BTreeMap::new(), uses: BTreeSet::new(), errors: Vec::new() };
+    let mut by_language = BTreeMap::new();
+    for (prefix, surfaces) in content.languages() {
+        let mut warnings = BTreeMap::new();
+        analyze_surfaces(surfaces, &prefix, dictionary, &mut variables, &mut warnings, &mut errors);
+        if !warnings.is_empty() || prefix == "surfaces" {
+            by_language.insert(prefix, warnings);
+        }
+    }
+    let warnings = by_language.remove("surfaces").unwrap_or_default();
+    let variant_warnings = by_language.into_iter().map(|(prefix, w)| (prefix.trim_start_matches("variants.").to_owned(), w)).collect();
+    if errors.is_empty() { Ok(Analysis { variables: variables.into_iter().collect(), warnings, variant_warnings }) } else { Err(errors) }
+}
+
+fn analyze_surfaces(
+    surfaces: &BTreeMap<Surface, String>,
+    prefix: &str,
+    dictionary: &Dictionary,
+    variables: &mut BTreeSet<VariableUse>,
+    warnings: &mut BTreeMap<Surface, Vec<Finding>>,
+    errors: &mut Vec<FieldError>,
+) {
+    for (surface, source) in surfaces {
+        let mut s = Surfacer { surface: *surface, field: format!("{prefix}.{}", surface.as_str()), dictionary, locals: BTreeMap::new(), uses: BTreeSet::new(), errors: Vec::new() };
         let literal = s.walk(source);
         let report = lint(&literal, *surface);
         for f in &report.findings {
@@ -84,7 +107,6 @@ pub fn analyze(content: &TemplateContent, dictionary: &Dictionary) -> Result<Ana
         variables.extend(s.uses);
         errors.extend(s.errors);
     }
-    if errors.is_empty() { Ok(Analysis { variables, warnings }) } else { Err(errors) }
 }
 
 impl Surfacer<'_> {

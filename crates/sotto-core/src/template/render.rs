@@ -103,9 +103,27 @@ fn masked(text: &str, tokens: &[String]) -> String {
 }
 
 /// `{{ event.appointment_start | when(patient.timezone) }}`: "Friday, March 6 at 3:00 PM" in
-/// the patient's zone (UTC when the zone is missing or unknown).
-fn when(value: String, zone: Option<String>) -> Result<String, Error> {
+/// the patient's zone (UTC when the zone is missing or unknown); `when(patient.timezone, "es")`
+/// writes it in Spanish: "viernes 6 de marzo a las 3:00 p. m.".
+fn when(value: String, zone: Option<String>, language: Option<String>) -> Result<String, Error> {
     let at: jiff::Timestamp = value.parse().map_err(|_| Error::new(ErrorKind::InvalidOperation, "when needs an RFC 3339 timestamp"))?;
     let tz = zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok()).unwrap_or(jiff::tz::TimeZone::UTC);
-    Ok(at.to_zoned(tz).strftime("%A, %B %-d at %-I:%M %p").to_string())
+    let local = at.to_zoned(tz);
+    match language.as_deref().map(|l| l.split('-').next().unwrap_or_default().to_ascii_lowercase()).as_deref() {
+        None | Some("en") => Ok(local.strftime("%A, %B %-d at %-I:%M %p").to_string()),
+        Some("es") => {
+            const DAYS: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
+            const MONTHS: [&str; 12] = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"];
+            let day = DAYS[usize::from(local.weekday().to_monday_zero_offset().unsigned_abs())];
+            let month = MONTHS[usize::from(local.month().unsigned_abs()) - 1];
+            let (hour, meridiem) = match local.hour() {
+                0 => (12, "a. m."),
+                h @ 1..=11 => (h, "a. m."),
+                12 => (12, "p. m."),
+                h => (h - 12, "p. m."),
+            };
+            Ok(format!("{day} {} de {month} a las {hour}:{:02} {meridiem}", local.day(), local.minute()))
+        }
+        Some(_) => Err(Error::new(ErrorKind::InvalidOperation, "when writes dates in en or es")),
+    }
 }

@@ -152,3 +152,34 @@ proptest! {
 fn sms_or_default(body: &str) -> TemplateContent {
     parse_content(&json!({"channel": "sms", "surfaces": {"sms_body": body}})).unwrap_or_else(|_| sms("x"))
 }
+
+fn bilingual(spanish: serde_json::Value) -> Result<TemplateContent, sotto_core::FieldError> {
+    parse_content(&json!({"channel": "sms", "language": "en", "surfaces": {"sms_body": "Reminder: appointment {{ event.appointment_start | when(patient.timezone) }}."}, "variants": {"es": spanish}}))
+}
+
+#[test]
+fn a_reader_gets_the_variant_of_their_language_or_its_primary_language_or_the_default() {
+    let content = bilingual(json!({"sms_body": "Recordatorio: cita el {{ event.appointment_start | when(patient.timezone, \"es\") }}"})).expect("content");
+    assert_eq!(content.language_for(Some("es")), "es");
+    assert_eq!(content.language_for(Some("es-MX")), "es", "Mexican Spanish reads the Spanish variant");
+    assert_eq!(content.language_for(Some("fr")), "en", "no French variant: the default");
+    assert_eq!(content.language_for(None), "en");
+    let event = json!({"patient": {"timezone": "America/Chicago"}, "event": {"appointment_start": "2026-03-06T21:00:00Z"}});
+    let spanish = render(&content.in_language(Some("es-mx")), &event).expect("renders");
+    assert_eq!(spanish.surfaces[&Surface::SmsBody], "Recordatorio: cita el viernes 6 de marzo a las 3:00 p. m.");
+    let english = render(&content.in_language(Some("fr")), &event).expect("renders");
+    assert_eq!(english.surfaces[&Surface::SmsBody], "Reminder: appointment Friday, March 6 at 3:00 PM.");
+}
+
+#[test]
+fn every_variant_is_checked_like_the_default_and_errors_name_the_variants_field() {
+    let missing = bilingual(json!({})).expect_err("refused");
+    assert_eq!((missing.code, missing.field.as_str()), ("missing_field", "variants.es.sms_body"));
+    let tag = parse_content(&json!({"channel": "sms", "surfaces": {"sms_body": "Hi"}, "variants": {"not a tag": {"sms_body": "Hola"}}})).expect_err("refused");
+    assert_eq!((tag.code, tag.field.as_str()), ("invalid_language", "variants"));
+    let twice = parse_content(&json!({"channel": "sms", "surfaces": {"sms_body": "Hi"}, "variants": {"EN": {"sms_body": "Hi"}}})).expect_err("refused");
+    assert_eq!(twice.code, "duplicate_language");
+    let leaky = bilingual(json!({"sms_body": "Su cita de seguimiento del cancer es el {{ event.appointment_start | when(patient.timezone, \"es\") }}."})).expect("parses");
+    let errors = analyze(&leaky, &default_dictionary()).expect_err("the Spanish variant reveals a condition");
+    assert!(errors.iter().any(|e| e.code == "health_term" && e.field == "variants.es.sms_body"), "{errors:?}");
+}

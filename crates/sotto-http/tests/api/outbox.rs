@@ -88,6 +88,29 @@ async fn a_queued_email_is_decided_rendered_and_kept_by_the_sink_once_under_a_me
 }
 
 #[tokio::test]
+async fn a_patient_who_reads_mexican_spanish_gets_the_spanish_variant_and_the_approved_english_otherwise() {
+    each_app(async |t| {
+        patient(t, "p-1").await;
+        let (code, body) = t.post_json("/v1/identify", &json!({"userId": "p-1", "traits": {"language": "es-MX"}})).await;
+        assert_eq!(code, 200, "{body}");
+        patient(t, "p-2").await;
+        let template = t.library_template("Appointment confirmation (email)").await;
+        send(t, Some("appt-1"), &reminder(&template, "email")).await;
+        let english = json!({"patient": "p-2", "template_id": template, "channel": "email", "purpose": "treatment", "context": {"appointment_start": "2026-12-20T15:30:00Z"}});
+        send(t, Some("appt-2"), &english).await;
+        assert_eq!(round(t, "w-1", &Providers::sink(t.app.mailbox())).await.sent, 2);
+        let kept = t.app.mailbox().list();
+        let subject = |n: usize| kept[n].subject.clone();
+        let mut subjects = vec![subject(0), subject(1)];
+        subjects.sort();
+        assert_eq!(subjects, ["Su cita está confirmada", "Your appointment is confirmed"]);
+        let spanish = kept.iter().find(|m| m.subject.starts_with("Su cita")).expect("spanish");
+        assert!(spanish.text.contains("domingo 20 de diciembre a las 9:30 a. m. con Maria."), "the time in Spanish, in the patient's zone: {}", spanish.text);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bad_message_requests_are_refused_with_the_field_named_and_nothing_queued() {
     each_app(async |t| {
         patient(t, "p-1").await;
