@@ -17,7 +17,6 @@ pub use sotto_core::email_report::ReportKind;
 use sotto_core::phi::Phi;
 
 use crate::failover::Health;
-use sotto_core::rate::{Rate, TokenBucket};
 
 /// A message rendered for one patient, ready for a provider. Lives only in memory.
 #[derive(Debug, Clone)]
@@ -97,13 +96,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
     fn send<'a>(&'a self, message: &'a OutgoingMessage) -> SendFuture<'a>;
 }
 
-/// The provider for each channel, and the rate each may be handed messages at: one bucket
-/// per provider, shared by every hand-off of this process.
+/// The provider for each channel, and the rate each may be handed messages at (drawn from a
+/// bucket in the store, shared by every worker process).
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     by_channel: BTreeMap<Channel, Arc<dyn Provider>>,
     backups: BTreeMap<Channel, Arc<dyn Provider>>,
-    rates: BTreeMap<Channel, Arc<tokio::sync::Mutex<TokenBucket>>>,
+    rates: BTreeMap<Channel, f64>,
     health: Arc<Mutex<BTreeMap<(Channel, bool), Health>>>,
 }
 
@@ -144,23 +143,15 @@ impl Providers {
         Some(reason)
     }
 
-    /// Limits how fast a channel's provider is handed messages.
+    /// Limits how fast a channel's provider is handed messages, by every worker together.
     pub fn with_rate(mut self, channel: Channel, per_second: f64) -> Self {
-        let rate = Rate { burst: per_second.max(1.0), per_second };
-        self.rates.insert(channel, Arc::new(tokio::sync::Mutex::new(TokenBucket::new(rate, Timestamp::now()))));
+        self.rates.insert(channel, per_second);
         self
     }
 
-    /// Waits until the channel's provider may take one more message.
-    pub async fn pace(&self, channel: Channel) {
-        let Some(bucket) = self.rates.get(&channel) else { return };
-        loop {
-            let wait = match bucket.lock().await.take(Timestamp::now()) {
-                Ok(()) => return,
-                Err(wait) => wait,
-            };
-            tokio::time::sleep(wait.unsigned_abs()).await;
-        }
+    /// The most messages a second the channel's provider may be handed, when limited.
+    pub fn rate(&self, channel: Channel) -> Option<f64> {
+        self.rates.get(&channel).copied()
     }
 
     /// Sets the provider of a channel.

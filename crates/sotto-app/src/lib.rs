@@ -22,6 +22,7 @@ mod ingest;
 mod library;
 mod merge;
 mod outbox;
+mod pacing;
 mod patients;
 mod push_tokens;
 mod segments;

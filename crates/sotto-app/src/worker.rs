@@ -241,6 +241,13 @@ impl<S: Store> App<S> {
         let (decided, inputs) = self.store.decide_claimed(worker, claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
         let mut results: Vec<(String, Finish)> = Vec::new();
         let mut handoffs = tokio::task::JoinSet::new();
+        let mut needed = BTreeMap::new();
+        for (claim, verdict) in &decided {
+            if let (Verdict::Allow { .. }, Ok(channel)) = (verdict, Channel::parse("channel", &claim.channel)) {
+                *needed.entry(channel).or_insert(0) += 1;
+            }
+        }
+        let mut pacer = crate::pacing::Pacer::new(&self.store, providers, needed);
         for (claim, verdict) in decided {
             let version = match verdict {
                 Verdict::Allow { template_version } => template_version,
@@ -261,7 +268,7 @@ impl<S: Store> App<S> {
                     continue;
                 }
             };
-            providers.pace(message.channel).await;
+            pacer.take(message.channel).await;
             let timeout = settings.send_timeout;
             let attempts = claim.attempts + 1;
             let (max, base) = (settings.max_attempts, settings.retry_base);

@@ -4,13 +4,15 @@
 //! durability settings (WAL, synchronous=FULL). `gate` measures send-gate decisions, pure and
 //! with state read from SQLite and PostgreSQL. `segments` evaluates segments beside DuckDB on
 //! the same data. `reliability` kills a dispatch worker mid-send and counts what reached a real
-//! SMTP server.
+//! SMTP server. `throughput` delivers queued emails into Postfix's smtp-sink beside smtp-source.
 
 mod gate;
 mod ingest;
 mod lint;
+mod outbox_setup;
 mod reliability;
 mod segments;
+mod throughput;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +35,8 @@ enum Command {
     Lint(lint::LintArgs),
     /// Delivery under a crash: a worker killed with SIGKILL mid-send, messages counted at a real SMTP server.
     Reliability(reliability::ReliabilityArgs),
+    /// Delivery speed: queued emails into Postfix's smtp-sink beside smtp-source, and peak RSS.
+    Throughput(throughput::ThroughputArgs),
 }
 
 #[tokio::main]
@@ -43,5 +47,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Segments(args) => segments::run(args).await,
         Command::Lint(args) => lint::run(args),
         Command::Reliability(args) => reliability::run(args).await,
+        Command::Throughput(args) => throughput::run(args).await,
     }
 }

@@ -11,12 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::json;
 
-use sotto_app::{App, AppSettings, Principal, RequestCtx};
-use sotto_crypto::Keyring;
-use sotto_store::testing::fresh_store;
-use sotto_store::{AuditContext, Backend, OutboxRow, OutboxStore, TemplateStore};
+use sotto_store::{Backend, OutboxStore};
 
 #[derive(Debug, Args)]
 pub struct ReliabilityArgs {
@@ -45,10 +41,6 @@ pub struct ReliabilityArgs {
     python: PathBuf,
 }
 
-fn ctx(who: &str) -> RequestCtx {
-    RequestCtx { principal: Principal::system(who), request_id: "reliability".into(), source_ip: None, now: jiff::Timestamp::now() }
-}
-
 fn files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect()).unwrap_or_default()
 }
@@ -59,57 +51,16 @@ fn message_id(path: &Path) -> Option<String> {
     head.lines().find_map(|l| l.strip_prefix("Message-ID: <").and_then(|v| v.split('@').next()).map(str::to_owned))
 }
 
-fn worker(sotto: &Path, config: &Path, log: &Path) -> anyhow::Result<Child> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    Command::new(sotto).arg("worker").arg("--config").arg(config).stdout(Stdio::null()).stderr(log).spawn().context("cannot start sotto worker (build it with cargo build --release -p sotto)")
-}
-
 pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
     let backend = if args.backend == "postgres" { Backend::Postgres } else { Backend::Sqlite };
     if backend == Backend::Sqlite && args.workers != 1 {
         bail!("SQLite serves one worker per database; use --backend postgres for more");
     }
     let dir = tempfile::tempdir()?;
-    let test_store = fresh_store(backend).await;
-    let store = test_store.store.clone();
-    let key_file = dir.path().join("master.key");
-    std::fs::write(&key_file, test_store.master.to_base64().as_bytes())?;
-    #[cfg(unix)]
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let app = App::new(store.clone(), Keyring::new(&test_store.master), AppSettings::default());
-
     let started = Instant::now();
     let n = args.messages;
-    let identify: Vec<serde_json::Value> = (0..n)
-        .map(|i| json!({"type": "identify", "userId": format!("p-{i:07}"), "messageId": format!("rel-{i}"), "traits": {"email": format!("patient{i}@example.org"), "email_verified": true, "first_name": "Ana", "timezone": "America/Chicago"}}))
-        .collect();
-    for chunk in identify.chunks(1_000) {
-        app.ingest_calls(&ctx("ehr"), chunk, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    let consents: Vec<(String, serde_json::Value)> = (0..n)
-        .map(|i| (format!("p-{i:07}"), json!({"channel": "email", "status": "opted_in", "kind": "express", "source": "paper", "captured_at": "2026-01-05T10:00:00Z", "evidence": {"form_version": "intake-v1"}})))
-        .collect();
-    app.record_consents(&ctx("frontdesk"), &consents).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    app.load_template_library(&ctx("library"), &ctx("reviewer"), "approved").await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let template = store.templates().await?.into_iter().find(|t| t.name == "Appointment confirmation (email)").context("library template")?.id;
-    let now = sotto_app::micros(jiff::Timestamp::now());
-    let keyring = Keyring::new(&test_store.master);
-    let rows: Vec<OutboxRow> = (0..n)
-        .map(|i| {
-            let id = keyring.message_ref(&format!("system:reliability/appt-{i}"));
-            OutboxRow {
-                channel: "email".into(),
-                purpose: "treatment".into(),
-                template_id: template.clone(),
-                context: json!({"appointment_start": "2026-12-20T15:30:00Z", "provider_first_name": "Maria"}).to_string(),
-                ..OutboxRow::queued(id, format!("p-{i:07}"), now)
-            }
-        })
-        .collect();
-    let audit = AuditContext { actor: "system:reliability".into(), request_id: String::new(), source_ip: None, at_micros: now };
-    for chunk in rows.chunks(2_000) {
-        store.enqueue_messages(chunk, &audit).await?;
-    }
+    let queued = crate::outbox_setup::queue_emails(n, backend, dir.path()).await?;
+    let (store, rows, audit) = (queued.test_store.store.clone(), queued.rows, queued.audit);
     println!("setup: {n} patients, consents and queued emails in {:.1} s ({backend:?})", started.elapsed().as_secs_f64());
 
     let out = dir.path().join("out");
@@ -118,21 +69,10 @@ pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
     let sink_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sotto-deliver/tests/peers/smtp_sink.py");
     let mut sink = Command::new(&args.python).arg(&sink_script).arg("--port").arg(port.to_string()).arg("--out").arg(&out).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().context("cannot start the SMTP sink")?;
     std::io::BufRead::read_line(&mut std::io::BufReader::new(sink.stdout.take().context("sink stdout")?), &mut String::new())?;
-    let config = dir.path().join("sotto.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "database_url = \"{}\"\nmaster_key_file = \"{}\"\naudit_checkpoints_dir = \"{}\"\nemail_from = \"Riverside Clinic <no-reply@clinic.example>\"\n\
-             [gate]\nwindow = \"00:00-23:59\"\n[providers.email]\nname = \"loopback sink\"\nkind = \"smtp\"\nbaa_signed = \"2026-01-01\"\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\npool_max = 16\n",
-            test_store.url.expose(),
-            key_file.display(),
-            dir.path().join("checkpoints").display()
-        ),
-    )?;
+    let config = crate::outbox_setup::worker_config(dir.path(), &queued.test_store, &queued.key_file, port, 16)?;
     let log = dir.path().join("worker.log");
     let started = Instant::now();
-    let mut workers: Vec<Child> = (0..args.workers).map(|_| worker(&args.sotto, &config, &log)).collect::<Result<_, _>>()?;
+    let mut workers: Vec<Child> = (0..args.workers).map(|_| crate::outbox_setup::worker(&args.sotto, &config, &log)).collect::<Result<_, _>>()?;
     let target = (n as f64 * args.revoke_at.unwrap_or(args.kill_at)) as usize;
     while files(&out).len() < target {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -169,7 +109,7 @@ pub async fn run(args: ReliabilityArgs) -> anyhow::Result<()> {
         workers[0].wait()?;
         let at_kill = files(&out).len();
         println!("killed a worker (SIGKILL) with {at_kill} messages at the server after {:.1} s", started.elapsed().as_secs_f64());
-        workers[0] = worker(&args.sotto, &config, &log)?;
+        workers[0] = crate::outbox_setup::worker(&args.sotto, &config, &log)?;
     }
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -245,7 +245,14 @@ pub trait OutboxStore {
     fn set_dispatch_control(&self, control: &DispatchControl, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
-/// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + Clone + Send + Sync + 'static {}
+/// The providers' send rates, shared by every worker.
+pub trait SendRateStore {
+    /// Takes up to `wanted` tokens from the provider's bucket (`per_second`, holding at most
+    /// `burst`, full when first used) at `now` (µs); answers how many were granted, maybe 0.
+    fn take_send_tokens(&self, provider: &str, per_second: f64, burst: f64, wanted: i64, now: i64) -> impl Future<Output = StoreResult<i64>> + Send;
+}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + Clone + Send + Sync + 'static {}
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + Clone + Send + Sync + 'static {}

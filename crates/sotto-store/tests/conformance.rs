@@ -13,6 +13,8 @@ use sotto_store::{
 
 #[path = "conformance/audit.rs"]
 mod audit;
+#[path = "conformance/send_rates.rs"]
+mod send_rates;
 
 /// For these tests the "changes" are a whole record; merging keeps the creation time.
 pub(crate) struct Replace;

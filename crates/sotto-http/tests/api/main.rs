@@ -12,6 +12,7 @@ mod hygiene;
 mod ingest;
 mod logs;
 mod outbox;
+mod pacing;
 mod provider_status;
 mod patients;
 mod segments;

@@ -11,6 +11,7 @@ mod ingest;
 mod outbox;
 mod patients;
 mod segments;
+mod send_rates;
 mod templates;
 
 use std::fmt;
