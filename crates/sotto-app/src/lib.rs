@@ -3,6 +3,9 @@
 //! takes a [`RequestCtx`] saying who acts, in which request, at what time.
 
 mod admin;
+mod campaign_checklist;
+mod campaign_launch;
+mod campaigns;
 mod checkpoints;
 mod compose;
 mod consent;
@@ -86,6 +89,19 @@ pub struct AppSettings {
     pub dev_mailbox: bool,
     /// How fast one API key may queue messages.
     pub send_rate: sotto_core::rate::Rate,
+    /// The campaign checklist's compliance facts.
+    pub compliance: Compliance,
+}
+
+/// What the campaign checklist reads from configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compliance {
+    /// When the last security risk assessment was done.
+    pub last_risk_assessment: Option<jiff::civil::Date>,
+    /// When staff last completed privacy and security training.
+    pub last_staff_training: Option<jiff::civil::Date>,
+    /// Whether a secure portal serves the content templates link to (`links.portal`).
+    pub portal_configured: bool,
 }
 
 /// The practice's details as templates show them.
@@ -121,6 +137,7 @@ impl Default for AppSettings {
             email_from: "Sotto Clinic <no-reply@clinic.example>".into(),
             dev_mailbox: false,
             send_rate: sotto_core::rate::Rate { burst: 500.0, per_second: 200.0 },
+            compliance: Compliance::default(),
         }
     }
 }

@@ -90,7 +90,6 @@ pub(crate) struct ApprovedVersion {
     pub clean: bool,
 }
 
-/// What every chunk of one round shares.
 /// How one provider hand-off ended.
 struct Handoff {
     id: String,
@@ -102,6 +101,7 @@ struct Handoff {
     stale: Vec<sotto_core::phi::Phi<String>>,
 }
 
+/// What every chunk of one round shares.
 struct Round<'a> {
     worker: &'a str,
     templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
@@ -126,7 +126,7 @@ impl BatchDecider<'_> {
             return deny("invalid_message");
         };
         let topic = claim.topic.as_deref().and_then(|t| sotto_core::consent::Topic::parse("topic", t).ok());
-        let template = self.templates.get(&claim.template_id).and_then(Option::as_ref);
+        let template = self.templates.get(&template_key(claim)).and_then(Option::as_ref);
         let intent = Intent {
             channel,
             purpose,
@@ -169,6 +169,15 @@ impl OutboxDecider for BatchDecider<'_> {
     }
 }
 
+/// The template version a message renders: the one its campaign pinned at launch, else the
+/// latest approved.
+pub(crate) fn template_key(claim: &OutboxRow) -> String {
+    match (&claim.campaign_id, claim.template_version) {
+        (Some(_), Some(version)) => format!("{}@{version}", claim.template_id),
+        _ => claim.template_id.clone(),
+    }
+}
+
 /// The delay before retry number `attempt` (1 for the first), doubled each time up to an
 /// hour, spread by `jitter` in [0, 1) over ±20%.
 pub fn retry_delay(base: SignedDuration, attempt: i64, jitter: f64) -> SignedDuration {
@@ -178,21 +187,26 @@ pub fn retry_delay(base: SignedDuration, attempt: i64, jitter: f64) -> SignedDur
 }
 
 impl<S: Store> App<S> {
-    /// The latest approved version of each template, checked against today's dictionary.
+    /// The latest approved version of each template (`tpl_…`), or a pinned version
+    /// (`tpl_…@3`) while it is still approved, checked against today's dictionary.
     pub(crate) async fn approved_versions(&self, ids: &[String]) -> Result<BTreeMap<String, Option<ApprovedVersion>>, AppError> {
         let dictionary = self.dictionary.get(&self.store).await?;
         let mut out = BTreeMap::new();
-        for id in ids {
-            if out.contains_key(id) {
+        for key in ids {
+            if out.contains_key(key) {
                 continue;
             }
+            let (id, pinned) = match key.split_once('@') {
+                Some((id, v)) => (id, v.parse::<i64>().ok()),
+                None => (key.as_str(), None),
+            };
             let versions = self.store.template_versions(id).await?;
-            let approved = versions.iter().rev().find(|v| v.status == VersionStatus::Approved.as_str()).and_then(|row| {
+            let approved = versions.iter().rev().filter(|v| pinned.is_none_or(|p| v.version == p)).find(|v| v.status == VersionStatus::Approved.as_str()).and_then(|row| {
                 let content: TemplateContent = serde_json::from_str(&row.content).ok()?;
                 let clean = analyze(&content, &dictionary).is_ok();
                 Some(ApprovedVersion { version: row.version, content, analysis: row.analysis.clone(), clean })
             });
-            out.insert(id.clone(), approved);
+            out.insert(key.clone(), approved);
         }
         Ok(out)
     }
@@ -209,7 +223,7 @@ impl<S: Store> App<S> {
         if claims.is_empty() {
             return Ok(report);
         }
-        let template_ids: Vec<String> = claims.iter().map(|c| c.template_id.clone()).collect();
+        let template_ids: Vec<String> = claims.iter().map(template_key).collect();
         let templates = self.approved_versions(&template_ids).await?;
         // Each chunk is decided just before its hand-offs, so a consent change committed while
         // an earlier chunk was being sent applies to the later ones.
@@ -334,7 +348,7 @@ impl<S: Store> App<S> {
     /// Renders an allowed message for its patient; a refusal says how the message ends.
     fn prepare(&self, claim: &OutboxRow, version: i64, templates: &BTreeMap<String, Option<ApprovedVersion>>, inputs: Option<&GateInputs>, now: Timestamp) -> Result<OutgoingMessage, Finish> {
         let failed = |code: &str| Finish::Failed { error: code.to_owned() };
-        let template = templates.get(&claim.template_id).and_then(Option::as_ref).filter(|t| t.version == version).ok_or_else(|| failed("template_version_changed"))?;
+        let template = templates.get(&template_key(claim)).and_then(Option::as_ref).filter(|t| t.version == version).ok_or_else(|| failed("template_version_changed"))?;
         let inputs = inputs.ok_or_else(|| failed("patient_missing"))?;
         let ids = identifiers(&self.keyring, inputs).map_err(|_| failed("identifiers_unreadable"))?;
         let channel = Channel::parse("channel", &claim.channel).map_err(|_| failed("invalid_message"))?;

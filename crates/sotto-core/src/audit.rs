@@ -73,6 +73,14 @@ pub mod action {
     pub const MESSAGE_REQUEUE: &str = "message.requeue";
     /// Sending was paused or resumed.
     pub const DISPATCH_CONTROL: &str = "dispatch.control";
+    /// A campaign was created, edited or deleted.
+    pub const CAMPAIGN_WRITE: &str = "campaign.write";
+    /// A campaign was approved.
+    pub const CAMPAIGN_APPROVE: &str = "campaign.approve";
+    /// A campaign was launched (its members queued).
+    pub const CAMPAIGN_LAUNCH: &str = "campaign.launch";
+    /// A campaign was paused, resumed or cancelled.
+    pub const CAMPAIGN_CONTROL: &str = "campaign.control";
 }
 
 /// How an audited action ended.

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authorization;
+pub mod campaign;
 pub mod consent;
 pub mod contact;
 pub mod default_dictionary;

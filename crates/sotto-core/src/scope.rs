@@ -73,11 +73,17 @@ pub enum Scope {
     /// Pausing and resuming sending, requeueing dead or uncertain messages.
     #[serde(rename = "dispatch:manage")]
     DispatchManage,
+    /// Reading campaigns, their checklists, preflights, progress and reports.
+    #[serde(rename = "campaigns:read")]
+    CampaignsRead,
+    /// Creating, editing, launching, pausing and cancelling campaigns.
+    #[serde(rename = "campaigns:write")]
+    CampaignsWrite,
 }
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 22] = [
+    pub const ALL: [Scope; 24] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -100,6 +106,8 @@ impl Scope {
         Scope::MessagesSend,
         Scope::MessagesRead,
         Scope::DispatchManage,
+        Scope::CampaignsRead,
+        Scope::CampaignsWrite,
     ];
 
     /// The wire name, such as `events:write`.
@@ -127,6 +135,8 @@ impl Scope {
             Scope::MessagesSend => "messages:send",
             Scope::MessagesRead => "messages:read",
             Scope::DispatchManage => "dispatch:manage",
+            Scope::CampaignsRead => "campaigns:read",
+            Scope::CampaignsWrite => "campaigns:write",
         }
     }
 

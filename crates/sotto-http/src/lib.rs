@@ -1,6 +1,7 @@
 //! Sotto's HTTP API (axum): routes, extractors, the one error mapping, request ids,
 //! body limits, timeouts, and JSON logs that carry no PHI.
 
+mod campaign_routes;
 mod consent_routes;
 mod error;
 mod extract;
@@ -88,6 +89,12 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/templates/{id}", get(template_routes::get_one::<S>))
         .route("/v1/templates/{id}/versions", post(template_routes::edit::<S>))
         .route("/v1/templates/{id}/versions/{version}/{step}", post(template_routes::step::<S>))
+        .route("/v1/campaigns", get(campaign_routes::list::<S>).post(campaign_routes::create::<S>))
+        .route("/v1/campaigns/{id}", get(campaign_routes::get_one::<S>).put(campaign_routes::edit::<S>).delete(campaign_routes::delete::<S>))
+        .route("/v1/campaigns/{id}/checklist", get(campaign_routes::checklist::<S>))
+        .route("/v1/campaigns/{id}/preflight", post(campaign_routes::preflight::<S>))
+        .route("/v1/campaigns/{id}/progress", get(campaign_routes::progress::<S>))
+        .route("/v1/campaigns/{id}/{step}", post(campaign_routes::step::<S>))
         .route("/v1/messages", post(message_routes::send::<S>))
         .route("/v1/messages/{id}", get(message_routes::message::<S>))
         .route("/v1/messages/{id}/requeue", post(message_routes::requeue::<S>))

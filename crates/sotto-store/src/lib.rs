@@ -2,6 +2,7 @@
 //! SQL implementation that runs on SQLite (embedded, WAL) and PostgreSQL, each with its own
 //! migrations. Reads return `Result<Option<_>, StoreError>`: an error is never "not found".
 
+mod campaign_records;
 mod checkpoints;
 mod consent_records;
 mod error;
@@ -14,6 +15,7 @@ mod verify;
 
 use std::future::Future;
 
+pub use campaign_records::{CampaignControl, CampaignRow, MessageCount};
 pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
@@ -252,7 +254,30 @@ pub trait SendRateStore {
     fn take_send_tokens(&self, provider: &str, per_second: f64, burst: f64, wanted: i64, now: i64) -> impl Future<Output = StoreResult<i64>> + Send;
 }
 
-/// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + Clone + Send + Sync + 'static {}
+/// Campaigns and their messages.
+pub trait CampaignStore {
+    /// Creates a draft; false when the name is taken.
+    fn create_campaign(&self, row: &CampaignRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// One campaign.
+    fn campaign(&self, id: &str) -> impl Future<Output = StoreResult<Option<CampaignRow>>> + Send;
+    /// Every campaign, newest first.
+    fn campaigns(&self) -> impl Future<Output = StoreResult<Vec<CampaignRow>>> + Send;
+    /// Replaces a draft's name and spec; false unless it is still a draft.
+    fn edit_campaign(&self, id: &str, name: &str, spec: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Deletes a draft; false unless it is still a draft.
+    fn delete_campaign(&self, id: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Approves a draft as `approver`; false unless it is still a draft.
+    fn approve_campaign(&self, id: &str, approver: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Launches an approved campaign: pins the versions and queues its messages, all or
+    /// nothing; false unless it was approved.
+    fn launch_campaign(&self, id: &str, pinned: &str, messages: &[OutboxRow], at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Pauses, resumes or cancels; false when the campaign is not in a state that allows it.
+    fn control_campaign(&self, id: &str, control: CampaignControl, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Its messages counted by state, decision and reasons.
+    fn campaign_counts(&self, id: &str) -> impl Future<Output = StoreResult<Vec<MessageCount>>> + Send;
+}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + Clone + Send + Sync + 'static {}
+/// Everything the application needs from storage.
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + Clone + Send + Sync + 'static {}
+
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + Clone + Send + Sync + 'static {}

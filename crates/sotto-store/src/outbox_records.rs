@@ -60,6 +60,8 @@ pub struct OutboxRow {
     pub updated_at: i64,
     /// When a provider accepted it.
     pub sent_at: Option<i64>,
+    /// The campaign it belongs to.
+    pub campaign_id: Option<String>,
 }
 
 impl OutboxRow {
@@ -93,6 +95,7 @@ impl OutboxRow {
             created_at: now,
             updated_at: now,
             sent_at: None,
+            campaign_id: None,
         }
     }
 }

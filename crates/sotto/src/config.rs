@@ -89,6 +89,9 @@ struct FileConfig {
     twilio: Option<crate::provider_config::TwilioFile>,
     fcm: Option<crate::provider_config::FcmFile>,
     apns: Option<crate::provider_config::ApnsFile>,
+    last_risk_assessment: Option<jiff::civil::Date>,
+    last_staff_training: Option<jiff::civil::Date>,
+    portal_configured: Option<bool>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -136,6 +139,8 @@ pub struct Settings {
     pub fcm: Option<sotto_deliver::FcmSettings>,
     /// APNs, when `[apns]` is configured.
     pub apns: Option<sotto_deliver::ApnsSettings>,
+    /// What the campaign checklist reads: risk assessment and training dates, the portal.
+    pub compliance: sotto_app::Compliance,
 }
 
 impl Settings {
@@ -153,6 +158,7 @@ impl Settings {
             email_from: self.email_from.clone(),
             dev_mailbox: false,
             send_rate: sotto_app::AppSettings::default().send_rate,
+            compliance: self.compliance.clone(),
         }
     }
 }
@@ -314,7 +320,9 @@ impl ConfigArgs {
         let apns = crate::provider_config::resolve_apns(file.apns, production)?;
         // Twilio signs its webhooks with the account's auth token.
         let sms_webhook_secret = sms_webhook_secret.or_else(|| twilio.as_ref().map(|t| sotto_crypto::webhook::Secret::new(t.auth_token.clone())));
+        let compliance = sotto_app::Compliance { last_risk_assessment: file.last_risk_assessment, last_staff_training: file.last_staff_training, portal_configured: file.portal_configured.unwrap_or(false) };
         Ok(Settings {
+            compliance,
             smtp,
             twilio,
             fcm,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod campaigns;
 mod consent;
 mod inbound;
 mod lint;

@@ -5,6 +5,7 @@
 
 mod admin;
 mod bulk;
+mod campaigns;
 mod consent;
 mod gate_inputs;
 mod ingest;

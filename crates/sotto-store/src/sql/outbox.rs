@@ -14,8 +14,11 @@ use super::gate_inputs::{placeholders, read_inputs};
 use super::{Backend, SqlStore};
 use crate::{AuditContext, DecisionRow, Decided, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
 
-const COLUMNS: &str = "id, idempotency_key, source, external_id, channel, purpose, topic, template_id, template_version, uses_phi, urgent, context, state, decision, \
-     reasons, attempts, not_before, next_attempt_at, claimed_by, lease_until, provider, provider_message_id, last_error, created_at, updated_at, sent_at";
+/// How many columns an outbox row has.
+pub(super) const COLUMN_COUNT: usize = 27;
+
+pub(super) const COLUMNS: &str = "id, idempotency_key, source, external_id, channel, purpose, topic, template_id, template_version, uses_phi, urgent, context, state, decision, \
+     reasons, attempts, not_before, next_attempt_at, claimed_by, lease_until, provider, provider_message_id, last_error, created_at, updated_at, sent_at, campaign_id";
 
 fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
@@ -45,11 +48,12 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         sent_at: r.try_get("sent_at")?,
+        campaign_id: r.try_get("campaign_id")?,
     })
 }
 
-/// Binds a row's 26 columns in the order of `COLUMNS`.
-fn bind_row<'q>(q: Query<'q, Any, AnyArguments>, r: &'q OutboxRow) -> Query<'q, Any, AnyArguments> {
+/// Binds a row's 27 columns in the order of `COLUMNS`.
+pub(super) fn bind_row<'q>(q: Query<'q, Any, AnyArguments>, r: &'q OutboxRow) -> Query<'q, Any, AnyArguments> {
     q.bind(r.id.as_str())
         .bind(r.idempotency_key.as_str())
         .bind(r.source.as_str())
@@ -76,6 +80,30 @@ fn bind_row<'q>(q: Query<'q, Any, AnyArguments>, r: &'q OutboxRow) -> Query<'q, 
         .bind(r.created_at)
         .bind(r.updated_at)
         .bind(r.sent_at)
+        .bind(r.campaign_id.as_deref())
+}
+
+/// Inserts messages inside a write transaction, each new one audited; a key already queued
+/// is left as it is. Answers how many were new.
+pub(super) async fn insert_messages(store: &SqlStore, tx: &mut sqlx::Transaction<'static, Any>, head: &mut super::ChainHead, rows: &[OutboxRow], ctx: &AuditContext) -> StoreResult<u64> {
+    let inserted = super::bulk::insert_rows(
+        store.backend,
+        tx,
+        &format!("INSERT INTO outbox ({COLUMNS})"),
+        COLUMN_COUNT,
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, external_id, source, channel, purpose",
+        rows,
+        bind_row,
+    )
+    .await?;
+    let mut events = Vec::with_capacity(inserted.len());
+    for row in &inserted {
+        let (id, external_id): (String, String) = (row.try_get("id")?, row.try_get("external_id")?);
+        let outcome = format!("{}:{}:{}:{}", Outcome::Success.as_str(), row.try_get::<String, _>("source")?, row.try_get::<String, _>("channel")?, row.try_get::<String, _>("purpose")?);
+        events.push(ctx.event(action::MESSAGE_QUEUE, object(store, &id, &external_id), &outcome));
+    }
+    head.append(tx, &events).await?;
+    Ok(inserted.len() as u64)
 }
 
 /// The audit object naming a message and its patient by opaque references only.
@@ -86,7 +114,7 @@ fn object(store: &SqlStore, id: &str, external_id: &str) -> String {
 impl OutboxStore for SqlStore {
     async fn enqueue_message(&self, row: &OutboxRow, ctx: &AuditContext) -> StoreResult<(OutboxRow, bool)> {
         let (mut tx, mut head) = self.begin_write().await?;
-        let sql = format!("INSERT INTO outbox ({COLUMNS}) VALUES ({}) ON CONFLICT (idempotency_key) DO NOTHING", placeholders(1, 26));
+        let sql = format!("INSERT INTO outbox ({COLUMNS}) VALUES ({}) ON CONFLICT (idempotency_key) DO NOTHING", placeholders(1, COLUMN_COUNT));
         let inserted = bind_row(sqlx::query(AssertSqlSafe(sql)), row)
             .execute(&mut *tx)
             .await?
@@ -110,25 +138,9 @@ impl OutboxStore for SqlStore {
             return Ok(0);
         }
         let (mut tx, mut head) = self.begin_write().await?;
-        let inserted = super::bulk::insert_rows(
-            self.backend,
-            &mut tx,
-            &format!("INSERT INTO outbox ({COLUMNS})"),
-            26,
-            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, external_id, source, channel, purpose",
-            rows,
-            bind_row,
-        )
-        .await?;
-        let mut events = Vec::with_capacity(inserted.len());
-        for row in &inserted {
-            let (id, external_id): (String, String) = (row.try_get("id")?, row.try_get("external_id")?);
-            let outcome = format!("{}:{}:{}:{}", Outcome::Success.as_str(), row.try_get::<String, _>("source")?, row.try_get::<String, _>("channel")?, row.try_get::<String, _>("purpose")?);
-            events.push(ctx.event(action::MESSAGE_QUEUE, object(self, &id, &external_id), &outcome));
-        }
-        head.append(&mut tx, &events).await?;
+        let inserted = insert_messages(self, &mut tx, &mut head, rows, ctx).await?;
         head.commit(tx).await?;
-        Ok(inserted.len() as u64)
+        Ok(inserted)
     }
 
     async fn outbox_message(&self, id: &str) -> StoreResult<Option<OutboxRow>> {

@@ -1,0 +1,134 @@
+//! A campaign from approval to its last message: approval by someone other than its author,
+//! launch (the checklist run again, the approved versions pinned, every member queued with
+//! the key campaign, patient and channel, at the planned local time and spread by the
+//! throttle), pause, resume and cancel, and progress counted from its messages.
+
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+
+use sotto_core::scope::Scope;
+use sotto_store::{CampaignControl, OutboxRow, Store};
+
+use crate::campaign_checklist::Item;
+use crate::campaigns::campaign_view;
+use crate::segments::suppressed;
+use crate::{App, AppError, RequestCtx, micros};
+
+fn failing(items: &[Item]) -> AppError {
+    let failures: Vec<String> = items.iter().filter(|i| !i.pass).map(|i| format!("{}: {}", i.name, i.reason)).collect();
+    AppError::Conflict { code: "checklist_failed", message: format!("the pre-launch checklist fails: {}", failures.join("; ")) }
+}
+
+impl<S: Store> App<S> {
+    /// Approves a draft: someone other than its author, holding the compliance scope, once
+    /// every other item of the checklist passes.
+    pub async fn approve_campaign(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::Compliance, &crate::path_object("campaign", "cmp_", id)).await?;
+        let row = self.campaign_row(id).await?;
+        if row.state != "draft" {
+            return Err(AppError::Conflict { code: "campaign_not_draft", message: format!("only a draft is approved; this campaign is {}", row.state) });
+        }
+        if row.created_by == ctx.principal.actor {
+            return Err(AppError::Conflict { code: "self_approval", message: "a campaign is approved by someone other than its author".into() });
+        }
+        let m = self.material(&row).await?;
+        let items = self.checklist(&row, &m, ctx.now).await?;
+        let others: Vec<Item> = items.into_iter().filter(|i| i.name != "access_separated").collect();
+        if others.iter().any(|i| !i.pass) {
+            return Err(failing(&others));
+        }
+        if !self.store.approve_campaign(id, &ctx.principal.actor, micros(ctx.now), &ctx.audit()).await? {
+            return Err(AppError::Conflict { code: "campaign_not_draft", message: "the campaign changed while it was being approved; read it again".into() });
+        }
+        campaign_view(&self.campaign_row(id).await?)
+    }
+
+    /// Launches an approved campaign; a campaign already launched is answered as it is.
+    pub async fn launch_campaign(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::CampaignsWrite, &crate::path_object("campaign", "cmp_", id)).await?;
+        let row = self.campaign_row(id).await?;
+        match row.state.as_str() {
+            "approved" => {}
+            "draft" => return Err(AppError::Conflict { code: "campaign_not_approved", message: "approve the campaign first (a compliance key held by someone other than its author)".into() }),
+            _ => return campaign_view(&row),
+        }
+        let m = self.material(&row).await?;
+        let items = self.checklist(&row, &m, ctx.now).await?;
+        if items.iter().any(|i| !i.pass) {
+            return Err(failing(&items));
+        }
+        let pinned: serde_json::Map<String, Value> = m.templates.iter().filter_map(|(id, v)| Some((id.clone(), json!(v.as_ref()?.version)))).collect();
+        let members = self.campaign_members(&m, ctx.now).await?;
+        let uses_phi = m.uses_phi();
+        let spacing = m.spec.throttle_per_minute.map(|per_minute| 60.0 / f64::from(per_minute));
+        let mut rows = Vec::with_capacity(members.len());
+        for chunk in members.chunks(1_000) {
+            let states = self.gate_states(chunk, ctx.now).await?;
+            for member in chunk {
+                let state = states.get(member);
+                let channel = Self::member_channel(&m.spec, state);
+                let Some(template_id) = m.spec.templates.get(&channel) else { continue };
+                let version = pinned.get(template_id).and_then(Value::as_i64);
+                let spread = spacing.map_or(SignedDuration::ZERO, |s| SignedDuration::from_secs_f64(s * rows.len() as f64));
+                let at = micros(Self::planned_at(&m.spec, state, ctx.now) + spread);
+                let message_id = self.keyring.message_ref(&format!("campaign:{id}/{member}/{channel}"));
+                rows.push(OutboxRow {
+                    source: "campaign".into(),
+                    campaign_id: Some(id.to_owned()),
+                    channel: channel.as_str().to_owned(),
+                    purpose: m.spec.purpose.as_str().to_owned(),
+                    topic: m.spec.topic.clone(),
+                    template_id: template_id.clone(),
+                    template_version: version,
+                    uses_phi,
+                    not_before: at,
+                    next_attempt_at: at,
+                    ..OutboxRow::queued(message_id, member.clone(), micros(ctx.now))
+                });
+            }
+        }
+        let pinned = Value::Object(pinned).to_string();
+        self.store.launch_campaign(id, &pinned, &rows, micros(ctx.now), &ctx.audit()).await?;
+        campaign_view(&self.campaign_row(id).await?)
+    }
+
+    /// Pauses, resumes or cancels a campaign.
+    pub async fn control_campaign(&self, ctx: &RequestCtx, id: &str, control: CampaignControl) -> Result<Value, AppError> {
+        self.require(ctx, Scope::CampaignsWrite, &crate::path_object("campaign", "cmp_", id)).await?;
+        let row = self.campaign_row(id).await?;
+        if !self.store.control_campaign(id, control, micros(ctx.now), &ctx.audit()).await? {
+            let verb = match control {
+                CampaignControl::Pause => "paused (only a launched campaign)",
+                CampaignControl::Resume => "resumed (only a paused campaign)",
+                CampaignControl::Cancel => "cancelled (it was cancelled already)",
+            };
+            return Err(AppError::Conflict { code: "campaign_state", message: format!("this campaign is {} and cannot be {verb}", row.state) });
+        }
+        campaign_view(&self.campaign_row(id).await?)
+    }
+
+    /// Where a campaign's messages stand, every count of 1 to 10 suppressed.
+    pub async fn campaign_progress(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::CampaignsRead, &crate::path_object("campaign", "cmp_", id)).await?;
+        let row = self.campaign_row(id).await?;
+        let counts = self.store.campaign_counts(id).await?;
+        let count = |states: &[&str]| counts.iter().filter(|c| states.contains(&c.state.as_str())).map(|c| c.count.max(0) as u64).sum::<u64>();
+        let mut denied = std::collections::BTreeMap::new();
+        for c in counts.iter().filter(|c| c.state == "denied") {
+            for reason in c.reasons.split_whitespace() {
+                *denied.entry(reason.to_owned()).or_insert(0u64) += c.count.max(0) as u64;
+            }
+        }
+        let total = count(&["queued", "held", "deferred", "sending", "sent", "delivered", "bounced", "failed", "dead", "uncertain", "denied", "cancelled"]);
+        let pending = count(&["queued", "held", "deferred", "sending"]);
+        let percent = ((total - pending) * 100).checked_div(total).unwrap_or(100);
+        Ok(json!({
+            "id": row.id, "state": row.state, "finished": pending == 0, "percent_done": percent,
+            "queued": suppressed(count(&["queued", "held"])), "sending": suppressed(count(&["sending"])), "deferred": suppressed(count(&["deferred"])),
+            "sent": suppressed(count(&["sent", "delivered"])), "delivered": suppressed(count(&["delivered"])), "bounced": suppressed(count(&["bounced"])),
+            "failed": suppressed(count(&["failed", "dead"])), "uncertain": suppressed(count(&["uncertain"])), "cancelled": suppressed(count(&["cancelled"])),
+            "denied": {"total": suppressed(count(&["denied"])), "by_reason": denied.into_iter().map(|(r, n)| (r, suppressed(n))).collect::<serde_json::Map<_, _>>()},
+        }))
+    }
+}
+

@@ -1,0 +1,210 @@
+//! A campaign's request read into a spec: its name checked like every name staff see,
+//! channels in order of preference each with a template, a purpose and topic, the
+//! authorization basis, a schedule (an instant, a local time on a date in each patient's
+//! zone, or now) that is neither past nor inside a daylight-saving gap, and a throttle.
+//! Pure: the time is passed in; whether the segment and templates exist is the caller's.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::{Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::consent::Topic;
+use crate::contact::Channel;
+use crate::error::FieldError;
+use crate::health_terms;
+use crate::purpose::Purpose;
+
+/// When a campaign's messages may go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// At launch.
+    Now,
+    /// From one instant.
+    At(Timestamp),
+    /// At a local time on a date, in each patient's own zone.
+    Local {
+        /// The date.
+        date: Date,
+        /// The local time.
+        time: Time,
+    },
+}
+
+/// What to send to whom and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignSpec {
+    /// The segment whose members receive it.
+    pub segment_id: String,
+    /// The channels, in order of preference: each patient gets the first they can receive.
+    pub channels: Vec<Channel>,
+    /// The template of each channel.
+    pub templates: BTreeMap<Channel, String>,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The preference topic.
+    pub topic: Option<String>,
+    /// `hipaa_authorization` when each recipient's authorization is the basis.
+    pub authorization_basis: Option<String>,
+    /// When.
+    pub schedule: Schedule,
+    /// At most this many messages a minute.
+    pub throttle_per_minute: Option<u32>,
+}
+
+/// The fields a campaign request may have.
+pub const FIELDS: &[&str] = &["name", "segment_id", "template_id", "channels", "purpose", "topic", "authorization_basis", "schedule", "throttle_per_minute"];
+
+/// The zones a local send time is checked against: every US zone with its own rules.
+const US_ZONES: &[&str] = &["America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu"];
+
+/// The instant a local schedule means in `tz`, or `None` in a daylight-saving gap.
+pub fn local_instant(date: Date, time: Time, tz: &TimeZone) -> Option<Timestamp> {
+    let ambiguous = tz.to_ambiguous_timestamp(DateTime::from_parts(date, time));
+    match ambiguous.offset() {
+        AmbiguousOffset::Gap { .. } => None,
+        _ => ambiguous.compatible().ok(),
+    }
+}
+
+fn schedule(value: Option<&Value>, now: Timestamp, errors: &mut Vec<FieldError>) -> Option<Schedule> {
+    let bad = |code: &'static str, field: &str, message: &str| FieldError::new(code, field, message);
+    let Some(obj) = value.and_then(Value::as_object) else {
+        errors.push(bad("missing_field", "schedule", "schedule is required: {\"now\": true}, {\"at\": instant} or {\"local_time\": \"10:00\", \"date\": \"2026-12-10\"}"));
+        return None;
+    };
+    if obj.get("now") == Some(&Value::Bool(true)) && obj.len() == 1 {
+        return Some(Schedule::Now);
+    }
+    if let Some(at) = obj.get("at").filter(|_| obj.len() == 1) {
+        let Some(at) = at.as_str().and_then(|t| t.parse::<Timestamp>().ok()) else {
+            errors.push(bad("invalid_timestamp", "schedule.at", "schedule.at must be an RFC 3339 instant"));
+            return None;
+        };
+        if at < now {
+            errors.push(bad("schedule_in_past", "schedule.at", "schedule.at is in the past"));
+            return None;
+        }
+        return Some(Schedule::At(at));
+    }
+    let (Some(time), Some(date), 2) = (obj.get("local_time").and_then(Value::as_str), obj.get("date").and_then(Value::as_str), obj.len()) else {
+        errors.push(bad("invalid_schedule", "schedule", "schedule must be {\"now\": true}, {\"at\": instant} or {\"local_time\": \"HH:MM\", \"date\": \"YYYY-MM-DD\"}"));
+        return None;
+    };
+    let Ok(time) = time.parse::<Time>() else {
+        errors.push(bad("invalid_time", "schedule.local_time", "schedule.local_time must be a time such as 10:00"));
+        return None;
+    };
+    let Ok(date) = date.parse::<Date>() else {
+        errors.push(bad("invalid_date", "schedule.date", "schedule.date must be a date such as 2026-12-10"));
+        return None;
+    };
+    let mut latest = None;
+    for zone in US_ZONES {
+        let Ok(tz) = TimeZone::get(zone) else { continue };
+        match local_instant(date, time, &tz) {
+            Some(at) => latest = latest.max(Some(at)),
+            None => {
+                errors.push(bad("nonexistent_local_time", "schedule.local_time", "this local time does not exist on that date where clocks move forward for daylight saving time; choose another time"));
+                return None;
+            }
+        }
+    }
+    // Past everywhere once it is past in the last zone to reach it.
+    if latest.is_some_and(|at| at < now) || latest.is_none() && date < now.to_zoned(TimeZone::UTC).date().saturating_sub(1.day()) {
+        errors.push(bad("schedule_in_past", "schedule.date", "this local time has passed in every zone"));
+        return None;
+    }
+    Some(Schedule::Local { date, time })
+}
+
+/// Reads a campaign request: the name and the spec, with the template ids by channel as
+/// given (`template_id` is one id, or an object of channel to id). Every problem is reported.
+pub fn parse_campaign(body: &Value, now: Timestamp) -> Result<(String, CampaignSpec), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let text = |field: &str| body.get(field).and_then(Value::as_str);
+    let name = health_terms::check_name("campaign", text("name").unwrap_or_default()).map_err(|e| errors.push(e)).ok().map(str::to_owned);
+    let segment_id = text("segment_id").map(str::to_owned);
+    if segment_id.is_none() {
+        errors.push(FieldError::new("missing_field", "segment_id", "segment_id is required: the id of a segment"));
+    }
+    let mut channels = Vec::new();
+    match body.get("channels").and_then(Value::as_array) {
+        Some(list) if !list.is_empty() && list.len() <= 3 => {
+            for (i, c) in list.iter().enumerate() {
+                match Channel::parse(&format!("channels[{i}]"), c.as_str().unwrap_or_default()) {
+                    Ok(c) if channels.contains(&c) => errors.push(FieldError::new("duplicate_channel", format!("channels[{i}]"), "each channel may be named once")),
+                    Ok(c) => channels.push(c),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        _ => errors.push(FieldError::new("missing_field", "channels", "channels is required: one to three of email, sms, push, in order of preference")),
+    }
+    let mut templates = BTreeMap::new();
+    match body.get("template_id") {
+        Some(Value::String(id)) if channels.len() == 1 => {
+            templates.insert(channels[0], id.clone());
+        }
+        Some(Value::Object(by_channel)) => {
+            for (channel, id) in by_channel {
+                match (Channel::parse("template_id", channel), id.as_str()) {
+                    (Ok(c), Some(id)) if channels.contains(&c) => {
+                        templates.insert(c, id.to_owned());
+                    }
+                    _ => errors.push(FieldError::new("invalid_template_id", "template_id", "template_id must map each of the campaign's channels to a template id")),
+                }
+            }
+        }
+        Some(Value::String(_)) => errors.push(FieldError::new("invalid_template_id", "template_id", "with several channels, template_id must be an object of channel to template id")),
+        _ => errors.push(FieldError::new("missing_field", "template_id", "template_id is required: a template id, or an object of channel to template id")),
+    }
+    if let Some(missing) = channels.iter().find(|c| !templates.contains_key(c)).filter(|_| body.get("template_id").is_some()) {
+        errors.push(FieldError::new("missing_template", format!("template_id.{missing}"), "every channel of the campaign needs a template"));
+    }
+    let purpose = match text("purpose") {
+        Some(p) => Purpose::parse("purpose", p).map_err(|e| errors.push(e)).ok(),
+        None => {
+            errors.push(FieldError::new("missing_field", "purpose", "purpose is required: treatment, operations, marketing or marketing_remunerated"));
+            None
+        }
+    };
+    let topic = match body.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(t) => Topic::parse("topic", t.as_str().unwrap_or_default()).map_err(|e| errors.push(e)).ok().map(|t| t.as_str().to_owned()),
+    };
+    let authorization_basis = match body.get("authorization_basis") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) if b == "hipaa_authorization" => Some(b.clone()),
+        Some(_) => {
+            errors.push(FieldError::new("invalid_authorization_basis", "authorization_basis", "authorization_basis must be \"hipaa_authorization\" or left out"));
+            None
+        }
+    };
+    let throttle_per_minute = match body.get("throttle_per_minute") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().filter(|n| (1..=1_000_000).contains(n)) {
+            Some(n) => Some(n as u32),
+            None => {
+                errors.push(FieldError::new("invalid_throttle", "throttle_per_minute", "throttle_per_minute must be a whole number from 1 to 1,000,000"));
+                None
+            }
+        },
+    };
+    let schedule = schedule(body.get("schedule"), now, &mut errors);
+    if let Some(obj) = body.as_object()
+        && obj.keys().any(|k| !FIELDS.contains(&k.as_str()))
+    {
+        errors.push(FieldError::new("unknown_field", "", format!("a campaign takes only: {}", FIELDS.join(", "))));
+    }
+    match (name, segment_id, purpose, schedule, errors.is_empty()) {
+        (Some(name), Some(segment_id), Some(purpose), Some(schedule), true) => {
+            Ok((name, CampaignSpec { segment_id, channels, templates, purpose, topic, authorization_basis, schedule, throttle_per_minute }))
+        }
+        _ => Err(errors),
+    }
+}

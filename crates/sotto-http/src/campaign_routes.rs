@@ -1,0 +1,63 @@
+//! Handlers for campaigns: drafts, the checklist, preflight, approval, launch, pause,
+//! resume, cancel and progress.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use sotto_app::App;
+use sotto_store::{CampaignControl, Store};
+
+use crate::error::ApiError;
+use crate::extract::{Ctx, JsonBody, Path};
+
+type AppState<S> = State<Arc<App<S>>>;
+
+pub(crate) async fn create<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(app.create_campaign(&ctx, &body).await?)))
+}
+
+pub(crate) async fn list<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.list_campaigns(&ctx).await?))
+}
+
+pub(crate) async fn get_one<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.get_campaign(&ctx, &id).await?))
+}
+
+pub(crate) async fn edit<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.edit_campaign(&ctx, &id, &body).await?))
+}
+
+pub(crate) async fn delete<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    app.delete_campaign(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn checklist<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.campaign_checklist(&ctx, &id).await?))
+}
+
+pub(crate) async fn preflight<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.campaign_preflight(&ctx, &id).await?))
+}
+
+pub(crate) async fn progress<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.campaign_progress(&ctx, &id).await?))
+}
+
+/// `approve`, `launch`, `pause`, `resume` or `cancel`.
+pub(crate) async fn step<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path((id, step)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let answer = match step.as_str() {
+        "approve" => app.approve_campaign(&ctx, &id).await?,
+        "launch" => app.launch_campaign(&ctx, &id).await?,
+        "pause" => app.control_campaign(&ctx, &id, CampaignControl::Pause).await?,
+        "resume" => app.control_campaign(&ctx, &id, CampaignControl::Resume).await?,
+        "cancel" => app.control_campaign(&ctx, &id, CampaignControl::Cancel).await?,
+        _ => return Err(sotto_app::AppError::NotFound("route").into()),
+    };
+    Ok(Json(answer))
+}

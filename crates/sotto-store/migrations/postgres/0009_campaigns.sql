@@ -1,0 +1,20 @@
+-- Campaigns: what to send to whom and when (the spec, as JSON), where the campaign stands,
+-- who wrote and who approved it, and the template versions pinned at launch. Its messages
+-- are outbox rows that name it.
+CREATE TABLE campaigns (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pinned TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    approved_by TEXT,
+    approved_at BIGINT,
+    launched_at BIGINT,
+    audience BIGINT
+);
+
+ALTER TABLE outbox ADD COLUMN campaign_id TEXT;
+CREATE INDEX outbox_by_campaign ON outbox (campaign_id, state);

@@ -1,0 +1,55 @@
+//! Rows of campaigns and how their messages stand.
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRow {
+    /// `cmp_` and hex digits.
+    pub id: String,
+    /// Its name (checked for health terms).
+    pub name: String,
+    /// What to send to whom and when, as JSON (segment, templates by channel, channels in
+    /// order of preference, purpose, topic, authorization basis, schedule, throttle).
+    pub spec: String,
+    /// `draft`, `approved`, `launched`, `paused` or `cancelled`.
+    pub state: String,
+    /// The template versions pinned at launch, as JSON (`{template id: version}`).
+    pub pinned: String,
+    /// Who wrote it.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+    /// Who approved it (never its author).
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<i64>,
+    /// When it was launched.
+    pub launched_at: Option<i64>,
+    /// How many messages launch queued.
+    pub audience: Option<i64>,
+}
+
+/// How many of a campaign's messages stand in one state, with one decision and reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageCount {
+    /// The outbox state.
+    pub state: String,
+    /// `allow`, `defer` or `deny`, once decided.
+    pub decision: Option<String>,
+    /// Space-separated reason codes.
+    pub reasons: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// A move of a launched campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignControl {
+    /// Hold its messages not yet sent.
+    Pause,
+    /// Release them.
+    Resume,
+    /// End it: its messages not yet sent are cancelled.
+    Cancel,
+}
