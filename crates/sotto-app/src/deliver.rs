@@ -149,6 +149,11 @@ impl Providers {
         self
     }
 
+    /// The lowest rate any channel is limited to.
+    pub fn slowest_rate(&self) -> Option<f64> {
+        self.rates.values().copied().reduce(f64::min)
+    }
+
     /// The most messages a second the channel's provider may be handed, when limited.
     pub fn rate(&self, channel: Channel) -> Option<f64> {
         self.rates.get(&channel).copied()

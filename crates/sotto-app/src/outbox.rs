@@ -167,7 +167,10 @@ impl<S: Store> App<S> {
         }
         let record = self.store.patient(patient.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         self.check_context(&record, &template.id, channel, &context).await?;
+        // A sandbox key's messages are gated as in production, then kept by the sink.
+        let source = if ctx.principal.scopes.contains(&Scope::Sandbox) { "sandbox" } else { "transactional" };
         Ok(OutboxRow {
+            source: source.to_owned(),
             channel: channel.as_str().to_owned(),
             purpose: purpose.as_str().to_owned(),
             topic: topic.map(|t| t.as_str().to_owned()),

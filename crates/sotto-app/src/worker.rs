@@ -49,11 +49,11 @@ pub struct DispatchSettings {
 impl Default for DispatchSettings {
     fn default() -> Self {
         Self {
-            batch: 200,
+            batch: 1000,
             lease: SignedDuration::from_mins(5),
             idle_poll: Duration::from_millis(500),
             max_attempts: 8,
-            concurrency: 32,
+            concurrency: 256,
             // A backstop above the providers' own timeouts (SMTP: 30 s per command).
             send_timeout: Duration::from_secs(120),
             retry_base: SignedDuration::from_secs(30),
@@ -99,6 +99,8 @@ struct Handoff {
     ok: bool,
     patient: String,
     stale: Vec<sotto_core::phi::Phi<String>>,
+    /// Whether it went to the channel's provider (not a sandbox key's sink).
+    real: bool,
 }
 
 /// What every chunk of one round shares.
@@ -218,7 +220,9 @@ impl<S: Store> App<S> {
             report.paused = true;
             return Ok(report);
         }
-        let claims = self.store.claim_outbox(worker, micros(now), micros(now + settings.lease), settings.batch).await?;
+        // A rate-limited provider must get through a batch well within its lease.
+        let limit = providers.slowest_rate().map_or(settings.batch, |rate| settings.batch.min((rate * settings.lease.as_secs_f64() / 2.0).max(1.0) as i64));
+        let claims = self.store.claim_outbox(worker, micros(now), micros(now + settings.lease), limit).await?;
         report.claimed = claims.len();
         if claims.is_empty() {
             return Ok(report);
@@ -275,7 +279,11 @@ impl<S: Store> App<S> {
                 }
             };
             let prepared = self.prepare(&claim, version, templates, inputs.get(&claim.external_id), now);
-            let (message, (provider, backup)) = match prepared.and_then(|m| Ok((providers.route(m.channel).ok_or(Finish::Failed { error: "no_provider_for_channel".into() })?, m))) {
+            let route = |m: &OutgoingMessage| match claim.source.as_str() {
+                "sandbox" => Some((std::sync::Arc::new(crate::deliver::SinkProvider::new(self.mailbox())) as std::sync::Arc<dyn crate::deliver::Provider>, false)),
+                _ => providers.route(m.channel),
+            };
+            let (message, (provider, backup)) = match prepared.and_then(|m| Ok((route(&m).ok_or(Finish::Failed { error: "no_provider_for_channel".into() })?, m))) {
                 Ok((route, message)) => (message, route),
                 Err(finish) => {
                     results.push((claim.id.clone(), finish));
@@ -287,6 +295,7 @@ impl<S: Store> App<S> {
             let attempts = claim.attempts + 1;
             let (max, base) = (settings.max_attempts, settings.retry_base);
             let patient = claim.external_id.clone();
+            let real = claim.source != "sandbox";
             handoffs.spawn(async move {
                 let answer = tokio::time::timeout(timeout, provider.send(&message)).await;
                 let mut stale = Vec::new();
@@ -308,15 +317,17 @@ impl<S: Store> App<S> {
                 };
                 // Only answers that say nothing of the recipient count against the provider.
                 let ok = matches!(finish, Finish::Sent { .. } | Finish::Failed { .. });
-                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale }
+                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale, real }
             });
         }
         let mut channels = Vec::new();
         while let Some(done) = handoffs.join_next().await {
             match done {
                 Ok(h) => {
-                    providers.record(h.channel, h.backup, h.ok);
-                    channels.push(h.channel);
+                    if h.real {
+                        providers.record(h.channel, h.backup, h.ok);
+                        channels.push(h.channel);
+                    }
                     if !h.stale.is_empty() {
                         self.forget_push_tokens(&h.id, &h.patient, h.stale, &audit).await;
                     }

@@ -79,6 +79,11 @@ pub enum Scope {
     /// Creating, editing, launching, pausing and cancelling campaigns.
     #[serde(rename = "campaigns:write")]
     CampaignsWrite,
+    /// A sandbox key: every message it queues is gated exactly as in production and then
+    /// kept by the development sink, never delivered. Not part of [`Scope::ALL`]: it is a
+    /// key's nature, given only when asked for.
+    #[serde(rename = "sandbox")]
+    Sandbox,
 }
 
 impl Scope {
@@ -137,12 +142,13 @@ impl Scope {
             Scope::DispatchManage => "dispatch:manage",
             Scope::CampaignsRead => "campaigns:read",
             Scope::CampaignsWrite => "campaigns:write",
+            Scope::Sandbox => "sandbox",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(raw: &str) -> Result<Self, UnknownScope> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| UnknownScope(raw.to_owned()))
+        Self::ALL.into_iter().chain([Scope::Sandbox]).find(|s| s.as_str() == raw).ok_or_else(|| UnknownScope(raw.to_owned()))
     }
 }
 

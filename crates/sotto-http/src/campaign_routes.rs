@@ -1,11 +1,15 @@
 //! Handlers for campaigns: drafts, the checklist, preflight, approval, launch, pause,
-//! resume, cancel and progress.
+//! resume, cancel, progress and its server-sent-events stream.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
 use serde_json::Value;
 
 use sotto_app::App;
@@ -47,6 +51,28 @@ pub(crate) async fn preflight<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, 
 
 pub(crate) async fn progress<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app.campaign_progress(&ctx, &id).await?))
+}
+
+/// The progress counters as server-sent events (`event: progress`), once a second until every
+/// message has ended; the first comes at once.
+pub(crate) async fn progress_stream<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let first = app.campaign_progress(&ctx, &id).await?;
+    let stream = futures_util::stream::unfold((app, ctx, id, Some(first), false), |(app, ctx, id, ready, ended)| async move {
+        if ended {
+            return None;
+        }
+        let value = match ready {
+            Some(v) => v,
+            None => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                app.campaign_progress(&ctx, &id).await.ok()?
+            }
+        };
+        let finished = value["finished"] == Value::Bool(true);
+        let event = Event::default().event("progress").data(value.to_string());
+        Some((Ok(event), (app, ctx, id, None, finished)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// `approve`, `launch`, `pause`, `resume` or `cancel`.

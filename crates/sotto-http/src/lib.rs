@@ -94,6 +94,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/campaigns/{id}/checklist", get(campaign_routes::checklist::<S>))
         .route("/v1/campaigns/{id}/preflight", post(campaign_routes::preflight::<S>))
         .route("/v1/campaigns/{id}/progress", get(campaign_routes::progress::<S>))
+        .route("/v1/campaigns/{id}/progress/stream", get(campaign_routes::progress_stream::<S>))
         .route("/v1/campaigns/{id}/{step}", post(campaign_routes::step::<S>))
         .route("/v1/messages", post(message_routes::send::<S>))
         .route("/v1/messages/{id}", get(message_routes::message::<S>))

@@ -114,6 +114,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let queued = queue_demo_messages(&app, &calls).await?;
     println!("messages:   {queued} transactional messages queued (appointment confirmations and reminders); the gate decides each at dispatch");
+    if let Some((sent, draft)) = crate::demo_campaigns::seed(&app).await? {
+        println!("campaigns:  {sent} (holiday hours, launched to Spanish-speaking patients) and {draft} (a draft whose checklist fails: push has no BAA)");
+        println!("checklist:  curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/campaigns/{draft}/checklist", key_file.display());
+    }
     println!("mailbox:    http://{listen}/dev/mailbox (what the development sink kept; nothing leaves this machine)");
     println!("outbox:     curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/dispatch", key_file.display());
     checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -125,13 +129,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The demo's settings: every channel goes to the development sink (named as a provider with
-/// a BAA, since nothing leaves the machine), email may go at any hour, SMS and push keep the
-/// default quiet hours.
+/// The demo's settings: every channel goes to the development sink (email and SMS named as
+/// providers with a BAA, since nothing leaves the machine; push without one, as Google and
+/// Apple sign none), email may go at any hour, SMS and push keep the default quiet hours, and
+/// the checklist finds a risk assessment and training from two months ago.
 fn demo_settings(listen: std::net::SocketAddr) -> AppSettings {
     let sink = ProviderSpec { name: "development sink (nothing leaves this machine)".into(), kind: ProviderKind::Sink, baa_signed: "2026-01-01".parse().ok(), baa_expires: None, rate_per_second: None, backup: None };
     let mut settings = AppSettings { public_url: format!("http://{listen}"), dev_mailbox: true, ..AppSettings::default() };
-    settings.providers = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, sink.clone())).collect();
+    settings.providers = [Channel::Email, Channel::Sms].into_iter().map(|c| (c, sink.clone())).collect();
+    settings.providers.insert(Channel::Push, ProviderSpec { name: "development sink for push (no BAA, like FCM and APNs)".into(), baa_signed: None, ..sink });
+    let two_months_ago = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().saturating_sub(jiff::Span::new().months(2));
+    settings.compliance = sotto_app::Compliance { last_risk_assessment: Some(two_months_ago), last_staff_training: Some(two_months_ago), portal_configured: false };
     if let Some(all_day) = Window::parse("00:00-23:59") {
         let daytime = settings.gate.window;
         settings.gate.window = all_day;
@@ -146,13 +154,14 @@ async fn created_now(app: &App<SqlStore>) -> anyhow::Result<bool> {
     Ok(app.store().consents_of("demo-000001").await.context("cannot read the demo consents")?.is_empty())
 }
 
-/// Queues appointment confirmations (email) and reminders (SMS, push) for patients with a
+/// Queues appointment confirmations (email), reminders (SMS) and secure-message nudges (push) for patients with a
 /// booked appointment, each under an idempotency key made from the patient, so a second run
 /// queues nothing new. Answers how many are queued now.
 async fn queue_demo_messages(app: &App<SqlStore>, calls: &[serde_json::Value]) -> anyhow::Result<usize> {
     let templates = app.store().templates().await.context("cannot read the templates")?;
     let id_of = |name: &str| templates.iter().find(|t| t.name == name).map(|t| t.id.clone());
-    let plan = [("Appointment confirmation (email)", "email", 12), ("Appointment reminder (SMS)", "sms", 8), ("Appointment reminder (push)", "push", 4)];
+    // Push carries only a generic nudge: the push provider has no BAA.
+    let plan = [("Appointment confirmation (email)", "email", 12), ("Appointment reminder (SMS)", "sms", 8), ("Secure message nudge (push)", "push", 4)];
     let booked: Vec<&serde_json::Value> = calls.iter().filter(|c| c["event"] == "appointment_booked").collect();
     let mut queued = 0;
     let mut next = 0;
@@ -161,7 +170,7 @@ async fn queue_demo_messages(app: &App<SqlStore>, calls: &[serde_json::Value]) -
         for call in booked.iter().skip(next).take(count) {
             let props = &call["properties"];
             let body = serde_json::json!({
-                "patient": call["userId"], "template_id": template_id, "channel": channel, "purpose": "treatment",
+                "patient": call["userId"], "template_id": template_id, "channel": channel, "purpose": "treatment", "uses_phi": channel != "push",
                 "context": {"appointment_start": props["appointment_start"], "provider_first_name": props["provider_first_name"]},
             });
             let key = format!("demo-{channel}-{}", call["userId"].as_str().unwrap_or_default());

@@ -2,8 +2,10 @@
 //! the demo clinic, manage keys and sending, and verify the audit chain. Nothing but wiring and configuration lives here.
 
 mod admin;
+mod campaign_cli;
 mod config;
 mod demo;
+mod demo_campaigns;
 mod lint;
 mod serve;
 mod provider_config;
@@ -40,6 +42,11 @@ enum Command {
     Dispatch {
         #[command(subcommand)]
         command: worker::DispatchCommand,
+    },
+    /// List campaigns and follow one's progress.
+    Campaign {
+        #[command(subcommand)]
+        command: campaign_cli::CampaignCommand,
     },
     /// Apply database migrations.
     Migrate(ConfigArgs),
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
             Command::Serve { config, no_worker } => serve::run(config, !no_worker).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Dispatch { command } => worker::dispatch(command).await,
+            Command::Campaign { command } => campaign_cli::run(command).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Demo { data_dir, listen, patients, seed, no_serve } => {
                 demo::run(demo::DemoArgs { data_dir, listen, patients, seed, serve: !no_serve }).await

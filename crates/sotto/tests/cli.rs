@@ -41,7 +41,7 @@ fn the_demo_creates_its_database_master_key_and_api_key_and_can_run_twice() {
     let out = demo(&dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("40 patients"), "{}", text(&out));
-    assert!(text(&out).contains("8 library templates added"), "{}", text(&out));
+    assert!(text(&out).contains("9 library templates added"), "{}", text(&out));
     let key = std::fs::read_to_string(dir.join("demo-api-key")).expect("key file");
     assert!(key.starts_with("sotto_"));
     assert!(!text(&out).contains(key.trim()), "the all-scope key is never printed: {}", text(&out));

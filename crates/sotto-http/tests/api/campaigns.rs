@@ -73,6 +73,12 @@ async fn a_newsletter_goes_from_checklist_and_preflight_through_a_second_approva
         assert_eq!((code, &again), (200, &launched), "launching twice answers the campaign as it is");
         assert!(launched["pinned_versions"].as_object().is_some_and(|p| p.len() == 1), "{launched}");
 
+        let (code, paused) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/pause")).await;
+        assert_eq!((code, paused["state"].as_str()), (200, Some("paused")), "{paused}");
+        let held = t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
+        assert_eq!(held.claimed, 0, "a paused campaign's messages are held");
+        let (code, resumed) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/resume")).await;
+        assert_eq!((code, resumed["state"].as_str()), (200, Some("launched")), "{resumed}");
         let report = t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
         assert_eq!(report.sent, 3, "{report:?}");
         assert_eq!(t.app.mailbox().list().len(), 3);
@@ -80,8 +86,15 @@ async fn a_newsletter_goes_from_checklist_and_preflight_through_a_second_approva
         let (code, progress) = read(t.get(&format!("/v1/campaigns/{id}/progress"), &t.admin_key).send().await.expect("send")).await;
         assert_eq!(code, 200);
         assert_eq!((progress["finished"].as_bool(), progress["percent_done"].as_u64(), progress["sent"].as_str()), (Some(true), Some(100), Some("fewer than 11")), "{progress}");
+        let stream = t.get(&format!("/v1/campaigns/{id}/progress/stream"), &t.admin_key).send().await.expect("send");
+        assert_eq!(stream.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
+        let events = stream.text().await.expect("the stream ends once every message has ended");
+        assert!(events.contains("event: progress") && events.contains("\"finished\":true"), "{events}");
         let (code, refused) = read(t.client.put(format!("{}/v1/campaigns/{id}", t.base)).bearer_auth(&t.admin_key).json(&json!({})).send().await.expect("send")).await;
         assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("campaign_not_draft")));
+        let (code, cancelled) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/cancel")).await;
+        assert_eq!((code, cancelled["state"].as_str()), (200, Some("cancelled")), "{cancelled}");
+        assert_eq!(call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/resume")).await.0, 409);
     }
 }
 

@@ -15,6 +15,7 @@ mod logs;
 mod outbox;
 mod pacing;
 mod provider_status;
+mod sandbox;
 mod patients;
 mod segments;
 mod templates;

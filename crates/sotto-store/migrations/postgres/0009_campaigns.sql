@@ -16,5 +16,11 @@ CREATE TABLE campaigns (
     audience BIGINT
 );
 
-ALTER TABLE outbox ADD COLUMN campaign_id TEXT;
+-- The outbox gains the campaign a message belongs to, sandbox keys' messages (kept by the
+-- development sink), and two states: held (a paused campaign's) and cancelled.
+ALTER TABLE outbox ADD COLUMN campaign_id TEXT REFERENCES campaigns (id);
 CREATE INDEX outbox_by_campaign ON outbox (campaign_id, state);
+ALTER TABLE outbox DROP CONSTRAINT outbox_source_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_source_check CHECK (source IN ('transactional', 'campaign', 'journey', 'sandbox'));
+ALTER TABLE outbox DROP CONSTRAINT outbox_state_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_state_check CHECK (state IN ('queued', 'deferred', 'sending', 'sent', 'delivered', 'bounced', 'failed', 'denied', 'dead', 'uncertain', 'held', 'cancelled'));

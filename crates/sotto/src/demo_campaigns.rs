@@ -1,0 +1,38 @@
+//! The demo's campaigns: a holiday-hours notice to the clinic's Spanish-speaking patients,
+//! approved by a separate reviewer and launched (the worker sends it in their language), and
+//! a draft push re-engagement whose checklist fails because the push service signs no BAA.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use sotto_app::{App, Principal, RequestCtx};
+use sotto_store::{CampaignStore, SqlStore, TemplateStore};
+
+fn as_who(who: &str) -> RequestCtx {
+    RequestCtx { principal: Principal::system(who), request_id: "demo-campaigns".into(), source_ip: None, now: jiff::Timestamp::now() }
+}
+
+async fn segment(app: &App<SqlStore>, name: &str, definition: &str) -> anyhow::Result<String> {
+    let made = app.create_segment(&as_who("demo-marketing"), &json!({"name": name, "definition": definition})).await.map_err(|e| anyhow::anyhow!("cannot create the demo segment: {e}"))?;
+    made["id"].as_str().map(str::to_owned).context("a created segment has an id")
+}
+
+/// Creates the demo's campaigns on its first run; answers the finished one's id and the draft's.
+pub async fn seed(app: &App<SqlStore>) -> anyhow::Result<Option<(String, String)>> {
+    if !app.store().campaigns().await.context("cannot read the campaigns")?.is_empty() {
+        return Ok(None);
+    }
+    let templates = app.store().templates().await.context("cannot read the templates")?;
+    let id_of = |name: &str| templates.iter().find(|t| t.name == name).map(|t| t.id.clone()).with_context(|| format!("the library has no {name}"));
+    let spanish = segment(app, "Spanish-speaking patients", "language = \"es\" and status = \"active\"").await?;
+    let lapsed = segment(app, "Active patients on the app", "status = \"active\" and preferred_channel = \"push\"").await?;
+    let author = as_who("demo-marketing");
+    let notice = json!({"name": "Holiday hours 2026", "segment_id": spanish, "template_id": id_of("Holiday hours (email)")?, "channels": ["email"], "purpose": "operations", "schedule": {"now": true}});
+    let made = app.create_campaign(&author, &notice).await.map_err(|e| anyhow::anyhow!("cannot create the demo campaign: {e}"))?;
+    let notice_id = made["id"].as_str().context("campaign id")?.to_owned();
+    app.approve_campaign(&as_who("demo-compliance-review"), &notice_id).await.map_err(|e| anyhow::anyhow!("cannot approve the demo campaign: {e}"))?;
+    app.launch_campaign(&author, &notice_id).await.map_err(|e| anyhow::anyhow!("cannot launch the demo campaign: {e}"))?;
+    let draft = json!({"name": "Winter re-engagement", "segment_id": lapsed, "template_id": id_of("Re-engagement (push)")?, "channels": ["push"], "purpose": "marketing", "schedule": {"now": true}});
+    let made: Value = app.create_campaign(&author, &draft).await.map_err(|e| anyhow::anyhow!("cannot create the demo draft: {e}"))?;
+    Ok(Some((notice_id, made["id"].as_str().context("campaign id")?.to_owned())))
+}
