@@ -197,6 +197,7 @@ impl<S: Store> App<S> {
         let members = self.campaign_members(&m, ctx.now).await?;
         let uses_phi = m.uses_phi();
         let topic = m.spec.topic.as_deref().and_then(|t| Topic::parse("topic", t).ok());
+        let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
         let mut counts: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
         let mut by_channel: BTreeMap<Channel, u64> = BTreeMap::new();
         for chunk in members.chunks(1_000) {
@@ -216,7 +217,7 @@ impl<S: Store> App<S> {
                 };
                 let at = Self::planned_at(&m.spec, state, ctx.now);
                 let decision = decide(&intent, state, &self.settings.gate, at);
-                let key = match &decision {
+                let (kind, reasons) = match &decision {
                     Decision::Allow => {
                         *by_channel.entry(channel).or_default() += 1;
                         ("would_send", String::new())
@@ -224,10 +225,14 @@ impl<S: Store> App<S> {
                     d @ Decision::Defer { .. } => ("deferred", reason_codes(d)),
                     d @ Decision::Deny { .. } => ("denied", reason_codes(d)),
                 };
-                *counts.entry(key).or_default() += 1;
+                *totals.entry(kind).or_default() += 1;
+                // A member denied for two reasons counts under each.
+                for reason in reasons.split_whitespace() {
+                    *counts.entry((kind, reason.to_owned())).or_default() += 1;
+                }
             }
         }
-        let total = |kind: &str| counts.iter().filter(|((k, _), _)| *k == kind).map(|(_, n)| n).sum::<u64>();
+        let total = |kind: &str| totals.get(kind).copied().unwrap_or(0);
         let reasons = |kind: &str| counts.iter().filter(|((k, _), _)| *k == kind).map(|((_, r), n)| (r.clone(), suppressed(*n))).collect::<BTreeMap<_, _>>();
         Ok(json!({
             "members": suppressed(members.len() as u64),

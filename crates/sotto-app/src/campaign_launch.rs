@@ -113,21 +113,24 @@ impl<S: Store> App<S> {
         let row = self.campaign_row(id).await?;
         let counts = self.store.campaign_counts(id).await?;
         let count = |states: &[&str]| counts.iter().filter(|c| states.contains(&c.state.as_str())).map(|c| c.count.max(0) as u64).sum::<u64>();
-        let mut denied = std::collections::BTreeMap::new();
-        for c in counts.iter().filter(|c| c.state == "denied") {
-            for reason in c.reasons.split_whitespace() {
-                *denied.entry(reason.to_owned()).or_insert(0u64) += c.count.max(0) as u64;
+        let by_reason = |state: &str| {
+            let mut out = std::collections::BTreeMap::new();
+            for c in counts.iter().filter(|c| c.state == state) {
+                for reason in c.reasons.split_whitespace() {
+                    *out.entry(reason.to_owned()).or_insert(0u64) += c.count.max(0) as u64;
+                }
             }
-        }
+            out.into_iter().map(|(r, n)| (r, suppressed(n))).collect::<serde_json::Map<_, _>>()
+        };
         let total = count(&["queued", "held", "deferred", "sending", "sent", "delivered", "bounced", "failed", "dead", "uncertain", "denied", "cancelled"]);
         let pending = count(&["queued", "held", "deferred", "sending"]);
         let percent = ((total - pending) * 100).checked_div(total).unwrap_or(100);
         Ok(json!({
             "id": row.id, "state": row.state, "finished": pending == 0, "percent_done": percent,
-            "queued": suppressed(count(&["queued", "held"])), "sending": suppressed(count(&["sending"])), "deferred": suppressed(count(&["deferred"])),
+            "queued": suppressed(count(&["queued", "held"])), "sending": suppressed(count(&["sending"])), "deferred": {"total": suppressed(count(&["deferred"])), "by_reason": by_reason("deferred")},
             "sent": suppressed(count(&["sent", "delivered"])), "delivered": suppressed(count(&["delivered"])), "bounced": suppressed(count(&["bounced"])),
             "failed": suppressed(count(&["failed", "dead"])), "uncertain": suppressed(count(&["uncertain"])), "cancelled": suppressed(count(&["cancelled"])),
-            "denied": {"total": suppressed(count(&["denied"])), "by_reason": denied.into_iter().map(|(r, n)| (r, suppressed(n))).collect::<serde_json::Map<_, _>>()},
+            "denied": {"total": suppressed(count(&["denied"])), "by_reason": by_reason("denied")},
         }))
     }
 }

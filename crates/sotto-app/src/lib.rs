@@ -5,6 +5,7 @@
 mod admin;
 mod campaign_checklist;
 mod campaign_launch;
+mod campaign_report;
 mod campaigns;
 mod checkpoints;
 mod compose;
@@ -13,6 +14,7 @@ pub mod deliver;
 mod delivery_status;
 mod dispatcher;
 mod eligibility;
+mod engagement;
 mod gate_state;
 mod inbound;
 mod unsubscribe;

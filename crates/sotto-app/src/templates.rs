@@ -300,6 +300,11 @@ impl<S: Store> App<S> {
         Ok(context)
     }
 
+    /// The links Sotto makes, as templates see them (`links.*`).
+    pub(crate) fn render_links(&self) -> Value {
+        self.render_context(json!({}))["links"].clone()
+    }
+
     /// The variables a template sees: `patient` and `event` as given, the practice's details
     /// and the links Sotto makes.
     fn render_context(&self, mut data: Value) -> Value {

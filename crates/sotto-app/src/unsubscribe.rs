@@ -22,6 +22,9 @@ struct Claim {
     e: String,
     c: Channel,
     t: Option<String>,
+    /// The message the link came in, for its campaign's report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
 }
 
 /// What an unsubscribe token stands for (no PHI: shown on the confirmation page).
@@ -53,7 +56,12 @@ impl<S: Store> App<S> {
 
     /// A one-click unsubscribe URL; the token is sealed, so the URL names nobody.
     pub(crate) fn unsubscribe_url(&self, external_id: &str, channel: Channel, topic: Option<String>) -> Result<String, AppError> {
-        let claim = Claim { e: external_id.to_owned(), c: channel, t: topic };
+        self.message_unsubscribe_url(external_id, channel, topic, None)
+    }
+
+    /// A one-click unsubscribe URL that also names the message it came in (for reports).
+    pub(crate) fn message_unsubscribe_url(&self, external_id: &str, channel: Channel, topic: Option<String>, message: Option<&str>) -> Result<String, AppError> {
+        let claim = Claim { e: external_id.to_owned(), c: channel, t: topic, m: message.map(str::to_owned) };
         let token = self.keyring.seal_token(PURPOSE, &serde_json::to_vec(&claim).map_err(|_| AppError::Internal("unsubscribe claim did not serialize"))?);
         Ok(format!("{}/u/{token}", self.settings.public_url.trim_end_matches('/')))
     }
@@ -88,6 +96,9 @@ impl<S: Store> App<S> {
             };
             self.store.append_consents(&[to_row(&claim.e, &record, ctx)], &ctx.audit(), vec![]).await?;
             self.refresh_permissions(std::slice::from_ref(&claim.e)).await?;
+        }
+        if let Some(message) = &claim.m {
+            self.store.record_engagement(message, "unsubscribe", "", crate::micros(ctx.now), &ctx.audit()).await?;
         }
         Ok(UnsubscribeTarget { channel: claim.c, topic: claim.t })
     }

@@ -365,7 +365,10 @@ impl<S: Store> App<S> {
         let channel = Channel::parse("channel", &claim.channel).map_err(|_| failed("invalid_message"))?;
         let event: Value = serde_json::from_str(&claim.context).unwrap_or(Value::Object(Default::default()));
         let topic = if Purpose::parse("purpose", &claim.purpose).is_ok_and(Purpose::is_marketing) { claim.topic.clone() } else { None };
-        let context = self.send_context(&inputs.patient, &ids, event, channel, &template.analysis, topic).map_err(|_| failed("context_unavailable"))?;
+        let mut context = self.send_context(&inputs.patient, &ids, event, channel, &template.analysis, topic.clone()).map_err(|_| failed("context_unavailable"))?;
+        if claim.campaign_id.is_some() {
+            self.track_links(&mut context, &claim.id, &inputs.patient.external_id, channel, topic).map_err(|_| failed("context_unavailable"))?;
+        }
         let rendered = render(&template.content.in_language(inputs.patient.language.as_deref()), &context).map_err(|e| match e {
             RenderError::Blocked { .. } => Finish::Refused { reasons: "template_lint_failed".into() },
             _ => failed("render_failed"),

@@ -24,6 +24,8 @@ pub enum Shown {
     FewerThan11,
     /// 11 or more, rounded to the nearest multiple of [`ROUNDING_BASE`].
     About(u64),
+    /// Hidden so that a total and the other cells cannot reveal a small one.
+    Suppressed,
 }
 
 /// The count as it may be shown to people.
@@ -41,6 +43,38 @@ impl Serialize for Shown {
             Shown::Zero => s.serialize_u64(0),
             Shown::FewerThan11 => s.serialize_str("fewer than 11"),
             Shown::About(n) => s.serialize_u64(*n),
+            Shown::Suppressed => s.serialize_str("suppressed"),
+        }
+    }
+}
+
+fn hidden(s: Shown) -> bool {
+    matches!(s, Shown::FewerThan11 | Shown::Suppressed)
+}
+
+/// A table of counts whose rows and columns are each shown with their totals: every cell is
+/// disclosed, then, wherever a row or a column hides exactly one cell, the smallest other
+/// non-zero cell of that line is suppressed too (complementary suppression), until no line
+/// hides a single cell, so a total minus the cells shown never isolates a small count.
+pub fn disclose_table(rows: &[Vec<u64>]) -> Vec<Vec<Shown>> {
+    let mut shown: Vec<Vec<Shown>> = rows.iter().map(|r| r.iter().map(|n| disclose(*n)).collect()).collect();
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut lines: Vec<Vec<(usize, usize)>> = (0..rows.len()).map(|r| (0..rows[r].len()).map(|c| (r, c)).collect()).collect();
+    lines.extend((0..width).map(|c| (0..rows.len()).filter(|r| c < rows[*r].len()).map(|r| (r, c)).collect()));
+    loop {
+        let mut changed = false;
+        for line in &lines {
+            if line.iter().filter(|(r, c)| hidden(shown[*r][*c])).count() != 1 {
+                continue;
+            }
+            let partner = line.iter().filter(|(r, c)| !hidden(shown[*r][*c]) && rows[*r][*c] > 0).min_by_key(|(r, c)| rows[*r][*c]);
+            if let Some((r, c)) = partner {
+                shown[*r][*c] = Shown::Suppressed;
+                changed = true;
+            }
+        }
+        if !changed {
+            return shown;
         }
     }
 }
@@ -61,6 +95,19 @@ mod tests {
         assert_eq!(disclose(844), Shown::About(845));
         assert_eq!(disclose(843), Shown::About(845));
         assert_eq!(disclose(842), Shown::About(840));
+    }
+
+    #[test]
+    fn a_line_never_hides_a_single_cell_that_its_total_would_give_away() {
+        // Two templates (rows) by outcome (columns): sent, bounced, denied.
+        let table = disclose_table(&[vec![120, 3, 40], vec![95, 30, 22]]);
+        assert_eq!(table[0][1], Shown::FewerThan11);
+        assert_eq!(table[0][2], Shown::Suppressed, "the row's smallest other cell hides with it");
+        assert_eq!(table[1][1], Shown::Suppressed, "and the column's");
+        for line in [vec![table[0][0], table[0][1], table[0][2]], vec![table[1][0], table[1][1], table[1][2]], vec![table[0][1], table[1][1]], vec![table[0][2], table[1][2]]] {
+            assert_ne!(line.iter().filter(|s| hidden(**s)).count(), 1, "{line:?}");
+        }
+        assert_eq!(disclose_table(&[vec![120, 0, 40]]), vec![vec![Shown::About(120), Shown::Zero, Shown::About(40)]], "nothing small, nothing hidden");
     }
 
     #[test]

@@ -49,6 +49,21 @@ pub(crate) async fn preflight<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, 
     Ok(Json(app.campaign_preflight(&ctx, &id).await?))
 }
 
+pub(crate) async fn report<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.campaign_report(&ctx, &id).await?))
+}
+
+pub(crate) async fn template_report<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.template_report(&ctx, &id).await?))
+}
+
+/// A tracked link: the click is recorded once per message, then the patient goes on.
+pub(crate) async fn follow<S: Store>(State(app): AppState<S>, request_id: Option<axum::Extension<crate::request_id::RequestId>>, Path(token): Path<String>) -> Result<axum::response::Redirect, ApiError> {
+    let request_id = request_id.map(|r| r.0.0.clone()).unwrap_or_default();
+    let target = app.follow_link(&token, jiff::Timestamp::now(), &request_id).await?;
+    Ok(axum::response::Redirect::to(&target))
+}
+
 pub(crate) async fn progress<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app.campaign_progress(&ctx, &id).await?))
 }

@@ -43,6 +43,35 @@ pub struct MessageCount {
     pub count: i64,
 }
 
+/// Which messages a report counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportScope<'a> {
+    /// One campaign's.
+    Campaign(&'a str),
+    /// Every message of one template.
+    Template(&'a str),
+}
+
+/// One line of a report: a template version's messages in one state with one set of reasons,
+/// and how many of them were clicked and unsubscribed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    /// The template.
+    pub template_id: String,
+    /// The version sent (none for messages never allowed).
+    pub template_version: Option<i64>,
+    /// The outbox state.
+    pub state: String,
+    /// Space-separated reason codes.
+    pub reasons: String,
+    /// How many messages.
+    pub count: i64,
+    /// How many of them had a tracked link clicked.
+    pub clicked: i64,
+    /// How many of them were unsubscribed from through their own link.
+    pub unsubscribed: i64,
+}
+
 /// A move of a launched campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CampaignControl {

@@ -15,7 +15,7 @@ mod verify;
 
 use std::future::Future;
 
-pub use campaign_records::{CampaignControl, CampaignRow, MessageCount};
+pub use campaign_records::{CampaignControl, CampaignRow, MessageCount, ReportLine, ReportScope};
 pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
@@ -275,6 +275,11 @@ pub trait CampaignStore {
     fn control_campaign(&self, id: &str, control: CampaignControl, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Its messages counted by state, decision and reasons.
     fn campaign_counts(&self, id: &str) -> impl Future<Output = StoreResult<Vec<MessageCount>>> + Send;
+    /// Records the first click on a link, or an unsubscribe, of a message (audited); false when
+    /// it was recorded before or the message is unknown.
+    fn record_engagement(&self, message_id: &str, kind: &str, link: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// A report's lines: messages by template version, state and reasons, with engagements.
+    fn report_lines(&self, scope: ReportScope<'_>) -> impl Future<Output = StoreResult<Vec<ReportLine>>> + Send;
 }
 
 /// Everything the application needs from storage.

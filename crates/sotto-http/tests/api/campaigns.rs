@@ -86,6 +86,29 @@ async fn a_newsletter_goes_from_checklist_and_preflight_through_a_second_approva
         let (code, progress) = read(t.get(&format!("/v1/campaigns/{id}/progress"), &t.admin_key).send().await.expect("send")).await;
         assert_eq!(code, 200);
         assert_eq!((progress["finished"].as_bool(), progress["percent_done"].as_u64(), progress["sent"].as_str()), (Some(true), Some(100), Some("fewer than 11")), "{progress}");
+        // A click through Sotto's own redirect and an unsubscribe through the message's link,
+        // each counted once in the report.
+        let mail = t.app.mailbox().list();
+        let html = mail[0].html.clone().expect("html").replace("&#x2f;", "/");
+        let start = html.find("/c/").expect("a tracked link");
+        let token: String = html[start + 3..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+        let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        for _ in 0..2 {
+            let followed = plain.get(format!("{}/c/{token}", t.base)).send().await.expect("click");
+            assert!(followed.status().is_redirection(), "{}", followed.status());
+            assert!(followed.headers()["location"].to_str().expect("location").ends_with("/portal"));
+        }
+        assert_eq!(plain.get(format!("{}/c/not-a-token", t.base)).send().await.expect("send").status(), 404);
+        let unsubscribe = mail[1].headers.iter().find(|(n, _)| n == "List-Unsubscribe").map(|(_, v)| v.trim_matches(['<', '>']).to_owned()).expect("header");
+        let path = &unsubscribe[unsubscribe.find("/u/").expect("path")..];
+        let done = plain.post(format!("{}{path}", t.base)).body("List-Unsubscribe=One-Click").header("content-type", "application/x-www-form-urlencoded").send().await.expect("unsubscribe");
+        assert!(done.status().is_success(), "{}", done.status());
+        let (code, report) = read(t.get(&format!("/v1/campaigns/{id}/report"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!(code, 200, "{report}");
+        assert_eq!((report["total"]["clicked"].as_str(), report["total"]["unsubscribed"].as_str()), (Some("fewer than 11"), Some("fewer than 11")), "{report}");
+        assert_eq!(report["rows"][0]["sent"], "fewer than 11", "{report}");
+        let clicks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM engagements WHERE kind = 'click'").fetch_one(t.store().pool()).await.expect("count");
+        assert_eq!(clicks, 1, "a second click on the same link is not counted again");
         let stream = t.get(&format!("/v1/campaigns/{id}/progress/stream"), &t.admin_key).send().await.expect("send");
         assert_eq!(stream.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
         let events = stream.text().await.expect("the stream ends once every message has ended");

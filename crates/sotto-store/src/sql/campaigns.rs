@@ -9,7 +9,7 @@ use sotto_core::audit::{Outcome, action};
 
 use super::SqlStore;
 use super::outbox::insert_messages;
-use crate::{AuditContext, CampaignControl, CampaignRow, CampaignStore, MessageCount, OutboxRow, StoreResult};
+use crate::{AuditContext, CampaignControl, CampaignRow, CampaignStore, MessageCount, OutboxRow, ReportLine, ReportScope, StoreResult};
 
 const COLUMNS: &str = "id, name, spec, state, pinned, created_by, created_at, updated_at, approved_by, approved_at, launched_at, audience";
 
@@ -166,6 +166,56 @@ impl CampaignStore for SqlStore {
         head.append(&mut tx, &[ctx.event(action::CAMPAIGN_CONTROL, object(id), &format!("{outcome}:{messages}"))]).await?;
         head.commit(tx).await?;
         Ok(true)
+    }
+
+    async fn record_engagement(&self, message_id: &str, kind: &str, link: &str, at: i64, ctx: &AuditContext) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id = $1").bind(message_id).fetch_one(&mut *tx).await?;
+        if known == 0 {
+            return Ok(false);
+        }
+        let inserted = sqlx::query("INSERT INTO engagements (message_id, kind, link, first_at) VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, kind, link) DO NOTHING")
+            .bind(message_id)
+            .bind(kind)
+            .bind(link)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if inserted {
+            head.append(&mut tx, &[ctx.event(action::MESSAGE_ENGAGEMENT, format!("message:{message_id}"), &format!("{kind}:{link}"))]).await?;
+            head.commit(tx).await?;
+        }
+        Ok(inserted)
+    }
+
+    async fn report_lines(&self, scope: ReportScope<'_>) -> StoreResult<Vec<ReportLine>> {
+        let (filter, id) = match scope {
+            ReportScope::Campaign(id) => ("o.campaign_id = $1", id),
+            ReportScope::Template(id) => ("o.template_id = $1", id),
+        };
+        let sql = format!(
+            "SELECT o.template_id, o.template_version, o.state, o.reasons, COUNT(*) AS n, \
+               SUM(CASE WHEN EXISTS (SELECT 1 FROM engagements e WHERE e.message_id = o.id AND e.kind = 'click') THEN 1 ELSE 0 END) AS clicked, \
+               SUM(CASE WHEN EXISTS (SELECT 1 FROM engagements e WHERE e.message_id = o.id AND e.kind = 'unsubscribe') THEN 1 ELSE 0 END) AS unsubscribed \
+             FROM outbox o WHERE {filter} GROUP BY o.template_id, o.template_version, o.state, o.reasons ORDER BY o.template_id, o.template_version, o.state, o.reasons"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportLine {
+                    template_id: r.try_get("template_id")?,
+                    template_version: r.try_get("template_version")?,
+                    state: r.try_get("state")?,
+                    reasons: r.try_get("reasons")?,
+                    count: r.try_get("n")?,
+                    clicked: r.try_get("clicked")?,
+                    unsubscribed: r.try_get("unsubscribed")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
     }
 
     async fn campaign_counts(&self, id: &str) -> StoreResult<Vec<MessageCount>> {
