@@ -101,6 +101,7 @@ impl<S: Store> App<S> {
                 CampaignControl::Pause => "paused (only a launched campaign)",
                 CampaignControl::Resume => "resumed (only a paused campaign)",
                 CampaignControl::Cancel => "cancelled (it was cancelled already)",
+                CampaignControl::Resend => "resent (only a launched campaign's failed messages)",
             };
             return Err(AppError::Conflict { code: "campaign_state", message: format!("this campaign is {} and cannot be {verb}", row.state) });
         }

@@ -144,6 +144,9 @@ pub struct SmtpProvider {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     dkim: Option<DkimConfig>,
+    /// At most `pool_max` messages on the wire at once: the pool keeps that many connections,
+    /// and without this bound every hand-off beyond them would open one more.
+    connections: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for SmtpProvider {
@@ -192,7 +195,7 @@ impl SmtpProvider {
                 Some(DkimConfig::new(d.selector.clone(), d.domain.clone(), key, headers, relaxed))
             }
         };
-        Ok(Self { transport: builder.build(), from, dkim })
+        Ok(Self { transport: builder.build(), from, dkim, connections: tokio::sync::Semaphore::new(settings.pool_max.max(1) as usize) })
     }
 
     /// The message as it goes on the wire, signed.
@@ -265,6 +268,7 @@ impl Provider for SmtpProvider {
     fn send<'a>(&'a self, m: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let message = self.message(m)?;
+            let _connection = self.connections.acquire().await.map_err(|_| SendError::Transient("smtp_closed".into()))?;
             match self.transport.send(message).await {
                 Ok(_) => Ok(Accepted::id(m.headers.iter().find(|(n, _)| n == "Message-ID").map(|(_, v)| v.trim_matches(['<', '>']).to_owned()).unwrap_or_else(|| m.id.clone()))),
                 Err(e) => {

@@ -90,7 +90,7 @@ pub(crate) async fn progress_stream<S: Store>(State(app): AppState<S>, Ctx(ctx):
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// `approve`, `launch`, `pause`, `resume` or `cancel`.
+/// `approve`, `launch`, `pause`, `resume`, `cancel` or `resend`.
 pub(crate) async fn step<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path((id, step)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
     let answer = match step.as_str() {
         "approve" => app.approve_campaign(&ctx, &id).await?,
@@ -98,6 +98,7 @@ pub(crate) async fn step<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(
         "pause" => app.control_campaign(&ctx, &id, CampaignControl::Pause).await?,
         "resume" => app.control_campaign(&ctx, &id, CampaignControl::Resume).await?,
         "cancel" => app.control_campaign(&ctx, &id, CampaignControl::Cancel).await?,
+        "resend" => app.control_campaign(&ctx, &id, CampaignControl::Resend).await?,
         _ => return Err(sotto_app::AppError::NotFound("route").into()),
     };
     Ok(Json(answer))

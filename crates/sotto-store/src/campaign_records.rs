@@ -81,4 +81,6 @@ pub enum CampaignControl {
     Resume,
     /// End it: its messages not yet sent are cancelled.
     Cancel,
+    /// Send again the messages that failed or went to dead letter (and only those).
+    Resend,
 }

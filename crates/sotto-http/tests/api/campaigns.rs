@@ -213,3 +213,37 @@ async fn bad_campaign_requests_are_refused_with_the_field_named_and_nothing_writ
         assert!(list["campaigns"].as_array().is_some_and(|c| c.is_empty()), "nothing half-written: {list}");
     }
 }
+
+/// Refuses the first message it is handed, takes the rest.
+#[derive(Debug, Default)]
+struct RefusesFirst(std::sync::atomic::AtomicBool);
+
+impl sotto_app::deliver::Provider for RefusesFirst {
+    fn name(&self) -> &str {
+        "refuses-first"
+    }
+    fn send<'a>(&'a self, m: &'a sotto_app::deliver::OutgoingMessage) -> sotto_app::deliver::SendFuture<'a> {
+        let first = !self.0.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let id = m.id.clone();
+        Box::pin(async move { if first { Err(sotto_app::deliver::SendError::Permanent("smtp_550".into())) } else { Ok(sotto_app::deliver::Accepted::id(id)) } })
+    }
+}
+
+#[tokio::test]
+async fn a_resend_sends_again_only_the_messages_that_failed() {
+    for backend in backends() {
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), compliant()).await;
+        let id = draft(&t, "marketing").await;
+        let reviewer = t.key(&[Scope::Compliance]).await;
+        assert_eq!(call(&t, &reviewer, &format!("/v1/campaigns/{id}/approve")).await.0, 200);
+        assert_eq!(call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/launch")).await.0, 200);
+        let flaky = Providers::default().with(sotto_core::contact::Channel::Email, std::sync::Arc::new(RefusesFirst::default()));
+        let report = t.app.dispatch_round("w-1", &flaky, &DispatchSettings::default(), daytime()).await.expect("round");
+        assert_eq!((report.sent, report.failed), (2, 1), "{report:?}");
+        let (code, resent) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/resend")).await;
+        assert_eq!(code, 200, "{resent}");
+        let report = t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
+        assert_eq!((report.claimed, report.sent), (1, 1), "only the failed message goes again: {report:?}");
+        assert_eq!(t.app.mailbox().list().len(), 1);
+    }
+}

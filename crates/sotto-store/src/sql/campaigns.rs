@@ -149,6 +149,7 @@ impl CampaignStore for SqlStore {
             CampaignControl::Pause => ("('launched')", "paused", "('queued', 'deferred')", "held", "paused"),
             CampaignControl::Resume => ("('paused')", "launched", "('held')", "queued", "resumed"),
             CampaignControl::Cancel => ("('draft', 'approved', 'launched', 'paused')", "cancelled", "('queued', 'deferred', 'held')", "cancelled", "cancelled"),
+            CampaignControl::Resend => ("('launched')", "launched", "('failed', 'dead')", "queued", "resent"),
         };
         let (mut tx, mut head) = self.begin_write().await?;
         let moved = sqlx::query(AssertSqlSafe(format!("UPDATE campaigns SET state = $1, updated_at = $2 WHERE id = $3 AND state IN {from}"))).bind(to).bind(at).bind(id).execute(&mut *tx).await?.rows_affected() == 1;
@@ -156,7 +157,9 @@ impl CampaignStore for SqlStore {
             return Ok(false);
         }
         // Messages a worker holds now are left to it; the gate still decides each one.
-        let messages = sqlx::query(AssertSqlSafe(format!("UPDATE outbox SET state = $1, next_attempt_at = $2, updated_at = $2 WHERE campaign_id = $3 AND state IN {held_from}")))
+        // A message sent again starts its attempts afresh and is decided again at dispatch.
+        let reset = if control == CampaignControl::Resend { ", attempts = 0, last_error = NULL, decision = NULL, reasons = ''" } else { "" };
+        let messages = sqlx::query(AssertSqlSafe(format!("UPDATE outbox SET state = $1, next_attempt_at = $2, updated_at = $2{reset} WHERE campaign_id = $3 AND state IN {held_from}")))
             .bind(held_to)
             .bind(at)
             .bind(id)
