@@ -7,6 +7,7 @@ mod fcm;
 mod jwt;
 mod push;
 mod smtp;
+mod smtp_pool;
 mod twilio;
 
 pub use apns::{ApnsProvider, ApnsSettings};

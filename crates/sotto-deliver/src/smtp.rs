@@ -10,10 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::Message;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+
+use crate::smtp_pool::Pool;
 
 use sotto_app::deliver::{Accepted, OutgoingMessage, Provider, SendError, SendFuture};
 
@@ -141,12 +142,9 @@ const SIGNED: [&str; 7] = ["From", "To", "Subject", "Date", "Message-ID", "List-
 
 /// The SMTP provider.
 pub struct SmtpProvider {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: Pool,
     from: Mailbox,
     dkim: Option<DkimConfig>,
-    /// At most `pool_max` messages on the wire at once: the pool keeps that many connections,
-    /// and without this bound every hand-off beyond them would open one more.
-    connections: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for SmtpProvider {
@@ -164,24 +162,18 @@ impl SmtpProvider {
     pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpConfigError> {
         let from: Mailbox = settings.from.parse().map_err(|_| SmtpConfigError::From)?;
         let tls = match &settings.security {
-            SmtpSecurity::PlainLoopback if is_loopback(&settings.host) => Tls::None,
+            SmtpSecurity::PlainLoopback if is_loopback(&settings.host) => None,
             SmtpSecurity::PlainLoopback => return Err(SmtpConfigError::PlainNotLoopback(settings.host.clone())),
             SmtpSecurity::StartTls { extra_roots_pem } => {
                 let mut builder = TlsParameters::builder(settings.host.clone());
                 for pem in extra_roots_pem {
                     builder = builder.add_root_certificate(Certificate::from_pem(pem).map_err(|_| SmtpConfigError::Root)?);
                 }
-                Tls::Required(builder.build_rustls().map_err(|e| SmtpConfigError::Tls(e.to_string()))?)
+                Some(builder.build_rustls().map_err(|e| SmtpConfigError::Tls(e.to_string()))?)
             }
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-            .port(settings.port)
-            .tls(tls)
-            .timeout(Some(settings.timeout))
-            .pool_config(PoolConfig::new().max_size(settings.pool_max.max(1)));
-        if let Some((user, password)) = &settings.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-        }
+        let credentials = settings.credentials.as_ref().map(|(user, password)| Credentials::new(user.clone(), password.clone()));
+        let pool = Pool::new(settings.host.clone(), settings.port, tls, credentials, settings.timeout, settings.pool_max);
         let dkim = match &settings.dkim {
             None => None,
             Some(d) => {
@@ -195,7 +187,7 @@ impl SmtpProvider {
                 Some(DkimConfig::new(d.selector.clone(), d.domain.clone(), key, headers, relaxed))
             }
         };
-        Ok(Self { transport: builder.build(), from, dkim, connections: tokio::sync::Semaphore::new(settings.pool_max.max(1) as usize) })
+        Ok(Self { pool, from, dkim })
     }
 
     /// The message as it goes on the wire, signed.
@@ -228,7 +220,7 @@ impl SmtpProvider {
 }
 
 /// A stable code for an SMTP failure, and whether the message may have been taken.
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+pub(crate) fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let code = e.status().map(|c| format!("smtp_{c}"));
     if e.is_permanent() {
         return SendError::Permanent(code.unwrap_or_else(|| "smtp_permanent".into()));
@@ -268,11 +260,9 @@ impl Provider for SmtpProvider {
     fn send<'a>(&'a self, m: &'a OutgoingMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let message = self.message(m)?;
-            let _connection = self.connections.acquire().await.map_err(|_| SendError::Transient("smtp_closed".into()))?;
-            match self.transport.send(message).await {
-                Ok(_) => Ok(Accepted::id(m.headers.iter().find(|(n, _)| n == "Message-ID").map(|(_, v)| v.trim_matches(['<', '>']).to_owned()).unwrap_or_else(|| m.id.clone()))),
-                Err(e) => {
-                    let error = classify(&e);
+            match self.pool.send(message.envelope(), &message.formatted()).await {
+                Ok(()) => Ok(Accepted::id(m.headers.iter().find(|(n, _)| n == "Message-ID").map(|(_, v)| v.trim_matches(['<', '>']).to_owned()).unwrap_or_else(|| m.id.clone()))),
+                Err(error) => {
                     tracing::warn!(error = %error, "SMTP hand-off failed");
                     Err(error)
                 }
