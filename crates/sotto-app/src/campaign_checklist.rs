@@ -60,6 +60,11 @@ impl Material {
     }
 }
 
+/// Whether an email's body offers the unsubscribe link in every language.
+pub(crate) fn unsubscribes(content: &sotto_core::template::TemplateContent) -> bool {
+    content.languages().all(|(_, surfaces)| surfaces.get(&sotto_core::dictionary::Surface::EmailBody).is_some_and(|b| b.contains("links.unsubscribe")))
+}
+
 /// Whether a version's stored analysis shows any variable that is health information.
 fn analysis_uses_phi(analysis: &str) -> bool {
     let analysis: Value = serde_json::from_str(analysis).unwrap_or_default();
@@ -110,6 +115,9 @@ impl<S: Store> App<S> {
                 Some(t) => {
                     if analyze(&t.content, &dictionary).is_err() {
                         data.push(format!("the {channel} template uses a field the dictionary does not allow"));
+                    }
+                    if spec.purpose.is_marketing() && *channel == Channel::Email && !unsubscribes(&t.content) {
+                        reviewed.push("marketing email must offer the unsubscribe link in every language; the approved version does not".to_owned());
                     }
                 }
             }

@@ -125,7 +125,8 @@ impl<S: Store> App<S> {
         };
         let total = count(&["queued", "held", "deferred", "sending", "sent", "delivered", "bounced", "failed", "dead", "uncertain", "denied", "cancelled"]);
         let pending = count(&["queued", "held", "deferred", "sending"]);
-        let percent = ((total - pending) * 100).checked_div(total).unwrap_or(100);
+        // In steps of ten, so polling a small campaign cannot count its messages one by one.
+        let percent = if pending == 0 { 100 } else { ((total - pending) * 100).checked_div(total).unwrap_or(0) / 10 * 10 };
         Ok(json!({
             "id": row.id, "state": row.state, "finished": pending == 0, "percent_done": percent,
             "queued": suppressed(count(&["queued", "held"])), "sending": suppressed(count(&["sending"])), "deferred": {"total": suppressed(count(&["deferred"])), "by_reason": by_reason("deferred")},

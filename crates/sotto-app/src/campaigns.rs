@@ -62,8 +62,8 @@ impl<S: Store> App<S> {
                 Some(_) if !approved => errors.push(FieldError::new("template_not_approved", field, "this template has no approved version: submit one for review first")),
                 Some(t) if t.channel != channel.as_str() => errors.push(FieldError::new("channel_mismatch", field, format!("this template is for {}, not {channel}", t.channel))),
                 Some(_) if spec.purpose.is_marketing() && *channel == sotto_core::contact::Channel::Email => {
-                    let versions = self.store.template_versions(id).await?;
-                    let unsubscribes = versions.last().is_some_and(|v| v.content.contains("links.unsubscribe"));
+                    let approved = self.approved_versions(std::slice::from_ref(id)).await?;
+                    let unsubscribes = approved.get(id).and_then(Option::as_ref).is_some_and(|v| crate::campaign_checklist::unsubscribes(&v.content));
                     if !unsubscribes {
                         errors.push(FieldError::new("purpose_not_allowed", field, "marketing email must carry the unsubscribe link ({{ links.unsubscribe }}); this template does not"));
                     }

@@ -98,7 +98,12 @@ impl Pool {
 
     /// Sends one message; the connection goes back to the pool when the relay took it.
     pub(crate) async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
-        let _permit = self.permits.acquire().await.map_err(|_| before_sending("smtp_closed"))?;
+        // Waiting for a connection sends nothing: past the timeout it is worth trying later.
+        let _permit = match tokio::time::timeout(self.timeout, self.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(before_sending("smtp_closed")),
+            Err(_) => return Err(before_sending("smtp_pool_busy")),
+        };
         let mut conn = self.take().await?;
         match tokio::time::timeout(self.timeout, conn.send(envelope, bytes)).await {
             Ok(Ok(_)) => {

@@ -69,11 +69,13 @@ pub(crate) async fn progress<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, P
 }
 
 /// The progress counters as server-sent events (`event: progress`), once a second until every
-/// message has ended; the first comes at once.
+/// message has ended, the campaign stops (paused, cancelled) or an hour has passed (the key
+/// is checked again when the client reconnects); the first comes at once.
 pub(crate) async fn progress_stream<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let first = app.campaign_progress(&ctx, &id).await?;
-    let stream = futures_util::stream::unfold((app, ctx, id, Some(first), false), |(app, ctx, id, ready, ended)| async move {
-        if ended {
+    let until = tokio::time::Instant::now() + Duration::from_secs(3_600);
+    let stream = futures_util::stream::unfold((app, ctx, id, Some(first), false), move |(app, ctx, id, ready, ended)| async move {
+        if ended || tokio::time::Instant::now() > until {
             return None;
         }
         let value = match ready {
@@ -83,7 +85,7 @@ pub(crate) async fn progress_stream<S: Store>(State(app): AppState<S>, Ctx(ctx):
                 app.campaign_progress(&ctx, &id).await.ok()?
             }
         };
-        let finished = value["finished"] == Value::Bool(true);
+        let finished = value["finished"] == Value::Bool(true) || matches!(value["state"].as_str(), Some("paused" | "cancelled"));
         let event = Event::default().event("progress").data(value.to_string());
         Some((Ok(event), (app, ctx, id, None, finished)))
     });

@@ -74,6 +74,9 @@ fn build(settings: &Settings, app: &App<SqlStore>, channel: Channel, spec: &Prov
             if (spec.kind == ProviderKind::Fcm && settings.fcm.is_none()) || (spec.kind == ProviderKind::Apns && settings.apns.is_none()) {
                 anyhow::bail!("providers.push.kind is \"{table}\" but there is no [{table}] table: add one (see the README's delivery section)");
             }
+            if spec.baa_signed.is_some() && settings.fcm.is_some() && settings.apns.is_some() {
+                anyhow::bail!("providers.push has baa_signed but both [fcm] and [apns] are configured: a BAA covers one service; configure only the one it covers, or leave baa_signed out so push carries only generic content");
+            }
             let fcm = settings.fcm.clone().map(sotto_deliver::FcmProvider::new).transpose().map_err(|e| anyhow::anyhow!("invalid [fcm] settings: {e}"))?;
             let apns = settings.apns.clone().map(sotto_deliver::ApnsProvider::new).transpose().map_err(|e| anyhow::anyhow!("invalid [apns] settings: {e}"))?;
             Arc::new(sotto_deliver::PushProvider::new(fcm, apns).context("no push service is configured")?)

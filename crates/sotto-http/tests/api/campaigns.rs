@@ -79,6 +79,8 @@ async fn a_newsletter_goes_from_checklist_and_preflight_through_a_second_approva
         assert_eq!(held.claimed, 0, "a paused campaign's messages are held");
         let (code, resumed) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/resume")).await;
         assert_eq!((code, resumed["state"].as_str()), (200, Some("launched")), "{resumed}");
+        let early = t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), jiff::Timestamp::now()).await.expect("round");
+        assert_eq!(early.claimed, 0, "resuming keeps the schedule: nothing goes before its planned time");
         let report = t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
         assert_eq!(report.sent, 3, "{report:?}");
         assert_eq!(t.app.mailbox().list().len(), 3);

@@ -157,9 +157,14 @@ impl CampaignStore for SqlStore {
             return Ok(false);
         }
         // Messages a worker holds now are left to it; the gate still decides each one.
-        // A message sent again starts its attempts afresh and is decided again at dispatch.
-        let reset = if control == CampaignControl::Resend { ", attempts = 0, last_error = NULL, decision = NULL, reasons = ''" } else { "" };
-        let messages = sqlx::query(AssertSqlSafe(format!("UPDATE outbox SET state = $1, next_attempt_at = $2, updated_at = $2{reset} WHERE campaign_id = $3 AND state IN {held_from}")))
+        // Held messages keep their schedule (a local send time, the throttle's spacing); a
+        // message sent again starts its attempts afresh and is decided again at dispatch.
+        let reset = match control {
+            CampaignControl::Resend => ", next_attempt_at = $2, attempts = 0, last_error = NULL, decision = NULL, reasons = ''",
+            CampaignControl::Resume => ", next_attempt_at = CASE WHEN not_before > $2 THEN not_before ELSE $2 END",
+            CampaignControl::Pause | CampaignControl::Cancel => "",
+        };
+        let messages = sqlx::query(AssertSqlSafe(format!("UPDATE outbox SET state = $1, updated_at = $2{reset} WHERE campaign_id = $3 AND state IN {held_from}")))
             .bind(held_to)
             .bind(at)
             .bind(id)

@@ -157,7 +157,9 @@ impl OutboxStore for SqlStore {
         };
         let sql = format!(
             "UPDATE outbox SET state = 'sending', claimed_by = $1, lease_until = $2, decision = NULL, updated_at = $3 \
-             WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+             WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
+               AND (campaign_id IS NULL OR campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'launched')) \
+               ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
              RETURNING {COLUMNS}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(worker).bind(lease_until).bind(now).bind(limit).fetch_all(&self.pool).await?;
@@ -198,14 +200,17 @@ impl OutboxStore for SqlStore {
             let patient = self.chain_key.patient_ref(&claim.external_id);
             let (name, reasons) = match verdict {
                 Verdict::Allow { template_version } => {
-                    sqlx::query("INSERT INTO sends (external_id, channel, purpose, sent_at, outbox_id) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(patient.as_str())
-                        .bind(claim.channel.as_str())
-                        .bind(claim.purpose.as_str())
-                        .bind(now)
-                        .bind(claim.id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    // A sandbox key's message reaches no patient, so it takes no cap slot.
+                    if claim.source != "sandbox" {
+                        sqlx::query("INSERT INTO sends (external_id, channel, purpose, sent_at, outbox_id) VALUES ($1, $2, $3, $4, $5)")
+                            .bind(patient.as_str())
+                            .bind(claim.channel.as_str())
+                            .bind(claim.purpose.as_str())
+                            .bind(now)
+                            .bind(claim.id.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     sqlx::query("UPDATE outbox SET decision = 'allow', reasons = '', template_version = $1, updated_at = $2 WHERE id = $3")
                         .bind(*template_version)
                         .bind(now)
