@@ -80,7 +80,7 @@ impl<S: Store> App<S> {
         let spec = stored_spec(row)?;
         let segment = self.store.segment(&spec.segment_id).await?;
         let expr = segment.as_ref().and_then(|s| serde_json::from_str(&s.expr).ok());
-        let ids: Vec<String> = spec.templates.values().cloned().collect();
+        let ids: Vec<String> = spec.templates.values().chain(spec.variant_b.values()).cloned().collect();
         let templates = self.approved_versions(&ids).await?;
         Ok(Material { segment_name: segment.as_ref().map(|s| s.name.clone()), segment_phi: segment.is_some_and(|s| s.touches_phi), expr, templates, spec })
     }
@@ -108,7 +108,7 @@ impl<S: Store> App<S> {
             }
         }
         let mut reviewed = Vec::new();
-        for (channel, id) in &spec.templates {
+        for (channel, id) in spec.templates.iter().chain(&spec.variant_b) {
             match m.templates.get(id).and_then(Option::as_ref) {
                 None => reviewed.push(format!("the {channel} template has no approved version")),
                 Some(t) if !t.clean => reviewed.push(format!("the {channel} template's approved version no longer passes the linter and the dictionary")),

@@ -6,6 +6,7 @@
 use jiff::SignedDuration;
 use serde_json::{Value, json};
 
+use sotto_core::campaign::Arm;
 use sotto_core::scope::Scope;
 use sotto_store::{CampaignControl, OutboxRow, Store};
 
@@ -25,11 +26,20 @@ impl<S: Store> App<S> {
     pub async fn approve_campaign(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
         self.require(ctx, Scope::Compliance, &crate::path_object("campaign", "cmp_", id)).await?;
         let row = self.campaign_row(id).await?;
-        if row.state != "draft" {
-            return Err(AppError::Conflict { code: "campaign_not_draft", message: format!("only a draft is approved; this campaign is {}", row.state) });
-        }
         if row.created_by == ctx.principal.actor {
             return Err(AppError::Conflict { code: "self_approval", message: "a campaign is approved by someone other than its author".into() });
+        }
+        if row.state == "approved" && row.second_approved_by.is_none() && self.settings.compliance.second_approval_above.is_some() {
+            if row.approved_by.as_deref() == Some(ctx.principal.actor.as_str()) {
+                return Err(AppError::Conflict { code: "self_approval", message: "the second approval comes from someone other than the first approver".into() });
+            }
+            if !self.store.second_approve_campaign(id, &ctx.principal.actor, micros(ctx.now), &ctx.audit()).await? {
+                return Err(AppError::Conflict { code: "campaign_not_draft", message: "the campaign changed while it was being approved; read it again".into() });
+            }
+            return campaign_view(&self.campaign_row(id).await?);
+        }
+        if row.state != "draft" {
+            return Err(AppError::Conflict { code: "campaign_not_draft", message: format!("only a draft is approved; this campaign is {}", row.state) });
         }
         let m = self.material(&row).await?;
         let items = self.checklist(&row, &m, ctx.now).await?;
@@ -59,15 +69,36 @@ impl<S: Store> App<S> {
         }
         let pinned: serde_json::Map<String, Value> = m.templates.iter().filter_map(|(id, v)| Some((id.clone(), json!(v.as_ref()?.version)))).collect();
         let members = self.campaign_members(&m, ctx.now).await?;
+        let audience = members.len() as u64;
+        if let Some(cap) = self.settings.compliance.audience_cap
+            && audience > cap
+        {
+            return Err(AppError::Conflict { code: "audience_over_cap", message: format!("the audience is larger than the configured cap of {cap}; narrow the segment") });
+        }
+        if self.settings.compliance.second_approval_above.is_some_and(|above| audience > above) && row.second_approved_by.is_none() {
+            return Err(AppError::Conflict {
+                code: "second_approval_required",
+                message: "the audience is larger than the size that needs a second compliance approval: approve again with another compliance key".into(),
+            });
+        }
         let uses_phi = m.uses_phi();
         let spacing = m.spec.throttle_per_minute.map(|per_minute| 60.0 / f64::from(per_minute));
         let mut rows = Vec::with_capacity(members.len());
+        let mut arms = Vec::with_capacity(members.len());
         for chunk in members.chunks(1_000) {
             let states = self.gate_states(chunk, ctx.now).await?;
             for member in chunk {
                 let state = states.get(member);
                 let channel = Self::member_channel(&m.spec, state);
-                let Some(template_id) = m.spec.templates.get(&channel) else { continue };
+                let (holdout_draw, split_draw) = self.draws(id, member);
+                let arm = sotto_core::campaign::arm(&m.spec, holdout_draw, split_draw);
+                arms.push((member.clone(), arm.as_str()));
+                let template = match arm {
+                    Arm::Holdout => continue,
+                    Arm::B => m.spec.variant_b.get(&channel).or_else(|| m.spec.templates.get(&channel)),
+                    Arm::A => m.spec.templates.get(&channel),
+                };
+                let Some(template_id) = template else { continue };
                 let version = pinned.get(template_id).and_then(Value::as_i64);
                 let spread = spacing.map_or(SignedDuration::ZERO, |s| SignedDuration::from_secs_f64(s * rows.len() as f64));
                 let at = micros(Self::planned_at(&m.spec, state, ctx.now) + spread);
@@ -88,8 +119,17 @@ impl<S: Store> App<S> {
             }
         }
         let pinned = Value::Object(pinned).to_string();
-        self.store.launch_campaign(id, &pinned, &rows, micros(ctx.now), &ctx.audit()).await?;
+        self.store.launch_campaign(id, &pinned, &rows, &arms, micros(ctx.now), &ctx.audit()).await?;
         campaign_view(&self.campaign_row(id).await?)
+    }
+
+    /// Two uniform draws in 0..100 for a recipient, from a keyed hash of the campaign and the
+    /// patient: random to anyone without the key, the same if drawn again.
+    fn draws(&self, campaign: &str, member: &str) -> (u8, u8) {
+        let digest = self.keyring.message_ref(&format!("campaign-arm:{campaign}/{member}"));
+        let hex = digest.trim_start_matches("msg_");
+        let draw = |at: usize| hex.get(at..at + 4).and_then(|h| u16::from_str_radix(h, 16).ok()).map_or(0, |n| (n % 100) as u8);
+        (draw(0), draw(4))
     }
 
     /// Pauses, resumes or cancels a campaign.

@@ -78,6 +78,28 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
     })
 }
 
+/// Each arm's recipients and conversions: conversions and non-conversions disclosed as a
+/// table (so neither gives the other away), and a rate only where both are shown as numbers.
+pub(crate) fn arms_json(lines: &[(String, i64, i64)], measured: bool) -> Value {
+    let table: Vec<Vec<u64>> = lines.iter().map(|(_, n, c)| vec![c.max(&0).unsigned_abs(), (n - c).max(0).unsigned_abs()]).collect();
+    let shown = disclose_table(&table);
+    let mut arms = Map::new();
+    for (i, (arm, recipients, converted)) in lines.iter().enumerate() {
+        let mut entry = Map::new();
+        entry.insert("recipients".into(), json!(disclose(recipients.max(&0).unsigned_abs())));
+        if measured {
+            entry.insert("converted".into(), json!(shown[i][0]));
+            let rate = match (shown[i][0], shown[i][1]) {
+                (Shown::About(_), Shown::About(_)) if *recipients > 0 => json!((*converted as f64 * 100.0 / *recipients as f64).round()),
+                _ => Value::Null,
+            };
+            entry.insert("conversion_rate_percent".into(), rate);
+        }
+        arms.insert(arm.clone(), Value::Object(entry));
+    }
+    Value::Object(arms)
+}
+
 impl<S: Store> App<S> {
     /// A campaign's report.
     pub async fn campaign_report(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
@@ -85,6 +107,17 @@ impl<S: Store> App<S> {
         let row = self.campaign_row(id).await?;
         let mut answer = report(&self.store.report_lines(ReportScope::Campaign(id)).await?);
         answer["campaign"] = json!({"id": row.id, "name": row.name, "state": row.state});
+        let spec = crate::campaigns::stored_spec(&row)?;
+        if let Some(launched) = row.launched_at
+            && (spec.conversion.is_some() || spec.holdout_percent.unwrap_or(0) > 0 || !spec.variant_b.is_empty())
+        {
+            let (event, days) = spec.conversion.as_ref().map_or(("", 0), |c| (c.event.as_str(), c.within_days));
+            let lines = self.store.conversions(id, event, launched, launched + i64::from(days) * 86_400_000_000).await?;
+            answer["arms"] = arms_json(&lines, spec.conversion.is_some());
+            if let Some(c) = &spec.conversion {
+                answer["conversion"] = json!({"event": c.event, "within_days": c.within_days});
+            }
+        }
         Ok(answer)
     }
 

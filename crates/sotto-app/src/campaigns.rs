@@ -40,7 +40,8 @@ pub(crate) fn campaign_view(row: &CampaignRow) -> Result<Value, AppError> {
         "segment_id": spec.segment_id, "channels": spec.channels, "template_id": spec.templates,
         "purpose": spec.purpose.as_str(), "topic": spec.topic, "authorization_basis": spec.authorization_basis,
         "schedule": schedule_summary(&spec.schedule), "throttle_per_minute": spec.throttle_per_minute,
-        "created_by": row.created_by, "created_at": when(Some(row.created_at)), "approved_by": row.approved_by, "approved_at": when(row.approved_at),
+        "variant_b": spec.variant_b, "split_percent": spec.split_percent, "holdout_percent": spec.holdout_percent, "conversion": spec.conversion.as_ref().map(|c| json!({"event": c.event, "within_days": c.within_days})),
+        "created_by": row.created_by, "created_at": when(Some(row.created_at)), "approved_by": row.approved_by, "approved_at": when(row.approved_at), "second_approved_by": row.second_approved_by,
         "launched_at": when(row.launched_at), "audience": row.audience.map(|n| crate::segments::suppressed(n.max(0) as u64)), "pinned_versions": pinned,
     }))
 }
@@ -54,8 +55,9 @@ impl<S: Store> App<S> {
         if self.store.segment(&spec.segment_id).await?.is_none() {
             errors.push(FieldError::new("unknown_segment", "segment_id", "no segment has this id"));
         }
-        for (channel, id) in &spec.templates {
-            let field = if spec.templates.len() == 1 { "template_id".to_owned() } else { format!("template_id.{channel}") };
+        let named = |key: &str, n: usize, channel: &sotto_core::contact::Channel| if n == 1 { key.to_owned() } else { format!("{key}.{channel}") };
+        let all = spec.templates.iter().map(|(c, id)| (named("template_id", spec.templates.len(), c), c, id)).chain(spec.variant_b.iter().map(|(c, id)| (named("variant_b", spec.variant_b.len(), c), c, id)));
+        for (field, channel, id) in all.collect::<Vec<_>>() {
             let approved = self.store.template_versions(id).await?.iter().any(|v| v.status == sotto_core::template::VersionStatus::Approved.as_str());
             match self.store.template(id).await? {
                 None => errors.push(FieldError::new("unknown_template", field, "no template has this id")),
@@ -91,6 +93,8 @@ impl<S: Store> App<S> {
             approved_at: None,
             launched_at: None,
             audience: None,
+            second_approved_by: None,
+            second_approved_at: None,
         };
         if !self.store.create_campaign(&row, &ctx.audit()).await? {
             return Err(AppError::Conflict { code: "campaign_exists", message: "a campaign with this name exists".into() });

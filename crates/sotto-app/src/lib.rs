@@ -104,6 +104,10 @@ pub struct Compliance {
     pub last_staff_training: Option<jiff::civil::Date>,
     /// Whether a secure portal serves the content templates link to (`links.portal`).
     pub portal_configured: bool,
+    /// The largest audience a campaign may be launched to.
+    pub audience_cap: Option<u64>,
+    /// An audience larger than this needs a second compliance approval.
+    pub second_approval_above: Option<u64>,
 }
 
 /// The practice's details as templates show them.

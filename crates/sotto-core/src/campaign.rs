@@ -54,10 +54,67 @@ pub struct CampaignSpec {
     pub schedule: Schedule,
     /// At most this many messages a minute.
     pub throttle_per_minute: Option<u32>,
+    /// The B template of each channel, for an A/B test (recipients split at random).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variant_b: BTreeMap<Channel, String>,
+    /// The percent of recipients who get B.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_percent: Option<u8>,
+    /// The percent of members held out: sent nothing, measured all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_percent: Option<u8>,
+    /// What counts as a conversion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<Conversion>,
+}
+
+/// An event that counts as a conversion when a recipient records it within the window after
+/// launch, such as `appointment_booked` within 14 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversion {
+    /// The event's name.
+    pub event: String,
+    /// The window, in days from launch.
+    pub within_days: u32,
+}
+
+/// Which arm of a campaign a recipient is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Arm {
+    /// The A template.
+    A,
+    /// The B template.
+    B,
+    /// Sent nothing.
+    Holdout,
+}
+
+impl Arm {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::A => "a",
+            Arm::B => "b",
+            Arm::Holdout => "holdout",
+        }
+    }
+}
+
+/// A recipient's arm from two uniform draws in 0..100 (from a keyed hash of the campaign and
+/// the patient, so the split is random yet the same if computed again).
+pub fn arm(spec: &CampaignSpec, holdout_draw: u8, split_draw: u8) -> Arm {
+    if holdout_draw < spec.holdout_percent.unwrap_or(0) {
+        Arm::Holdout
+    } else if !spec.variant_b.is_empty() && split_draw < spec.split_percent.unwrap_or(50) {
+        Arm::B
+    } else {
+        Arm::A
+    }
 }
 
 /// The fields a campaign request may have.
-pub const FIELDS: &[&str] = &["name", "segment_id", "template_id", "channels", "purpose", "topic", "authorization_basis", "schedule", "throttle_per_minute"];
+pub const FIELDS: &[&str] =
+    &["name", "segment_id", "template_id", "channels", "purpose", "topic", "authorization_basis", "schedule", "throttle_per_minute", "variant_b", "split_percent", "holdout_percent", "conversion"];
 
 /// The zones a local send time is checked against: every US zone with its own rules.
 const US_ZONES: &[&str] = &["America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu"];
@@ -196,6 +253,53 @@ pub fn parse_campaign(body: &Value, now: Timestamp) -> Result<(String, CampaignS
         },
     };
     let schedule = schedule(body.get("schedule"), now, &mut errors);
+    let variant_b = match body.get("variant_b") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::String(id)) if channels.len() == 1 => BTreeMap::from([(channels[0], id.clone())]),
+        Some(Value::Object(by_channel)) => by_channel
+            .iter()
+            .filter_map(|(c, id)| match (Channel::parse("variant_b", c), id.as_str()) {
+                (Ok(c), Some(id)) if channels.contains(&c) => Some((c, id.to_owned())),
+                _ => {
+                    errors.push(FieldError::new("invalid_template_id", "variant_b", "variant_b must map channels of the campaign to template ids"));
+                    None
+                }
+            })
+            .collect(),
+        Some(_) => {
+            errors.push(FieldError::new("invalid_template_id", "variant_b", "variant_b must be a template id, or an object of channel to template id"));
+            BTreeMap::new()
+        }
+    };
+    let percent = |field: &'static str, range: std::ops::RangeInclusive<u64>, errors: &mut Vec<FieldError>| match body.get(field) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().filter(|n| range.contains(n)) {
+            Some(n) => Some(n as u8),
+            None => {
+                errors.push(FieldError::new("invalid_percent", field, format!("{field} must be a whole number from {} to {}", range.start(), range.end())));
+                None
+            }
+        },
+    };
+    let split_percent = percent("split_percent", 1..=99, &mut errors);
+    let holdout_percent = percent("holdout_percent", 0..=50, &mut errors);
+    if split_percent.is_some() && variant_b.is_empty() {
+        errors.push(FieldError::new("missing_field", "variant_b", "split_percent needs variant_b, the B template"));
+    }
+    let conversion = match body.get("conversion") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let event = v.get("event").and_then(Value::as_str).filter(|e| (1..=64).contains(&e.len()) && e.starts_with(|c: char| c.is_ascii_lowercase()) && e.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+            let days = v.get("within_days").and_then(Value::as_u64).filter(|d| (1..=365).contains(d));
+            match (event, days) {
+                (Some(event), Some(days)) => Some(Conversion { event: event.to_owned(), within_days: days as u32 }),
+                _ => {
+                    errors.push(FieldError::new("invalid_conversion", "conversion", "conversion must be {\"event\": a declared event name such as appointment_booked, \"within_days\": 1 to 365}"));
+                    None
+                }
+            }
+        }
+    };
     if let Some(obj) = body.as_object()
         && obj.keys().any(|k| !FIELDS.contains(&k.as_str()))
     {
@@ -203,7 +307,7 @@ pub fn parse_campaign(body: &Value, now: Timestamp) -> Result<(String, CampaignS
     }
     match (name, segment_id, purpose, schedule, errors.is_empty()) {
         (Some(name), Some(segment_id), Some(purpose), Some(schedule), true) => {
-            Ok((name, CampaignSpec { segment_id, channels, templates, purpose, topic, authorization_basis, schedule, throttle_per_minute }))
+            Ok((name, CampaignSpec { segment_id, channels, templates, purpose, topic, authorization_basis, schedule, throttle_per_minute, variant_b, split_percent, holdout_percent, conversion }))
         }
         _ => Err(errors),
     }

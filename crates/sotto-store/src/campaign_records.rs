@@ -28,6 +28,11 @@ pub struct CampaignRow {
     pub launched_at: Option<i64>,
     /// How many messages launch queued.
     pub audience: Option<i64>,
+    /// Who approved it a second time, for an audience past the configured size (never its
+    /// author, never the first approver).
+    pub second_approved_by: Option<String>,
+    /// When.
+    pub second_approved_at: Option<i64>,
 }
 
 /// How many of a campaign's messages stand in one state, with one decision and reasons.

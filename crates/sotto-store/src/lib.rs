@@ -268,9 +268,14 @@ pub trait CampaignStore {
     fn delete_campaign(&self, id: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Approves a draft as `approver`; false unless it is still a draft.
     fn approve_campaign(&self, id: &str, approver: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Records the second approval of an approved campaign, by someone who is neither its
+    /// author nor its first approver; false otherwise.
+    fn second_approve_campaign(&self, id: &str, approver: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Launches an approved campaign: pins the versions and queues its messages, all or
     /// nothing; false unless it was approved.
-    fn launch_campaign(&self, id: &str, pinned: &str, messages: &[OutboxRow], at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn launch_campaign(&self, id: &str, pinned: &str, messages: &[OutboxRow], arms: &[(String, &'static str)], at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Each arm's recipients, and how many of them recorded `event` in `[from, until)`.
+    fn conversions(&self, id: &str, event: &str, from: i64, until: i64) -> impl Future<Output = StoreResult<Vec<(String, i64, i64)>>> + Send;
     /// Pauses, resumes or cancels; false when the campaign is not in a state that allows it.
     fn control_campaign(&self, id: &str, control: CampaignControl, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Its messages counted by state, decision and reasons.

@@ -92,6 +92,8 @@ struct FileConfig {
     last_risk_assessment: Option<jiff::civil::Date>,
     last_staff_training: Option<jiff::civil::Date>,
     portal_configured: Option<bool>,
+    campaign_audience_cap: Option<u64>,
+    campaign_second_approval_above: Option<u64>,
 }
 
 /// Typed settings, passed down to what needs them.
@@ -320,7 +322,13 @@ impl ConfigArgs {
         let apns = crate::provider_config::resolve_apns(file.apns, production)?;
         // Twilio signs its webhooks with the account's auth token.
         let sms_webhook_secret = sms_webhook_secret.or_else(|| twilio.as_ref().map(|t| sotto_crypto::webhook::Secret::new(t.auth_token.clone())));
-        let compliance = sotto_app::Compliance { last_risk_assessment: file.last_risk_assessment, last_staff_training: file.last_staff_training, portal_configured: file.portal_configured.unwrap_or(false) };
+        let compliance = sotto_app::Compliance {
+            last_risk_assessment: file.last_risk_assessment,
+            last_staff_training: file.last_staff_training,
+            portal_configured: file.portal_configured.unwrap_or(false),
+            audience_cap: file.campaign_audience_cap,
+            second_approval_above: file.campaign_second_approval_above,
+        };
         Ok(Settings {
             compliance,
             smtp,

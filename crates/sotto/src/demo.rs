@@ -139,7 +139,7 @@ fn demo_settings(listen: std::net::SocketAddr) -> AppSettings {
     settings.providers = [Channel::Email, Channel::Sms].into_iter().map(|c| (c, sink.clone())).collect();
     settings.providers.insert(Channel::Push, ProviderSpec { name: "development sink for push (no BAA, like FCM and APNs)".into(), baa_signed: None, ..sink });
     let two_months_ago = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().saturating_sub(jiff::Span::new().months(2));
-    settings.compliance = sotto_app::Compliance { last_risk_assessment: Some(two_months_ago), last_staff_training: Some(two_months_ago), portal_configured: false };
+    settings.compliance = sotto_app::Compliance { last_risk_assessment: Some(two_months_ago), last_staff_training: Some(two_months_ago), ..sotto_app::Compliance::default() };
     if let Some(all_day) = Window::parse("00:00-23:59") {
         let daytime = settings.gate.window;
         settings.gate.window = all_day;

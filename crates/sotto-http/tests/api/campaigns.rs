@@ -15,9 +15,9 @@ use crate::support::{TestApp, app_settings, read, spawn_app_with};
 
 /// A deployment whose checklist can pass: providers under BAAs, a portal, a recent risk
 /// assessment and training.
-fn compliant() -> AppSettings {
+pub fn compliant() -> AppSettings {
     let recent = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    AppSettings { compliance: Compliance { last_risk_assessment: Some(recent), last_staff_training: Some(recent), portal_configured: true }, ..app_settings() }
+    AppSettings { compliance: Compliance { last_risk_assessment: Some(recent), last_staff_training: Some(recent), portal_configured: true, ..Compliance::default() }, ..app_settings() }
 }
 
 async fn call(t: &TestApp, key: &str, path: &str) -> (u16, Value) {
@@ -247,5 +247,35 @@ async fn a_resend_sends_again_only_the_messages_that_failed() {
         let report = t.app.dispatch_round("w-1", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
         assert_eq!((report.claimed, report.sent), (1, 1), "only the failed message goes again: {report:?}");
         assert_eq!(t.app.mailbox().list().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_large_audience_needs_a_second_approval_from_a_third_person_and_the_cap_is_never_passed() {
+    for backend in backends() {
+        let mut settings = compliant();
+        settings.compliance.second_approval_above = Some(2);
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), settings).await;
+        let id = draft(&t, "marketing").await;
+        let (first, second) = (t.key(&[Scope::Compliance]).await, t.key(&[Scope::Compliance]).await);
+        assert_eq!(call(&t, &first, &format!("/v1/campaigns/{id}/approve")).await.0, 200);
+        let (code, refused) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/launch")).await;
+        assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("second_approval_required")), "{refused}");
+        let (code, refused) = call(&t, &first, &format!("/v1/campaigns/{id}/approve")).await;
+        assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("self_approval")), "the first approver cannot approve twice: {refused}");
+        let (code, approved) = call(&t, &second, &format!("/v1/campaigns/{id}/approve")).await;
+        assert_eq!((code, approved["second_approved_by"].is_string()), (200, true), "{approved}");
+        assert_eq!(call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/launch")).await.0, 200);
+
+        let mut capped = compliant();
+        capped.compliance.audience_cap = Some(2);
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), capped).await;
+        let id = draft(&t, "marketing").await;
+        let reviewer = t.key(&[Scope::Compliance]).await;
+        assert_eq!(call(&t, &reviewer, &format!("/v1/campaigns/{id}/approve")).await.0, 200);
+        let (code, refused) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/launch")).await;
+        assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("audience_over_cap")), "{refused}");
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(t.store().pool()).await.expect("count");
+        assert_eq!(queued, 0, "nothing queued past the cap");
     }
 }

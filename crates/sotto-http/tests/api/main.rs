@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod campaign_ab;
 mod campaigns;
 mod consent;
 mod inbound;

@@ -13,7 +13,17 @@ CREATE TABLE campaigns (
     approved_by TEXT,
     approved_at BIGINT,
     launched_at BIGINT,
-    audience BIGINT
+    audience BIGINT,
+    second_approved_by TEXT,
+    second_approved_at BIGINT
+);
+
+-- Each recipient's arm (A, B or held out), drawn at launch, for measuring conversions.
+CREATE TABLE campaign_recipients (
+    campaign_id TEXT NOT NULL REFERENCES campaigns (id),
+    external_id TEXT NOT NULL,
+    arm TEXT NOT NULL CHECK (arm IN ('a', 'b', 'holdout')),
+    PRIMARY KEY (campaign_id, external_id)
 );
 
 -- The outbox gains the campaign a message belongs to, sandbox keys' messages (kept by the

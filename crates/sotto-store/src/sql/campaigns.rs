@@ -11,7 +11,7 @@ use super::SqlStore;
 use super::outbox::insert_messages;
 use crate::{AuditContext, CampaignControl, CampaignRow, CampaignStore, MessageCount, OutboxRow, ReportLine, ReportScope, StoreResult};
 
-const COLUMNS: &str = "id, name, spec, state, pinned, created_by, created_at, updated_at, approved_by, approved_at, launched_at, audience";
+const COLUMNS: &str = "id, name, spec, state, pinned, created_by, created_at, updated_at, approved_by, approved_at, launched_at, audience, second_approved_by, second_approved_at";
 
 fn campaign_from_row(r: &AnyRow) -> Result<CampaignRow, sqlx::Error> {
     Ok(CampaignRow {
@@ -27,6 +27,8 @@ fn campaign_from_row(r: &AnyRow) -> Result<CampaignRow, sqlx::Error> {
         approved_at: r.try_get("approved_at")?,
         launched_at: r.try_get("launched_at")?,
         audience: r.try_get("audience")?,
+        second_approved_by: r.try_get("second_approved_by")?,
+        second_approved_at: r.try_get("second_approved_at")?,
     })
 }
 
@@ -37,7 +39,7 @@ fn object(id: &str) -> String {
 impl CampaignStore for SqlStore {
     async fn create_campaign(&self, row: &CampaignRow, ctx: &AuditContext) -> StoreResult<bool> {
         let (mut tx, mut head) = self.begin_write().await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!("INSERT INTO campaigns ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING")))
+        let inserted = sqlx::query(AssertSqlSafe(format!("INSERT INTO campaigns ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (name) DO NOTHING")))
             .bind(row.id.as_str())
             .bind(row.name.as_str())
             .bind(row.spec.as_str())
@@ -50,6 +52,8 @@ impl CampaignStore for SqlStore {
             .bind(row.approved_at)
             .bind(row.launched_at)
             .bind(row.audience)
+            .bind(row.second_approved_by.as_deref())
+            .bind(row.second_approved_at)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -121,7 +125,27 @@ impl CampaignStore for SqlStore {
         Ok(approved)
     }
 
-    async fn launch_campaign(&self, id: &str, pinned: &str, messages: &[OutboxRow], at: i64, ctx: &AuditContext) -> StoreResult<bool> {
+    async fn second_approve_campaign(&self, id: &str, approver: &str, at: i64, ctx: &AuditContext) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let approved = sqlx::query(
+            "UPDATE campaigns SET second_approved_by = $1, second_approved_at = $2, updated_at = $2 \
+             WHERE id = $3 AND state = 'approved' AND second_approved_by IS NULL AND created_by <> $1 AND approved_by <> $1",
+        )
+        .bind(approver)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if approved {
+            head.append(&mut tx, &[ctx.event(action::CAMPAIGN_APPROVE, object(id), "second")]).await?;
+            head.commit(tx).await?;
+        }
+        Ok(approved)
+    }
+
+    async fn launch_campaign(&self, id: &str, pinned: &str, messages: &[OutboxRow], arms: &[(String, &'static str)], at: i64, ctx: &AuditContext) -> StoreResult<bool> {
         let (mut tx, mut head) = self.begin_write().await?;
         // Taking the state first makes a second launch, racing this one, find it launched.
         let launched = sqlx::query("UPDATE campaigns SET state = 'launched', pinned = $1, launched_at = $2, updated_at = $2, audience = $3 WHERE id = $4 AND state = 'approved'")
@@ -140,6 +164,10 @@ impl CampaignStore for SqlStore {
         for chunk in messages.chunks(5_000) {
             insert_messages(self, &mut tx, &mut head, chunk, ctx).await?;
         }
+        super::bulk::insert_rows(self.backend, &mut tx, "INSERT INTO campaign_recipients (campaign_id, external_id, arm)", 3, "", arms, |q, (patient, arm)| {
+            q.bind(id.to_owned()).bind(patient.as_str()).bind(*arm)
+        })
+        .await?;
         head.commit(tx).await?;
         Ok(true)
     }
@@ -224,6 +252,21 @@ impl CampaignStore for SqlStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
+    }
+
+    async fn conversions(&self, id: &str, event: &str, from: i64, until: i64) -> StoreResult<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT r.arm, COUNT(*) AS recipients, \
+               SUM(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.external_id = r.external_id AND e.name = $2 AND e.occurred_at >= $3 AND e.occurred_at < $4) THEN 1 ELSE 0 END) AS converted \
+             FROM campaign_recipients r WHERE r.campaign_id = $1 GROUP BY r.arm ORDER BY r.arm",
+        )
+        .bind(id)
+        .bind(event)
+        .bind(from)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("arm")?, r.try_get("recipients")?, r.try_get("converted")?))).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
     }
 
     async fn campaign_counts(&self, id: &str) -> StoreResult<Vec<MessageCount>> {
