@@ -36,6 +36,7 @@ impl Dispatcher {
         let (stop, stop_rx) = watch::channel(false);
         let (done_tx, done) = watch::channel(false);
         let providers = Arc::new(providers);
+        app.set_live_providers(providers.clone());
         let done_tx = Arc::new(done_tx);
         let worker = name.clone();
         let restarts = supervise("dispatch worker", move || {

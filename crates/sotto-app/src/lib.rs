@@ -6,6 +6,7 @@ mod admin;
 mod campaign_checklist;
 mod campaign_launch;
 mod campaign_report;
+mod campaign_test_send;
 mod campaigns;
 mod checkpoints;
 mod compose;
@@ -232,13 +233,15 @@ pub struct App<S> {
     mailbox: Arc<deliver::Mailbox>,
     outbox_notify: Arc<tokio::sync::Notify>,
     send_limits: std::sync::Mutex<std::collections::HashMap<String, sotto_core::rate::TokenBucket>>,
+    /// The providers the dispatch worker of this process hands messages to, for test sends.
+    live_providers: std::sync::OnceLock<Arc<deliver::Providers>>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.
@@ -261,6 +264,11 @@ impl<S: Store> App<S> {
         let ctx = AuditContext { actor: "local:dev-mailbox".into(), request_id: String::new(), source_ip: None, at_micros: micros(now) };
         self.store.append_audit(vec![ctx.event(sotto_core::audit::action::PATIENT_READ_PHI, "dev:mailbox".into(), "success")]).await?;
         Ok(Some(self.mailbox.list()))
+    }
+
+    /// Names the providers this process's dispatch worker uses (the first worker's stay).
+    pub fn set_live_providers(&self, providers: Arc<deliver::Providers>) {
+        let _ = self.live_providers.set(providers);
     }
 
     /// The development sink's mailbox, for wiring the sink provider.

@@ -307,7 +307,7 @@ impl<S: Store> App<S> {
 
     /// The variables a template sees: `patient` and `event` as given, the practice's details
     /// and the links Sotto makes.
-    fn render_context(&self, mut data: Value) -> Value {
+    pub(crate) fn render_context(&self, mut data: Value) -> Value {
         let base = self.settings.public_url.trim_end_matches('/');
         let clinic = &self.settings.clinic;
         if let Some(obj) = data.as_object_mut() {

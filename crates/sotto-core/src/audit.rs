@@ -81,6 +81,8 @@ pub mod action {
     pub const CAMPAIGN_LAUNCH: &str = "campaign.launch";
     /// A campaign was paused, resumed or cancelled.
     pub const CAMPAIGN_CONTROL: &str = "campaign.control";
+    /// A campaign's approved versions were sent to staff as a test.
+    pub const CAMPAIGN_TEST: &str = "campaign.test";
     /// A patient clicked a tracked link of a message, or unsubscribed through it.
     pub const MESSAGE_ENGAGEMENT: &str = "message.engagement";
 }

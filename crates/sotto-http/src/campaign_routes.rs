@@ -57,6 +57,10 @@ pub(crate) async fn template_report<S: Store>(State(app): AppState<S>, Ctx(ctx):
     Ok(Json(app.template_report(&ctx, &id).await?))
 }
 
+pub(crate) async fn test_send<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.campaign_test_send(&ctx, &id, &body).await?))
+}
+
 /// A tracked link: the click is recorded once per message, then the patient goes on.
 pub(crate) async fn follow<S: Store>(State(app): AppState<S>, request_id: Option<axum::Extension<crate::request_id::RequestId>>, Path(token): Path<String>) -> Result<axum::response::Redirect, ApiError> {
     let request_id = request_id.map(|r| r.0.0.clone()).unwrap_or_default();

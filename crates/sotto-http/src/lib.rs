@@ -96,6 +96,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/campaigns/{id}/progress", get(campaign_routes::progress::<S>))
         .route("/v1/campaigns/{id}/progress/stream", get(campaign_routes::progress_stream::<S>))
         .route("/v1/campaigns/{id}/report", get(campaign_routes::report::<S>))
+        .route("/v1/campaigns/{id}/test", post(campaign_routes::test_send::<S>))
         .route("/v1/templates/{id}/report", get(campaign_routes::template_report::<S>))
         .route("/c/{token}", get(campaign_routes::follow::<S>))
         .route("/v1/campaigns/{id}/{step}", post(campaign_routes::step::<S>))

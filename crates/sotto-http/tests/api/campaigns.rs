@@ -279,3 +279,25 @@ async fn a_large_audience_needs_a_second_approval_from_a_third_person_and_the_ca
         assert_eq!(queued, 0, "nothing queued past the cap");
     }
 }
+
+#[tokio::test]
+async fn a_test_send_reaches_the_staff_seed_list_marked_as_a_test_and_is_never_counted() {
+    for backend in backends() {
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), compliant()).await;
+        let id = draft(&t, "marketing").await;
+        let path = format!("/v1/campaigns/{id}/test");
+        let (code, refused) = t.post_json(&path, &json!({"to": ["front-desk@clinic.example"]})).await;
+        assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("no_worker")), "{refused}");
+        t.app.set_live_providers(std::sync::Arc::new(Providers::sink(t.app.mailbox())));
+        let (code, refused) = t.post_json(&path, &json!({"to": ["not an address"]})).await;
+        assert_eq!((code, refused["error"]["field"].as_str()), (422, Some("to[0]")), "{refused}");
+        let (code, sent) = t.post_json(&path, &json!({"to": ["front-desk@clinic.example", "+13125550100"]})).await;
+        assert_eq!((code, sent["sent"].as_u64()), (200, Some(1)), "only the email seed has a template of its channel: {sent}");
+        assert!(!sent.to_string().contains("front-desk"), "results name seeds by position only: {sent}");
+        let kept = t.app.mailbox().list();
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].subject.starts_with("[TEST] ") && kept[0].headers.iter().any(|(n, v)| n == "X-Sotto-Test" && *v == id), "{:?}", kept[0].headers);
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(t.store().pool()).await.expect("count");
+        assert_eq!(queued, 0, "a test is not a campaign message");
+    }
+}

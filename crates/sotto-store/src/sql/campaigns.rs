@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 use sotto_core::audit::{Outcome, action};
 
 use super::SqlStore;
-use super::outbox::insert_messages;
+use super::outbox_rows::insert_messages;
 use crate::{AuditContext, CampaignControl, CampaignRow, CampaignStore, MessageCount, OutboxRow, ReportLine, ReportScope, StoreResult};
 
 const COLUMNS: &str = "id, name, spec, state, pinned, created_by, created_at, updated_at, approved_by, approved_at, launched_at, audience, second_approved_by, second_approved_at";

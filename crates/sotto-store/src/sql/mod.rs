@@ -10,6 +10,7 @@ mod consent;
 mod gate_inputs;
 mod ingest;
 mod outbox;
+mod outbox_rows;
 mod patients;
 mod segments;
 mod send_rates;
