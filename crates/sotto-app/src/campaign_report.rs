@@ -35,7 +35,9 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
     let keys: Vec<&(String, Option<i64>)> = rows.keys().collect();
     let outcome = |ls: &[&ReportLine], states: &[&str]| ls.iter().filter(|l| states.contains(&l.state.as_str())).map(|l| l.count.max(0) as u64).sum::<u64>();
     let table: Vec<Vec<u64>> = rows.values().map(|ls| OUTCOMES.iter().map(|(_, states)| outcome(ls, states)).collect()).collect();
+    // Rows, then the row of column totals; each row ends with its own total.
     let shown = disclose_table(&table);
+    let (totals, messages) = (table.len(), OUTCOMES.len());
     let engagement = |ls: &[&ReportLine], f: fn(&ReportLine) -> i64| ls.iter().map(|l| f(l).max(0) as u64).sum::<u64>();
     let mut out_rows = Vec::new();
     for (i, key) in keys.iter().enumerate() {
@@ -43,7 +45,7 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
         let mut row = Map::new();
         row.insert("template_id".into(), json!(key.0));
         row.insert("version".into(), json!(key.1));
-        row.insert("messages".into(), json!(disclose(table[i].iter().sum())));
+        row.insert("messages".into(), json!(shown[i][messages]));
         for (j, (name, _)) in OUTCOMES.iter().enumerate() {
             row.insert((*name).into(), json!(shown[i][j]));
         }
@@ -64,9 +66,9 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
         out_rows.push(Value::Object(row));
     }
     let mut total = Map::new();
-    total.insert("messages".into(), json!(disclose(table.iter().flatten().sum())));
+    total.insert("messages".into(), json!(shown[totals][messages]));
     for (j, (name, _)) in OUTCOMES.iter().enumerate() {
-        total.insert((*name).into(), json!(disclose(table.iter().map(|r| r[j]).sum())));
+        total.insert((*name).into(), json!(shown[totals][j]));
     }
     let all: Vec<&ReportLine> = lines.iter().collect();
     total.insert("clicked".into(), json!(disclose(engagement(&all, |l| l.clicked))));
@@ -86,7 +88,7 @@ pub(crate) fn arms_json(lines: &[(String, i64, i64)], measured: bool) -> Value {
     let mut arms = Map::new();
     for (i, (arm, recipients, converted)) in lines.iter().enumerate() {
         let mut entry = Map::new();
-        entry.insert("recipients".into(), json!(disclose(recipients.max(&0).unsigned_abs())));
+        entry.insert("recipients".into(), json!(shown[i][2]));
         if measured {
             entry.insert("converted".into(), json!(shown[i][0]));
             let rate = match (shown[i][0], shown[i][1]) {
@@ -148,5 +150,6 @@ mod tests {
         assert_eq!(row["clicked"], 30);
         assert_eq!(row["denied_by_reason"]["channel_opted_out"], "suppressed", "a reason would give its hidden outcome away");
         assert_eq!(answer["total"]["messages"], 165);
+        assert_eq!(answer["total"]["denied"], "suppressed", "one template: the total row would repeat the row's hidden cell");
     }
 }

@@ -52,13 +52,24 @@ fn hidden(s: Shown) -> bool {
     matches!(s, Shown::FewerThan11 | Shown::Suppressed)
 }
 
-/// A table of counts whose rows and columns are each shown with their totals: every cell is
-/// disclosed, then, wherever a row or a column hides exactly one cell, the smallest other
-/// non-zero cell of that line is suppressed too (complementary suppression), until no line
-/// hides a single cell, so a total minus the cells shown never isolates a small count.
-pub fn disclose_table(rows: &[Vec<u64>]) -> Vec<Vec<Shown>> {
+/// A table of counts shown with its totals: the answer has one more column (each row's total)
+/// and one more row (each column's total, and the grand total). Every cell is disclosed;
+/// then, wherever a row or a column (its total included) hides exactly one cell, the smallest
+/// other non-zero cell of that line is suppressed too (complementary suppression), until no
+/// line hides a single cell, so subtracting the cells shown never isolates a small count.
+pub fn disclose_table(table: &[Vec<u64>]) -> Vec<Vec<Shown>> {
+    let width = table.iter().map(Vec::len).max().unwrap_or(0);
+    let mut rows: Vec<Vec<u64>> = table.iter().map(|r| {
+        let mut r = r.clone();
+        r.resize(width, 0);
+        let total = r.iter().sum();
+        r.push(total);
+        r
+    }).collect();
+    rows.push((0..=width).map(|c| rows.iter().map(|r| r[c]).sum()).collect());
+    let rows = rows;
+    let width = width + 1;
     let mut shown: Vec<Vec<Shown>> = rows.iter().map(|r| r.iter().map(|n| disclose(*n)).collect()).collect();
-    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut lines: Vec<Vec<(usize, usize)>> = (0..rows.len()).map(|r| (0..rows[r].len()).map(|c| (r, c)).collect()).collect();
     lines.extend((0..width).map(|c| (0..rows.len()).filter(|r| c < rows[*r].len()).map(|r| (r, c)).collect()));
     loop {
@@ -99,15 +110,24 @@ mod tests {
 
     #[test]
     fn a_line_never_hides_a_single_cell_that_its_total_would_give_away() {
-        // Two templates (rows) by outcome (columns): sent, bounced, denied.
+        // Two templates (rows) by outcome (columns): sent, bounced, denied; then the totals.
         let table = disclose_table(&[vec![120, 3, 40], vec![95, 30, 22]]);
+        assert_eq!(table.len(), 3, "a row of column totals");
+        assert_eq!(table[0].len(), 4, "a column of row totals");
         assert_eq!(table[0][1], Shown::FewerThan11);
         assert_eq!(table[0][2], Shown::Suppressed, "the row's smallest other cell hides with it");
         assert_eq!(table[1][1], Shown::Suppressed, "and the column's");
-        for line in [vec![table[0][0], table[0][1], table[0][2]], vec![table[1][0], table[1][1], table[1][2]], vec![table[0][1], table[1][1]], vec![table[0][2], table[1][2]]] {
-            assert_ne!(line.iter().filter(|s| hidden(**s)).count(), 1, "{line:?}");
+        for (r, row) in table.iter().enumerate() {
+            assert_ne!(row.iter().filter(|s| hidden(**s)).count(), 1, "row {r}: {row:?}");
         }
-        assert_eq!(disclose_table(&[vec![120, 0, 40]]), vec![vec![Shown::About(120), Shown::Zero, Shown::About(40)]], "nothing small, nothing hidden");
+        for c in 0..4 {
+            let column: Vec<Shown> = table.iter().map(|row| row[c]).collect();
+            assert_ne!(column.iter().filter(|s| hidden(**s)).count(), 1, "column {c}: {column:?}");
+        }
+        let single = disclose_table(&[vec![75, 15, 5]]);
+        assert_eq!(single[0][1], Shown::Suppressed);
+        assert_eq!(single[1][1], Shown::Suppressed, "a one-row table's total row would repeat the hidden cell");
+        assert_eq!(disclose_table(&[vec![120, 0, 40]])[0], vec![Shown::About(120), Shown::Zero, Shown::About(40), Shown::About(160)], "nothing small, nothing hidden");
     }
 
     #[test]
