@@ -4,8 +4,10 @@
 //! durability settings (WAL, synchronous=FULL). `gate` measures send-gate decisions, pure and
 //! with state read from SQLite and PostgreSQL. `segments` evaluates segments beside DuckDB on
 //! the same data. `reliability` kills a dispatch worker mid-send and counts what reached a real
-//! SMTP server. `throughput` delivers queued emails into Postfix's smtp-sink beside smtp-source.
+//! SMTP server. `throughput` delivers queued emails into Postfix's smtp-sink beside smtp-source;
+//! `campaign` does the same for a campaign from its launch.
 
+mod campaign;
 mod gate;
 mod ingest;
 mod lint;
@@ -37,6 +39,8 @@ enum Command {
     Reliability(reliability::ReliabilityArgs),
     /// Delivery speed: queued emails into Postfix's smtp-sink beside smtp-source, and peak RSS.
     Throughput(throughput::ThroughputArgs),
+    /// A campaign from launch to its last message at smtp-sink, beside smtp-source.
+    Campaign(campaign::CampaignArgs),
 }
 
 #[tokio::main]
@@ -48,5 +52,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Lint(args) => lint::run(args),
         Command::Reliability(args) => reliability::run(args).await,
         Command::Throughput(args) => throughput::run(args).await,
+        Command::Campaign(args) => campaign::run(args).await,
     }
 }

@@ -27,13 +27,27 @@ pub struct Queued {
 
 /// Fills a fresh store of `backend`; the master key is written to `dir`.
 pub async fn queue_emails(n: usize, backend: Backend, dir: &Path) -> anyhow::Result<Queued> {
+    let (test_store, key_file, _) = patients(n, backend, dir, AppSettings::default()).await?;
+    let store = test_store.store.clone();
+    let template = store.templates().await?.into_iter().find(|t| t.name == "Appointment confirmation (email)").context("library template")?.id;
+    let rows = queued_rows(&test_store, &template, n);
+    let audit = AuditContext { actor: "system:bench".into(), request_id: String::new(), source_ip: None, at_micros: sotto_app::micros(jiff::Timestamp::now()) };
+    for chunk in rows.chunks(2_000) {
+        store.enqueue_messages(chunk, &audit).await?;
+    }
+    Ok(Queued { test_store, key_file, rows, audit })
+}
+
+/// A fresh store of `backend` with `n` patients (verified email, opted in) and the library
+/// approved; the master key is written to `dir`. Answers the app too.
+pub async fn patients(n: usize, backend: Backend, dir: &Path, settings: AppSettings) -> anyhow::Result<(TestStore, PathBuf, std::sync::Arc<App<sotto_store::SqlStore>>)> {
     let test_store = fresh_store(backend).await;
     let store = test_store.store.clone();
     let key_file = dir.join("master.key");
     std::fs::write(&key_file, test_store.master.to_base64().as_bytes())?;
     #[cfg(unix)]
     std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let app = App::new(store.clone(), Keyring::new(&test_store.master), AppSettings::default());
+    let app = App::new(store.clone(), Keyring::new(&test_store.master), settings);
     let identify: Vec<serde_json::Value> = (0..n)
         .map(|i| json!({"type": "identify", "userId": format!("p-{i:07}"), "messageId": format!("rel-{i}"), "traits": {"email": format!("patient{i}@example.org"), "email_verified": true, "first_name": "Ana", "timezone": "America/Chicago"}}))
         .collect();
@@ -47,26 +61,24 @@ pub async fn queue_emails(n: usize, backend: Backend, dir: &Path) -> anyhow::Res
         app.record_consents(&ctx("frontdesk"), chunk).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     app.load_template_library(&ctx("library"), &ctx("reviewer"), "approved").await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let template = store.templates().await?.into_iter().find(|t| t.name == "Appointment confirmation (email)").context("library template")?.id;
+    Ok((test_store, key_file, app))
+}
+
+fn queued_rows(test_store: &TestStore, template: &str, n: usize) -> Vec<OutboxRow> {
     let now = sotto_app::micros(jiff::Timestamp::now());
     let keyring = Keyring::new(&test_store.master);
-    let rows: Vec<OutboxRow> = (0..n)
+    (0..n)
         .map(|i| {
             let id = keyring.message_ref(&format!("system:bench/appt-{i}"));
             OutboxRow {
                 channel: "email".into(),
                 purpose: "treatment".into(),
-                template_id: template.clone(),
+                template_id: template.to_owned(),
                 context: json!({"appointment_start": "2026-12-20T15:30:00Z", "provider_first_name": "Maria"}).to_string(),
                 ..OutboxRow::queued(id, format!("p-{i:07}"), now)
             }
         })
-        .collect();
-    let audit = AuditContext { actor: "system:bench".into(), request_id: String::new(), source_ip: None, at_micros: now };
-    for chunk in rows.chunks(2_000) {
-        store.enqueue_messages(chunk, &audit).await?;
-    }
-    Ok(Queued { test_store, key_file, rows, audit })
+        .collect()
 }
 
 /// A configuration sending email over plain SMTP to a loopback sink at `port` with `pool`

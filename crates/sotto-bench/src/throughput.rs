@@ -36,7 +36,7 @@ pub struct ThroughputArgs {
 }
 
 /// Postfix's smtp-sink on a free loopback port, keeping messages in `dump` when given.
-fn sink(bin: &Path, dump: Option<&Path>) -> anyhow::Result<(Child, u16)> {
+pub(crate) fn sink(bin: &Path, dump: Option<&Path>) -> anyhow::Result<(Child, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut command = Command::new(bin.join("smtp-sink"));
     // As root it must drop privileges; the dump directory is then written as that user.
@@ -90,6 +90,14 @@ async fn deliver(args: &ThroughputArgs, n: usize, backend: Backend, port: u16, d
     Ok((elapsed, peak))
 }
 
+/// The body of a message as smtp-sink kept it (its envelope lines first, then the headers).
+pub(crate) fn body_size(kept: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(kept);
+    let start = text.find("Content-Type").or_else(|| text.find("From:")).unwrap_or(0);
+    let message = &text[start..];
+    message.find("\r\n\r\n").or_else(|| message.find("\n\n")).map_or(message.len(), |h| message.len() - h)
+}
+
 pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
     let backend = if args.backend == "postgres" { Backend::Postgres } else { Backend::Sqlite };
     // What Sotto sends: a few messages kept by the sink, measured.
@@ -106,14 +114,7 @@ pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
     if kept.is_empty() {
         bail!("the calibration run left no message at smtp-sink");
     }
-    // smtp-sink writes its own envelope lines first; the message proper starts at its headers.
-    let body = |m: &[u8]| {
-        let text = String::from_utf8_lossy(m);
-        let start = text.find("Content-Type").or_else(|| text.find("From:")).unwrap_or(0);
-        let message = &text[start..];
-        message.find("\r\n\r\n").or_else(|| message.find("\n\n")).map_or(message.len(), |h| message.len() - h)
-    };
-    let body_size = kept.iter().map(|m| body(m)).sum::<usize>() / kept.len();
+    let body_size = kept.iter().map(|m| body_size(m)).sum::<usize>() / kept.len();
     let whole = kept.iter().map(Vec::len).sum::<usize>() / kept.len();
     println!("a message as Sotto sends it: about {whole} bytes as kept by smtp-sink, {body_size} bytes of body (text and HTML parts)");
 
