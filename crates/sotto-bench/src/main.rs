@@ -5,13 +5,14 @@
 //! with state read from SQLite and PostgreSQL. `segments` evaluates segments beside DuckDB on
 //! the same data. `reliability` kills a dispatch worker mid-send and counts what reached a real
 //! SMTP server. `throughput` delivers queued emails into Postfix's smtp-sink beside smtp-source;
-//! `campaign` does the same for a campaign from its launch.
+//! `campaign` does the same for a campaign from its launch; `preflight` times a preflight.
 
 mod campaign;
 mod gate;
 mod ingest;
 mod lint;
 mod outbox_setup;
+mod preflight;
 mod reliability;
 mod segments;
 mod throughput;
@@ -41,6 +42,8 @@ enum Command {
     Throughput(throughput::ThroughputArgs),
     /// A campaign from launch to its last message at smtp-sink, beside smtp-source.
     Campaign(campaign::CampaignArgs),
+    /// A campaign's preflight over a large segment on SQLite.
+    Preflight(preflight::PreflightArgs),
 }
 
 #[tokio::main]
@@ -53,5 +56,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Reliability(args) => reliability::run(args).await,
         Command::Throughput(args) => throughput::run(args).await,
         Command::Campaign(args) => campaign::run(args).await,
+        Command::Preflight(args) => preflight::run(args).await,
     }
 }
