@@ -28,9 +28,10 @@ impl ProfileMerger<Vec<Phi<String>>> for Forget<'_> {
 }
 
 impl<S: Store> App<S> {
-    /// Forgets a patient's stale device tokens, once per message that found them stale.
-    pub(crate) async fn forget_push_tokens(&self, message_id: &str, external_id: &str, stale: Vec<Phi<String>>, ctx: &AuditContext) {
-        let write = IngestWrite::Identify { message_id: format!("push-tokens-stale:{message_id}"), external_id: external_id.to_owned(), changes: stale };
+    /// Forgets a patient's stale device tokens, once per attempt of a message that found them
+    /// stale (a message sent again may find others).
+    pub(crate) async fn forget_push_tokens(&self, message_id: &str, attempt: i64, external_id: &str, stale: Vec<Phi<String>>, ctx: &AuditContext) {
+        let write = IngestWrite::Identify { message_id: format!("push-tokens-stale:{message_id}:{attempt}"), external_id: external_id.to_owned(), changes: stale };
         match self.store.ingest(&[write], &Forget { keyring: &self.keyring }, ctx, Vec::new()).await {
             Ok(_) => tracing::info!(message = message_id, "forgot device tokens the push service called invalid"),
             Err(e) => {

@@ -101,6 +101,8 @@ struct Handoff {
     stale: Vec<sotto_core::phi::Phi<String>>,
     /// Whether it went to the channel's provider (not a sandbox key's sink).
     real: bool,
+    /// Which attempt it was.
+    attempt: i64,
 }
 
 /// What every chunk of one round shares.
@@ -317,7 +319,7 @@ impl<S: Store> App<S> {
                 };
                 // Only answers that say nothing of the recipient count against the provider.
                 let ok = matches!(finish, Finish::Sent { .. } | Finish::Failed { .. });
-                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale, real }
+                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale, real, attempt: attempts }
             });
         }
         let mut channels = Vec::new();
@@ -329,7 +331,7 @@ impl<S: Store> App<S> {
                         channels.push(h.channel);
                     }
                     if !h.stale.is_empty() {
-                        self.forget_push_tokens(&h.id, &h.patient, h.stale, &audit).await;
+                        self.forget_push_tokens(&h.id, h.attempt, &h.patient, h.stale, &audit).await;
                     }
                     results.push((h.id, h.finish));
                 }
