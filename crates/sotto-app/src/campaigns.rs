@@ -57,20 +57,21 @@ impl<S: Store> App<S> {
         }
         let named = |key: &str, n: usize, channel: &sotto_core::contact::Channel| if n == 1 { key.to_owned() } else { format!("{key}.{channel}") };
         let all = spec.templates.iter().map(|(c, id)| (named("template_id", spec.templates.len(), c), c, id)).chain(spec.variant_b.iter().map(|(c, id)| (named("variant_b", spec.variant_b.len(), c), c, id)));
-        for (field, channel, id) in all.collect::<Vec<_>>() {
-            let approved = self.store.template_versions(id).await?.iter().any(|v| v.status == sotto_core::template::VersionStatus::Approved.as_str());
+        let all: Vec<_> = all.collect();
+        let ids: Vec<String> = all.iter().map(|(_, _, id)| (*id).clone()).collect();
+        let approved = self.approved_versions(&ids).await?;
+        for (field, channel, id) in all {
+            let version = approved.get(id).and_then(Option::as_ref);
             match self.store.template(id).await? {
                 None => errors.push(FieldError::new("unknown_template", field, "no template has this id")),
-                Some(_) if !approved => errors.push(FieldError::new("template_not_approved", field, "this template has no approved version: submit one for review first")),
                 Some(t) if t.channel != channel.as_str() => errors.push(FieldError::new("channel_mismatch", field, format!("this template is for {}, not {channel}", t.channel))),
-                Some(_) if spec.purpose.is_marketing() && *channel == sotto_core::contact::Channel::Email => {
-                    let approved = self.approved_versions(std::slice::from_ref(id)).await?;
-                    let unsubscribes = approved.get(id).and_then(Option::as_ref).is_some_and(|v| crate::campaign_checklist::unsubscribes(&v.content));
-                    if !unsubscribes {
+                Some(_) => match version {
+                    None => errors.push(FieldError::new("template_not_approved", field, "this template has no approved version: submit one for review first")),
+                    Some(v) if spec.purpose.is_marketing() && *channel == sotto_core::contact::Channel::Email && !crate::campaign_checklist::unsubscribes(&v.content) => {
                         errors.push(FieldError::new("purpose_not_allowed", field, "marketing email must carry the unsubscribe link ({{ links.unsubscribe }}); this template does not"));
                     }
-                }
-                Some(_) => {}
+                    Some(_) => {}
+                },
             }
         }
         if errors.is_empty() { Ok((name, spec)) } else { Err(AppError::Invalid(errors)) }

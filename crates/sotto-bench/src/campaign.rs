@@ -19,7 +19,7 @@ use sotto_core::gate_policy::{ProviderKind, ProviderSpec};
 use sotto_store::{Backend, CampaignStore, TemplateStore};
 
 use crate::outbox_setup::{patients, worker, worker_config};
-use crate::throughput::{body_size, sink};
+use crate::throughput::{body_size, sink, smtp_source};
 
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
@@ -95,17 +95,9 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
     let sample: Vec<usize> = kept.iter().take(50).filter_map(|p| std::fs::read(p).ok()).map(|m| body_size(&m)).collect();
     let body = sample.iter().sum::<usize>() / sample.len().max(1);
 
-    let peer_started = Instant::now();
-    let status = Command::new(args.postfix_bin.join("smtp-source"))
-        .args(["-d", "-s", &args.connections.to_string(), "-m", &n.to_string(), "-l", &body.to_string(), "-f", "no-reply@clinic.example", "-t", "patient@example.org"])
-        .arg(format!("127.0.0.1:{port}"))
-        .status()
-        .context("cannot run smtp-source")?;
-    let peer_time = peer_started.elapsed();
+    let peer = smtp_source(&args.postfix_bin, args.connections, n, body, port);
     let _ = keeper.kill();
-    if !status.success() {
-        bail!("smtp-source failed: {status}");
-    }
+    let peer_time = peer?;
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("Sotto: a campaign to {n} members from launch to its last message in {:.1} s ({:.0}/s; the launch itself, checklist and queueing, {:.1} s)", sotto_time.as_secs_f64(), rate(sotto_time), queued_in.as_secs_f64());
     println!("smtp-source: {n} messages of {body} bytes over {} kept-open connections into the same sink in {:.1} s ({:.0}/s)", args.connections, peer_time.as_secs_f64(), rate(peer_time));

@@ -90,6 +90,21 @@ async fn deliver(args: &ThroughputArgs, n: usize, backend: Backend, port: u16, d
     Ok((elapsed, peak))
 }
 
+/// Runs smtp-source: `n` messages with bodies of `body` bytes over `connections` kept-open
+/// sessions to the sink at `port`; answers how long it took.
+pub(crate) fn smtp_source(bin: &Path, connections: u32, n: usize, body: usize, port: u16) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new(bin.join("smtp-source"))
+        .args(["-d", "-s", &connections.to_string(), "-m", &n.to_string(), "-l", &body.to_string(), "-f", "no-reply@clinic.example", "-t", "patient@example.org"])
+        .arg(format!("127.0.0.1:{port}"))
+        .status()
+        .context("cannot run smtp-source")?;
+    if !status.success() {
+        bail!("smtp-source failed: {status}");
+    }
+    Ok(started.elapsed())
+}
+
 /// The body of a message as smtp-sink kept it (its envelope lines first, then the headers).
 pub(crate) fn body_size(kept: &[u8]) -> usize {
     let text = String::from_utf8_lossy(kept);
@@ -123,17 +138,9 @@ pub async fn run(args: ThroughputArgs) -> anyhow::Result<()> {
     let n = args.messages;
     println!("queueing {n} emails ({backend:?}), then timing the worker from its start to an empty queue…");
     let (sotto_time, peak_kb) = deliver(&args, n, backend, port, work.path()).await?;
-    let peer_started = Instant::now();
-    let status = Command::new(args.postfix_bin.join("smtp-source"))
-        .args(["-d", "-s", &args.connections.to_string(), "-m", &n.to_string(), "-l", &body_size.to_string(), "-f", "no-reply@clinic.example", "-t", "patient@example.org"])
-        .arg(format!("127.0.0.1:{port}"))
-        .status()
-        .context("cannot run smtp-source")?;
-    let peer_time = peer_started.elapsed();
+    let peer = smtp_source(&args.postfix_bin, args.connections, n, body_size, port);
     let _ = plain_sink.kill();
-    if !status.success() {
-        bail!("smtp-source failed: {status}");
-    }
+    let peer_time = peer?;
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("Sotto: {n} queued emails decided, rendered, linted and delivered in {:.1} s ({:.0}/s), the worker's peak RSS {:.0} MB", sotto_time.as_secs_f64(), rate(sotto_time), peak_kb as f64 / 1024.0);
     println!("smtp-source: {n} messages of {body_size} bytes over {} kept-open connections in {:.1} s ({:.0}/s)", args.connections, peer_time.as_secs_f64(), rate(peer_time));

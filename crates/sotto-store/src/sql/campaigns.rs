@@ -38,8 +38,7 @@ fn object(id: &str) -> String {
 
 impl CampaignStore for SqlStore {
     async fn create_campaign(&self, row: &CampaignRow, ctx: &AuditContext) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!("INSERT INTO campaigns ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (name) DO NOTHING")))
+        let insert = sqlx::query(AssertSqlSafe(format!("INSERT INTO campaigns ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (name) DO NOTHING")))
             .bind(row.id.as_str())
             .bind(row.name.as_str())
             .bind(row.spec.as_str())
@@ -53,16 +52,8 @@ impl CampaignStore for SqlStore {
             .bind(row.launched_at)
             .bind(row.audience)
             .bind(row.second_approved_by.as_deref())
-            .bind(row.second_approved_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if inserted {
-            head.append(&mut tx, &[ctx.event(action::CAMPAIGN_WRITE, object(&row.id), "created")]).await?;
-        }
-        head.commit(tx).await?;
-        Ok(inserted)
+            .bind(row.second_approved_at);
+        self.change_one(insert, ctx.event(action::CAMPAIGN_WRITE, object(&row.id), "created")).await
     }
 
     async fn campaign(&self, id: &str) -> StoreResult<Option<CampaignRow>> {
@@ -99,50 +90,27 @@ impl CampaignStore for SqlStore {
     }
 
     async fn delete_campaign(&self, id: &str, ctx: &AuditContext) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM campaigns WHERE id = $1 AND state = 'draft'").bind(id).execute(&mut *tx).await?.rows_affected() == 1;
-        if deleted {
-            head.append(&mut tx, &[ctx.event(action::CAMPAIGN_WRITE, object(id), "deleted")]).await?;
-            head.commit(tx).await?;
-        }
-        Ok(deleted)
+        let delete = sqlx::query("DELETE FROM campaigns WHERE id = $1 AND state = 'draft'").bind(id);
+        self.change_one(delete, ctx.event(action::CAMPAIGN_WRITE, object(id), "deleted")).await
     }
 
     async fn approve_campaign(&self, id: &str, approver: &str, at: i64, ctx: &AuditContext) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let approved = sqlx::query("UPDATE campaigns SET state = 'approved', approved_by = $1, approved_at = $2, updated_at = $2 WHERE id = $3 AND state = 'draft' AND created_by <> $1")
+        let approve = sqlx::query("UPDATE campaigns SET state = 'approved', approved_by = $1, approved_at = $2, updated_at = $2 WHERE id = $3 AND state = 'draft' AND created_by <> $1")
             .bind(approver)
             .bind(at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if approved {
-            head.append(&mut tx, &[ctx.event(action::CAMPAIGN_APPROVE, object(id), Outcome::Success.as_str())]).await?;
-            head.commit(tx).await?;
-        }
-        Ok(approved)
+            .bind(id);
+        self.change_one(approve, ctx.event(action::CAMPAIGN_APPROVE, object(id), Outcome::Success.as_str())).await
     }
 
     async fn second_approve_campaign(&self, id: &str, approver: &str, at: i64, ctx: &AuditContext) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let approved = sqlx::query(
+        let approve = sqlx::query(
             "UPDATE campaigns SET second_approved_by = $1, second_approved_at = $2, updated_at = $2 \
              WHERE id = $3 AND state = 'approved' AND second_approved_by IS NULL AND created_by <> $1 AND approved_by <> $1",
         )
         .bind(approver)
         .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if approved {
-            head.append(&mut tx, &[ctx.event(action::CAMPAIGN_APPROVE, object(id), "second")]).await?;
-            head.commit(tx).await?;
-        }
-        Ok(approved)
+        .bind(id);
+        self.change_one(approve, ctx.event(action::CAMPAIGN_APPROVE, object(id), "second")).await
     }
 
     async fn launch_campaign(&self, id: &str, pinned: &str, messages: &[OutboxRow], arms: &[(String, &'static str)], at: i64, ctx: &AuditContext) -> StoreResult<bool> {

@@ -174,6 +174,18 @@ impl SqlStore {
         let head = ChainHead { backend: self.backend, key: self.chain_key.clone(), seq: row.try_get("seq")?, hash: row.try_get("hash")? };
         Ok((tx, head))
     }
+
+    /// Runs one conditional write; when it changed exactly one row, appends `event` and
+    /// commits, else leaves everything as it was. Answers whether it changed the row.
+    async fn change_one(&self, query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>, event: AuditEvent) -> Result<bool, StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let changed = query.execute(&mut *tx).await?.rows_affected() == 1;
+        if changed {
+            head.append(&mut tx, &[event]).await?;
+            head.commit(tx).await?;
+        }
+        Ok(changed)
+    }
 }
 
 /// Creates the database file readable and writable by its owner only (and narrows an
