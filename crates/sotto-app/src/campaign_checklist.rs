@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{Value, json};
 
-use sotto_core::campaign::{CampaignSpec, Schedule, local_instant};
+use sotto_core::campaign::CampaignSpec;
 use sotto_core::consent::Topic;
 use sotto_core::contact::Channel;
 use sotto_core::dictionary::DataClass;
@@ -179,16 +179,10 @@ impl<S: Store> App<S> {
     }
 
     /// When a member's message is planned: the schedule's instant, or the local time in the
-    /// patient's zone (the clinic's zone, UTC, when the patient's is unknown); never before `now`.
+    /// patient's zone (UTC when the patient's is unknown); never before `now`. The worker
+    /// keeps the same time at dispatch, from the zone the patient has then.
     pub(crate) fn planned_at(spec: &CampaignSpec, state: Option<&PatientState>, now: Timestamp) -> Timestamp {
-        match &spec.schedule {
-            Schedule::Now => now,
-            Schedule::At(at) => (*at).max(now),
-            Schedule::Local { date, time } => {
-                let tz = state.and_then(|s| s.timezone.clone()).unwrap_or(TimeZone::UTC);
-                local_instant(*date, *time, &tz).unwrap_or(now).max(now)
-            }
-        }
+        sotto_core::campaign::due_at(&spec.schedule, state.and_then(|s| s.timezone.as_ref()), now)
     }
 
     /// The channel a member gets: the first of the campaign's channels they can be reached on,

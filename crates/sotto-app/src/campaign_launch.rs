@@ -1,9 +1,8 @@
 //! A campaign from approval to its last message: approval by someone other than its author,
 //! launch (the checklist run again, the approved versions pinned, every member queued with
-//! the key campaign, patient and channel, at the planned local time and spread by the
-//! throttle), pause, resume and cancel, and progress counted from its messages.
+//! the key campaign, patient and channel; each patient's local send time and the throttle
+//! are kept by the worker), pause, resume and cancel, and progress counted from its messages.
 
-use jiff::SignedDuration;
 use serde_json::{Value, json};
 
 use sotto_core::campaign::Arm;
@@ -82,7 +81,9 @@ impl<S: Store> App<S> {
             });
         }
         let uses_phi = m.uses_phi();
-        let spacing = m.spec.throttle_per_minute.map(|per_minute| 60.0 / f64::from(per_minute));
+        // Not before the first moment any message can be due; the worker holds each one until
+        // its patient's local time, and paces the campaign by its throttle.
+        let at = micros(sotto_core::campaign::earliest_due(&m.spec.schedule, ctx.now));
         let mut rows = Vec::with_capacity(members.len());
         let mut arms = Vec::with_capacity(members.len());
         for chunk in members.chunks(1_000) {
@@ -100,8 +101,6 @@ impl<S: Store> App<S> {
                 };
                 let Some(template_id) = template else { continue };
                 let version = pinned.get(template_id).and_then(Value::as_i64);
-                let spread = spacing.map_or(SignedDuration::ZERO, |s| SignedDuration::from_secs_f64(s * rows.len() as f64));
-                let at = micros(Self::planned_at(&m.spec, state, ctx.now) + spread);
                 let message_id = self.keyring.message_ref(&format!("campaign:{id}/{member}/{channel}"));
                 rows.push(OutboxRow {
                     source: "campaign".into(),

@@ -5,6 +5,7 @@
 mod admin;
 mod campaign_checklist;
 mod campaign_launch;
+mod campaign_pacing;
 mod campaign_report;
 mod campaign_test_send;
 mod campaigns;

@@ -16,6 +16,7 @@ use sotto_core::template::{RenderError, TemplateContent, VersionStatus, analyze,
 use sotto_crypto::Keyring;
 use sotto_store::{AuditContext, Finish, GateInputs, OutboxDecider, OutboxRow, Store, Verdict};
 
+use crate::campaign_pacing::LaunchedCampaigns;
 use crate::compose::compose;
 use crate::deliver::{OutgoingMessage, PUSH_TOKENS_INVALID, Providers, SendError};
 use crate::eligibility::reason_codes;
@@ -72,6 +73,8 @@ pub struct RoundReport {
     pub sent: usize,
     /// Waiting (quiet hours, caps).
     pub deferred: usize,
+    /// Back in the queue until their patient's local send time.
+    pub waiting: usize,
     /// Refused by the gate or the linter.
     pub denied: usize,
     /// Failed, retried, dead or uncertain.
@@ -111,6 +114,7 @@ struct Round<'a> {
     templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
     providers: &'a Providers,
     settings: &'a DispatchSettings,
+    launched: &'a LaunchedCampaigns,
 }
 
 /// The gate over a claimed batch, from the state the store read in the deciding transaction.
@@ -120,12 +124,16 @@ struct BatchDecider<'a> {
     urgent_gate: GatePolicy,
     templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
     baa: BTreeMap<Channel, bool>,
+    launched: &'a LaunchedCampaigns,
     now: Timestamp,
 }
 
 impl BatchDecider<'_> {
     fn one(&self, claim: &OutboxRow, state: Option<&mut PatientState>) -> Verdict {
         let deny = |reason: &str| Verdict::Deny { reasons: reason.to_owned() };
+        if let Some(until) = self.launched.wait_until(claim, state.as_ref().and_then(|s| s.timezone.as_ref()), self.now) {
+            return Verdict::Wait { until: micros(until) };
+        }
         let (Ok(channel), Ok(purpose)) = (Channel::parse("channel", &claim.channel), Purpose::parse("purpose", &claim.purpose)) else {
             return deny("invalid_message");
         };
@@ -224,7 +232,8 @@ impl<S: Store> App<S> {
         }
         // A rate-limited provider must get through a batch well within its lease.
         let limit = providers.slowest_rate().map_or(settings.batch, |rate| settings.batch.min((rate * settings.lease.as_secs_f64() / 2.0).max(1.0) as i64));
-        let claims = self.store.claim_outbox(worker, micros(now), micros(now + settings.lease), limit).await?;
+        let launched = self.launched_campaigns().await?;
+        let claims = self.claim_due(worker, now, now + settings.lease, limit, &launched).await?;
         report.claimed = claims.len();
         if claims.is_empty() {
             return Ok(report);
@@ -243,7 +252,7 @@ impl<S: Store> App<S> {
                 break;
             }
             let at = now + SignedDuration::try_from(started.elapsed()).unwrap_or_default();
-            let round = Round { worker, templates: &templates, providers, settings };
+            let round = Round { worker, templates: &templates, providers, settings, launched: &launched };
             self.dispatch_chunk(&round, chunk, at, &mut report).await?;
         }
         tracing::info!(claimed = report.claimed, sent = report.sent, deferred = report.deferred, denied = report.denied, failed = report.failed, "dispatch round");
@@ -252,13 +261,14 @@ impl<S: Store> App<S> {
 
     /// Decides one chunk of claims, hands the allowed ones over at once, records the results.
     async fn dispatch_chunk(&self, round: &Round<'_>, claims: &[OutboxRow], now: Timestamp, report: &mut RoundReport) -> Result<(), AppError> {
-        let Round { worker, templates, providers, settings } = *round;
+        let Round { worker, templates, providers, settings, launched } = *round;
         let mut urgent_gate = self.settings.gate.clone();
         urgent_gate.caps.clear();
         let baa = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, self.provider_has_baa(c, now))).collect();
-        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, templates, baa, now };
+        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, templates, baa, launched, now };
         let audit = AuditContext { actor: format!("system:dispatch/{worker}"), request_id: String::new(), source_ip: None, at_micros: micros(now) };
         let (decided, inputs) = self.store.decide_claimed(worker, claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
+        self.return_waiting_tokens(launched, &decided).await?;
         let mut results: Vec<(String, Finish)> = Vec::new();
         let mut handoffs = tokio::task::JoinSet::new();
         let mut needed = BTreeMap::new();
@@ -277,6 +287,10 @@ impl<S: Store> App<S> {
                 }
                 Verdict::Deny { .. } => {
                     report.denied += 1;
+                    continue;
+                }
+                Verdict::Wait { .. } => {
+                    report.waiting += 1;
                     continue;
                 }
             };

@@ -128,6 +128,32 @@ pub fn local_instant(date: Date, time: Time, tz: &TimeZone) -> Option<Timestamp>
     }
 }
 
+/// When a campaign's message to a patient whose zone is `tz` (UTC when unknown) is due, for
+/// a campaign launched at `launched`: its instant, the local time in the patient's own zone
+/// (in a daylight-saving gap, the first moment after it), or at launch; never before launch.
+pub fn due_at(schedule: &Schedule, tz: Option<&TimeZone>, launched: Timestamp) -> Timestamp {
+    match schedule {
+        Schedule::Now => launched,
+        Schedule::At(at) => (*at).max(launched),
+        Schedule::Local { date, time } => {
+            let tz = tz.cloned().unwrap_or(TimeZone::UTC);
+            tz.to_ambiguous_timestamp(DateTime::from_parts(*date, *time)).compatible().map_or(launched, |at| at.max(launched))
+        }
+    }
+}
+
+/// The first moment any of a campaign's messages can be due: a local time comes first where
+/// clocks are furthest ahead (UTC+14).
+pub fn earliest_due(schedule: &Schedule, launched: Timestamp) -> Timestamp {
+    match schedule {
+        Schedule::Local { .. } => {
+            let ahead = jiff::tz::Offset::constant(14).to_time_zone();
+            due_at(schedule, Some(&ahead), launched)
+        }
+        _ => due_at(schedule, None, launched),
+    }
+}
+
 fn schedule(value: Option<&Value>, now: Timestamp, errors: &mut Vec<FieldError>) -> Option<Schedule> {
     let bad = |code: &'static str, field: &str, message: &str| FieldError::new(code, field, message);
     let Some(obj) = value.and_then(Value::as_object) else {

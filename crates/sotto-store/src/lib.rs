@@ -19,7 +19,7 @@ pub use campaign_records::{CampaignControl, CampaignRow, MessageCount, ReportLin
 pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
-pub use outbox_records::{DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
+pub use outbox_records::{ClaimScope, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
 pub use template_records::{Review, TemplateRow, TemplateVersionRow};
@@ -207,9 +207,10 @@ pub trait OutboxStore {
     /// One message.
     fn outbox_message(&self, id: &str) -> impl Future<Output = StoreResult<Option<OutboxRow>>> + Send;
     /// Claims up to `limit` due messages (queued, or deferred and due) for `worker` until
-    /// `lease_until`. On PostgreSQL concurrent workers skip each other's rows
+    /// `lease_until`, of the messages `scope` names; messages of campaigns not launched are
+    /// never claimed. On PostgreSQL concurrent workers skip each other's rows
     /// (`FOR UPDATE SKIP LOCKED`); SQLite serializes writers.
-    fn claim_outbox(&self, worker: &str, now: i64, lease_until: i64, limit: i64) -> impl Future<Output = StoreResult<Vec<OutboxRow>>> + Send;
+    fn claim_outbox(&self, worker: &str, now: i64, lease_until: i64, limit: i64, scope: ClaimScope<'_>) -> impl Future<Output = StoreResult<Vec<OutboxRow>>> + Send;
     /// In one write transaction: reads the gate's inputs for the claims still held by
     /// `worker` (sends since `sends_since`), asks `decider`, records each decision (audited),
     /// takes the frequency-cap slot of each allowed message and moves the rest on. Answers
@@ -252,6 +253,8 @@ pub trait SendRateStore {
     /// Takes up to `wanted` tokens from the provider's bucket (`per_second`, holding at most
     /// `burst`, full when first used) at `now` (µs); answers how many were granted, maybe 0.
     fn take_send_tokens(&self, provider: &str, per_second: f64, burst: f64, wanted: i64, now: i64) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Puts back `tokens` drawn but not used, never above `burst`.
+    fn return_send_tokens(&self, provider: &str, tokens: i64, burst: f64) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// Campaigns and their messages.

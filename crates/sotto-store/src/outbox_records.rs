@@ -132,11 +132,26 @@ pub enum Verdict {
         /// Reason codes.
         reasons: String,
     },
+    /// Not due yet (a campaign's local send time for this patient): back to the queue until
+    /// `until`, no decision recorded.
+    Wait {
+        /// When to claim it again.
+        until: i64,
+    },
     /// Never send.
     Deny {
         /// Reason codes.
         reasons: String,
     },
+}
+
+/// Which due messages a claim takes.
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimScope<'a> {
+    /// Every due message but those of the listed campaigns (throttled ones, claimed apart).
+    AllExcept(&'a [String]),
+    /// Only the due messages of one launched campaign.
+    Campaign(&'a str),
 }
 
 /// Decides a claimed batch inside the transaction that records the decisions, from the state

@@ -1,6 +1,7 @@
 //! The core's integration tests: ingestion parsing and the firewall, the send gate, and the
 //! segment language, templates.
 
+mod campaign;
 mod email_report;
 mod gate;
 mod ingest;

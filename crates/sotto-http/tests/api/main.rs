@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod campaign_ab;
+mod campaign_pacing;
 mod campaigns;
 mod consent;
 mod inbound;

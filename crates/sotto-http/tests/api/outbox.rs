@@ -252,12 +252,12 @@ async fn a_claim_whose_worker_died_is_requeued_when_undecided_and_uncertain_once
         send(t, Some("b"), &reminder(&email, "email")).await;
         let now = sotto_app::micros(daytime());
         let ctx = sotto_store::AuditContext { actor: "test".into(), request_id: String::new(), source_ip: None, at_micros: now };
-        let claims = t.store().claim_outbox("ghost", now, now + 1, 1).await.expect("claim");
+        let claims = t.store().claim_outbox("ghost", now, now + 1, 1, sotto_store::ClaimScope::AllExcept(&[])).await.expect("claim");
         assert_eq!(claims.len(), 1);
-        assert!(t.store().claim_outbox("other", now, now + 1, 10).await.expect("claim").iter().all(|c| c.id != claims[0].id), "a held claim is not claimed twice");
+        assert!(t.store().claim_outbox("other", now, now + 1, 10, sotto_store::ClaimScope::AllExcept(&[])).await.expect("claim").iter().all(|c| c.id != claims[0].id), "a held claim is not claimed twice");
         assert_eq!(t.store().recover_outbox(now + 2, &ctx).await.expect("recover"), (2, 0), "undecided claims go back to the queue");
 
-        let claims = t.store().claim_outbox("ghost", now, now + 1, 10).await.expect("claim");
+        let claims = t.store().claim_outbox("ghost", now, now + 1, 10, sotto_store::ClaimScope::AllExcept(&[])).await.expect("claim");
         let (decided, _) = t.store().decide_claimed("ghost", &claims, 0, now, &AllowAll, &ctx).await.expect("decide");
         assert_eq!(decided.len(), 2);
         assert_eq!(t.store().recover_outbox(now + 2, &ctx).await.expect("recover"), (0, 2), "allowed claims may have reached a provider");

@@ -11,7 +11,7 @@ use sotto_core::audit::{Outcome, action};
 use super::gate_inputs::{placeholders, read_inputs};
 use super::outbox_rows::{COLUMN_COUNT, COLUMNS, bind_row, insert_messages, object, outbox_from_row};
 use super::{Backend, SqlStore};
-use crate::{AuditContext, DecisionRow, Decided, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
+use crate::{AuditContext, ClaimScope, DecisionRow, Decided, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
 
 impl OutboxStore for SqlStore {
     async fn enqueue_message(&self, row: &OutboxRow, ctx: &AuditContext) -> StoreResult<(OutboxRow, bool)> {
@@ -50,21 +50,35 @@ impl OutboxStore for SqlStore {
         Ok(row.map(|r| outbox_from_row(&r)).transpose()?)
     }
 
-    async fn claim_outbox(&self, worker: &str, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<OutboxRow>> {
+    async fn claim_outbox(&self, worker: &str, now: i64, lease_until: i64, limit: i64, scope: ClaimScope<'_>) -> StoreResult<Vec<OutboxRow>> {
         // The same statement on both engines but for the row locks: PostgreSQL workers skip
         // rows another worker is claiming; SQLite runs one writer at a time.
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let (which, binds): (String, &[String]) = match scope {
+            ClaimScope::AllExcept([]) => ("(campaign_id IS NULL OR campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'launched'))".into(), &[]),
+            ClaimScope::AllExcept(except) => (
+                format!("(campaign_id IS NULL OR (campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'launched') AND campaign_id NOT IN ({})))", placeholders(5, except.len())),
+                except,
+            ),
+            ClaimScope::Campaign(_) => ("campaign_id = $5 AND campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'launched')".into(), &[]),
+        };
         let sql = format!(
             "UPDATE outbox SET state = 'sending', claimed_by = $1, lease_until = $2, decision = NULL, updated_at = $3 \
-             WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
-               AND (campaign_id IS NULL OR campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'launched')) \
+             WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $3 AND {which} \
                ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
              RETURNING {COLUMNS}"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(worker).bind(lease_until).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(worker).bind(lease_until).bind(now).bind(limit);
+        if let ClaimScope::Campaign(id) = scope {
+            query = query.bind(id);
+        }
+        for id in binds {
+            query = query.bind(id.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let mut claims = rows.iter().map(outbox_from_row).collect::<Result<Vec<_>, _>>()?;
         claims.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(claims)
@@ -130,6 +144,15 @@ impl OutboxStore for SqlStore {
                         .execute(&mut *tx)
                         .await?;
                     ("defer", reasons.clone())
+                }
+                Verdict::Wait { until } => {
+                    sqlx::query("UPDATE outbox SET state = 'queued', decision = NULL, next_attempt_at = $1, claimed_by = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3")
+                        .bind(*until)
+                        .bind(now)
+                        .bind(claim.id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
                 }
                 Verdict::Deny { reasons } => {
                     sqlx::query("UPDATE outbox SET state = 'denied', decision = 'deny', reasons = $1, claimed_by = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3")

@@ -2,7 +2,7 @@
 //! single statement (a row lock on PostgreSQL, the write lock on SQLite), so the rate holds
 //! across every worker process.
 
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, SqlStore};
 use crate::{SendRateStore, StoreResult};
@@ -47,5 +47,17 @@ impl SendRateStore for SqlStore {
                 .await?;
         }
         Ok(0)
+    }
+
+    async fn return_send_tokens(&self, provider: &str, tokens: i64, burst: f64) -> StoreResult<()> {
+        if tokens <= 0 {
+            return Ok(());
+        }
+        let least = match self.backend {
+            Backend::Postgres => "LEAST",
+            Backend::Sqlite => "MIN",
+        };
+        sqlx::query(AssertSqlSafe(format!("UPDATE send_rates SET tokens = {least}($2, tokens + $3) WHERE provider = $1"))).bind(provider).bind(burst).bind(tokens).execute(&self.pool).await?;
+        Ok(())
     }
 }
