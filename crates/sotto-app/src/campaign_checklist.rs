@@ -202,9 +202,21 @@ impl<S: Store> App<S> {
         let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
         let mut counts: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
         let mut by_channel: BTreeMap<Channel, u64> = BTreeMap::new();
-        for chunk in members.chunks(1_000) {
-            let states = self.gate_states(chunk, ctx.now).await?;
-            for member in chunk {
+        // The store reads two chunks ahead while this task builds and decides the current one.
+        let horizon = self.sends_horizon(ctx.now);
+        let read = |chunk: &[String]| {
+            let (store, ids) = (self.store.clone(), chunk.to_vec());
+            tokio::spawn(async move { store.gate_inputs(&ids, horizon).await })
+        };
+        let chunks: Vec<&[String]> = members.chunks(2_000).collect();
+        let mut ahead = std::collections::VecDeque::new();
+        for (n, chunk) in chunks.iter().enumerate() {
+            while ahead.len() < 3 && n + ahead.len() < chunks.len() {
+                ahead.push_back(read(chunks[n + ahead.len()]));
+            }
+            let inputs = ahead.pop_front().ok_or(AppError::Internal("preflight read"))?.await.map_err(|_| AppError::Internal("preflight read"))??;
+            let states = inputs.iter().map(|(id, i)| Ok((id.clone(), crate::gate_state::state_from_inputs(&self.keyring, i)?))).collect::<Result<BTreeMap<_, _>, AppError>>()?;
+            for member in *chunk {
                 let state = states.get(member);
                 let channel = Self::member_channel(&m.spec, state);
                 let template = m.spec.templates.get(&channel).and_then(|id| m.templates.get(id)).and_then(Option::as_ref);

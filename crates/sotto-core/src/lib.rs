@@ -17,6 +17,7 @@ pub mod gate_policy;
 pub mod health_terms;
 pub mod ids;
 pub mod ingest;
+pub mod journey;
 pub mod lint;
 pub mod phi;
 pub mod purpose;

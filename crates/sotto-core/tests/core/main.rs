@@ -5,6 +5,7 @@ mod campaign;
 mod email_report;
 mod gate;
 mod ingest;
+mod journey;
 mod lint;
 mod lint_evasion;
 mod segment;

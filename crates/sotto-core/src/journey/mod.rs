@@ -1,0 +1,211 @@
+//! A journey's definition read from JSON: a trigger event and the property that keys one run
+//! per appointment (or other key), the events that end a run, an optional goal, and steps
+//! (send, delay, wait for an event, branch, exit). Every problem is reported with its path
+//! into the definition; a step that points nowhere and a cycle without a delay are refused.
+//! Pure: whether templates, events and properties exist is the caller's.
+
+mod run;
+
+pub use run::{Advance, Position, RunFacts, SendAction, advance, rewake};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::SignedDuration;
+use jiff::civil::Time;
+use serde_json::{Map, Value};
+
+use crate::contact::Channel;
+use crate::error::FieldError;
+use crate::health_terms;
+use crate::purpose::Purpose;
+
+/// A condition over a run: its event properties, the patient's traits, and whether events
+/// happened on its key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// An event property of the run equals a value.
+    Property {
+        /// The property.
+        name: String,
+        /// The value.
+        equals: Value,
+    },
+    /// A trait of the patient equals a value.
+    Trait {
+        /// The trait.
+        name: String,
+        /// The value.
+        equals: Value,
+    },
+    /// An event with this name happened on the run's key.
+    Happened(String),
+    /// Every condition holds.
+    All(Vec<Condition>),
+    /// Some condition holds.
+    Any(Vec<Condition>),
+    /// The condition does not hold.
+    Not(Box<Condition>),
+}
+
+/// How long a delay waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delay {
+    /// A fixed duration.
+    For(SignedDuration),
+    /// A local clock time, `days` days from the date in a date property (negative: before),
+    /// in the patient's zone.
+    Until { property: String, days: i32, local_time: Time },
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// Queue a message through the outbox: the first channel the patient can receive. The
+    /// template of each channel, or chosen by a coded property (`by` names it, `choices`
+    /// maps each code to a template per channel; a code without a choice sends nothing).
+    Send { channels: Vec<Channel>, templates: BTreeMap<Channel, String>, by: Option<String>, choices: BTreeMap<String, BTreeMap<Channel, String>>, next: Option<String> },
+    /// Wait, then go on.
+    Delay { delay: Delay, next: Option<String> },
+    /// Wait for an event on the run's key, at most `timeout`.
+    Wait { event: String, timeout: SignedDuration, next: Option<String>, timeout_next: Option<String> },
+    /// Go one way or the other.
+    Branch { condition: Condition, then: String, otherwise: String },
+    /// End the run.
+    Exit,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Its id, unique in the journey.
+    pub id: String,
+    /// What it does.
+    pub kind: StepKind,
+}
+
+/// A journey definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Journey {
+    /// The event that starts a run.
+    pub trigger: String,
+    /// A condition the trigger event must meet.
+    pub condition: Option<Condition>,
+    /// The event property that keys runs: one run per value.
+    pub run_key: String,
+    /// Why it sends.
+    pub purpose: Purpose,
+    /// The preference topic.
+    pub topic: Option<String>,
+    /// Events that end a run at once and withdraw its queued messages.
+    pub exit_on: Vec<String>,
+    /// An event that counts as the run's conversion and ends it.
+    pub goal: Option<String>,
+    /// The steps; the first is where a run starts.
+    pub steps: Vec<Step>,
+}
+
+impl Journey {
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Every event the journey reads: trigger, exits, goal, waits and conditions.
+    pub fn events(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self.exit_on.iter().cloned().chain([self.trigger.clone()]).chain(self.goal.clone()).collect();
+        for step in &self.steps {
+            match &step.kind {
+                StepKind::Wait { event, .. } => {
+                    out.insert(event.clone());
+                }
+                StepKind::Branch { condition, .. } => condition.visit(&mut |c| {
+                    if let Condition::Happened(e) = c {
+                        out.insert(e.clone());
+                    }
+                }),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Every event property and trait the journey reads, as `property.x` and `trait.x`.
+    pub fn fields(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::from([format!("property.{}", self.run_key)]);
+        let mut conditions: Vec<&Condition> = self.condition.iter().collect();
+        for step in &self.steps {
+            match &step.kind {
+                StepKind::Delay { delay: Delay::Until { property, .. }, .. } => {
+                    out.insert(format!("property.{property}"));
+                }
+                StepKind::Send { by: Some(by), .. } => {
+                    out.insert(format!("property.{by}"));
+                }
+                StepKind::Branch { condition, .. } => conditions.push(condition),
+                _ => {}
+            }
+        }
+        for c in conditions {
+            c.visit(&mut |c| match c {
+                Condition::Property { name, .. } => {
+                    out.insert(format!("property.{name}"));
+                }
+                Condition::Trait { name, .. } => {
+                    out.insert(format!("trait.{name}"));
+                }
+                _ => {}
+            });
+        }
+        out
+    }
+
+    /// Every template a send step may use.
+    pub fn templates(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for step in &self.steps {
+            if let StepKind::Send { templates, choices, .. } = &step.kind {
+                out.extend(templates.values().cloned());
+                out.extend(choices.values().flat_map(|m| m.values().cloned()));
+            }
+        }
+        out
+    }
+}
+
+impl Condition {
+    fn visit(&self, f: &mut impl FnMut(&Condition)) {
+        f(self);
+        match self {
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.visit(f)),
+            Condition::Not(c) => c.visit(f),
+            _ => {}
+        }
+    }
+
+    /// Whether it holds for a run with these properties, traits and events.
+    pub fn holds(&self, properties: &Map<String, Value>, traits: &Map<String, Value>, happened: &BTreeSet<String>) -> bool {
+        match self {
+            Condition::Property { name, equals } => properties.get(name) == Some(equals),
+            Condition::Trait { name, equals } => traits.get(name) == Some(equals),
+            Condition::Happened(event) => happened.contains(event),
+            Condition::All(cs) => cs.iter().all(|c| c.holds(properties, traits, happened)),
+            Condition::Any(cs) => cs.iter().any(|c| c.holds(properties, traits, happened)),
+            Condition::Not(c) => !c.holds(properties, traits, happened),
+        }
+    }
+}
+
+mod parse;
+
+pub use parse::parse_journey;
+
+/// Checks a name staff see, as segment and campaign names are checked.
+fn coded_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    match name {
+        None | Some("") => {
+            errors.push(FieldError::new("missing_field", "name", "name is required"));
+            None
+        }
+        Some(n) => health_terms::check_name("journey", n).map_err(|e| errors.push(e)).ok().map(str::to_owned),
+    }
+}
