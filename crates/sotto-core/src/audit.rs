@@ -85,6 +85,14 @@ pub mod action {
     pub const CAMPAIGN_TEST: &str = "campaign.test";
     /// A patient clicked a tracked link of a message, or unsubscribed through it.
     pub const MESSAGE_ENGAGEMENT: &str = "message.engagement";
+    /// A journey version was written.
+    pub const JOURNEY_WRITE: &str = "journey.write";
+    /// A journey version was approved or reviewed.
+    pub const JOURNEY_APPROVE: &str = "journey.approve";
+    /// A journey was paused or resumed.
+    pub const JOURNEY_CONTROL: &str = "journey.control";
+    /// A run started or ended.
+    pub const JOURNEY_RUN: &str = "journey.run";
 }
 
 /// How an audited action ended.

@@ -79,6 +79,12 @@ pub enum Scope {
     /// Creating, editing, launching, pausing and cancelling campaigns.
     #[serde(rename = "campaigns:write")]
     CampaignsWrite,
+    /// Reading journeys, their run counts and an appointment's timeline.
+    #[serde(rename = "journeys:read")]
+    JourneysRead,
+    /// Writing journey versions, submitting, pausing, resuming and archiving them.
+    #[serde(rename = "journeys:write")]
+    JourneysWrite,
     /// A sandbox key: every message it queues is gated exactly as in production and then
     /// kept by the development sink, never delivered. Not part of [`Scope::ALL`]: it is a
     /// key's nature, given only when asked for.
@@ -88,7 +94,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 24] = [
+    pub const ALL: [Scope; 26] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -113,6 +119,8 @@ impl Scope {
         Scope::DispatchManage,
         Scope::CampaignsRead,
         Scope::CampaignsWrite,
+        Scope::JourneysRead,
+        Scope::JourneysWrite,
     ];
 
     /// The wire name, such as `events:write`.
@@ -142,6 +150,8 @@ impl Scope {
             Scope::DispatchManage => "dispatch:manage",
             Scope::CampaignsRead => "campaigns:read",
             Scope::CampaignsWrite => "campaigns:write",
+            Scope::JourneysRead => "journeys:read",
+            Scope::JourneysWrite => "journeys:write",
             Scope::Sandbox => "sandbox",
         }
     }

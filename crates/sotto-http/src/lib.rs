@@ -2,6 +2,7 @@
 //! body limits, timeouts, and JSON logs that carry no PHI.
 
 mod campaign_routes;
+mod journey_routes;
 mod consent_routes;
 mod error;
 mod extract;
@@ -98,6 +99,14 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/campaigns/{id}/report", get(campaign_routes::report::<S>))
         .route("/v1/campaigns/{id}/test", post(campaign_routes::test_send::<S>))
         .route("/v1/templates/{id}/report", get(campaign_routes::template_report::<S>))
+        .route("/v1/journeys", get(journey_routes::list::<S>).post(journey_routes::create::<S>))
+        .route("/v1/journeys/{id}", get(journey_routes::get_one::<S>))
+        .route("/v1/journeys/{id}/versions", post(journey_routes::new_version::<S>))
+        .route("/v1/journeys/{id}/versions/{version}/approve", post(journey_routes::approve::<S>))
+        .route("/v1/journeys/{id}/review", post(journey_routes::review::<S>))
+        .route("/v1/journeys/{id}/pause", post(journey_routes::pause::<S>))
+        .route("/v1/journeys/{id}/resume", post(journey_routes::resume::<S>))
+        .route("/v1/journeys/{id}/runs", get(journey_routes::runs::<S>))
         .route("/c/{token}", get(campaign_routes::follow::<S>))
         .route("/v1/campaigns/{id}/{step}", post(campaign_routes::step::<S>))
         .route("/v1/messages", post(message_routes::send::<S>))

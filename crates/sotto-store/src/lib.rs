@@ -6,6 +6,7 @@ mod campaign_records;
 mod checkpoints;
 mod consent_records;
 mod error;
+mod journey_records;
 mod outbox_records;
 mod records;
 mod sql;
@@ -19,6 +20,7 @@ pub use campaign_records::{CampaignControl, CampaignRow, MessageCount, ReportLin
 pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
+pub use journey_records::{JourneyApproval, JourneyIntake, JourneyRow, PendingEvent, RunAdvancer, RunChange, RunCount, RunRow};
 pub use outbox_records::{ClaimScope, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
@@ -257,6 +259,35 @@ pub trait SendRateStore {
     fn return_send_tokens(&self, provider: &str, tokens: i64, burst: f64) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
+/// Journeys, their versions and their runs.
+pub trait JourneyStore {
+    /// Writes a new version, audited; false when that version exists or another journey has
+    /// the name.
+    fn create_journey_version(&self, row: &JourneyRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Every version of one journey, oldest first.
+    fn journey_versions(&self, id: &str) -> impl Future<Output = StoreResult<Vec<JourneyRow>>> + Send;
+    /// Every version of every journey.
+    fn journeys(&self) -> impl Future<Output = StoreResult<Vec<JourneyRow>>> + Send;
+    /// Approves a draft by someone other than its author, with the hash of what was approved
+    /// and a review date; the version approved before is superseded. Audited.
+    fn approve_journey(&self, id: &str, version: i64, approval: &JourneyApproval, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Records a review of an approved version: the next review date. Audited.
+    fn review_journey(&self, id: &str, version: i64, review_due: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Pauses or resumes every run of a journey. Audited.
+    fn pause_journey(&self, id: &str, paused: bool, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Reads up to `limit` events journeys have not read, applies them to runs through
+    /// `intake`, withdraws the queued messages of runs that exit, and marks the events read,
+    /// in one transaction. Answers how many events were read.
+    fn journey_intake(&self, limit: i64, intake: &dyn JourneyIntake, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<usize>> + Send;
+    /// Moves up to `limit` runs due at `now` (not of a paused journey, nor of one whose review
+    /// is overdue) through `advancer`, queuing their messages in the same transaction.
+    fn advance_due_runs(&self, now: i64, limit: i64, advancer: &dyn RunAdvancer, ctx: &AuditContext) -> impl Future<Output = StoreResult<usize>> + Send;
+    /// A journey's runs counted by state, step and ending.
+    fn journey_run_counts(&self, id: &str) -> impl Future<Output = StoreResult<Vec<RunCount>>> + Send;
+    /// Every run for one key (an appointment), in every journey.
+    fn runs_for_key(&self, run_key: &str) -> impl Future<Output = StoreResult<Vec<RunRow>>> + Send;
+}
+
 /// Campaigns and their messages.
 pub trait CampaignStore {
     /// Creates a draft; false when the name is taken.
@@ -291,6 +322,6 @@ pub trait CampaignStore {
 }
 
 /// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + Clone + Send + Sync + 'static {}
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + Clone + Send + Sync + 'static {}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + Clone + Send + Sync + 'static {}
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + Clone + Send + Sync + 'static {}

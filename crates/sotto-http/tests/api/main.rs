@@ -13,6 +13,7 @@ mod dictionary;
 mod dispatch;
 mod hygiene;
 mod ingest;
+mod journeys;
 mod logs;
 mod outbox;
 mod pacing;

@@ -9,6 +9,7 @@ mod campaigns;
 mod consent;
 mod gate_inputs;
 mod ingest;
+mod journeys;
 mod outbox;
 mod outbox_rows;
 mod patients;
@@ -180,6 +181,18 @@ impl SqlStore {
     async fn change_one(&self, query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>, event: AuditEvent) -> Result<bool, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let changed = query.execute(&mut *tx).await?.rows_affected() == 1;
+        if changed {
+            head.append(&mut tx, &[event]).await?;
+            head.commit(tx).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Like `change_one`, for a change that may touch several rows (every version of a
+    /// journey); audited once when anything changed.
+    async fn change_many(&self, query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>, event: AuditEvent) -> Result<bool, StoreError> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let changed = query.execute(&mut *tx).await?.rows_affected() >= 1;
         if changed {
             head.append(&mut tx, &[event]).await?;
             head.commit(tx).await?;

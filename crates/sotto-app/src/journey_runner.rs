@@ -1,0 +1,269 @@
+//! The journey scheduler: events read into runs (a trigger starts one run per key, a later
+//! event on the key updates its context and moves relative delays, a waited-for event wakes
+//! it, an exit event or the goal ends it and withdraws its queued messages), then due runs
+//! moved through their steps, each send queued in the outbox under the key (journey version,
+//! run key, step) in the transaction that moves the run. Time is passed in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::{Map, Value, json};
+
+use sotto_core::contact::Channel;
+use sotto_core::journey::{Journey, Position, RunFacts, StepKind, advance, rewake};
+use sotto_crypto::Keyring;
+use sotto_store::{AuditContext, JourneyIntake, OutboxRow, PatientRecord, PendingEvent, RunAdvancer, RunChange, RunRow, Store};
+
+use crate::journeys::stored_journey;
+use crate::{App, AppError, micros};
+
+/// What one scheduler round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JourneyRoundReport {
+    /// Events read.
+    pub events: usize,
+    /// Runs moved.
+    pub advanced: usize,
+}
+
+/// A run's context: the properties of the events on its key and which events happened.
+#[derive(Debug, Default)]
+struct Context {
+    properties: Map<String, Value>,
+    happened: BTreeSet<String>,
+}
+
+impl Context {
+    fn read(text: &str) -> Self {
+        let v: Value = serde_json::from_str(text).unwrap_or_default();
+        Context {
+            properties: v.get("properties").and_then(Value::as_object).cloned().unwrap_or_default(),
+            happened: v.get("happened").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default(),
+        }
+    }
+
+    fn write(&self) -> String {
+        json!({"properties": self.properties, "happened": self.happened}).to_string()
+    }
+}
+
+fn traits_of(patient: Option<&PatientRecord>) -> Map<String, Value> {
+    patient.and_then(|p| serde_json::from_str(&p.traits).ok()).unwrap_or_default()
+}
+
+fn zone_of(patient: Option<&PatientRecord>) -> Option<TimeZone> {
+    patient.and_then(|p| p.timezone.as_deref()).and_then(|tz| TimeZone::get(tz).ok())
+}
+
+fn key_value(properties: &Map<String, Value>, key: &str) -> Option<String> {
+    match properties.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The approved version of each journey, and every version runs may still be on.
+struct Journeys {
+    live: BTreeMap<String, (i64, Journey)>,
+    versions: BTreeMap<(String, i64), Journey>,
+}
+
+struct Intake<'a> {
+    journeys: &'a Journeys,
+    keyring: &'a Keyring,
+    now: i64,
+}
+
+impl Intake<'_> {
+    fn touched(&self, event: &PendingEvent) -> Vec<(String, String, Map<String, Value>)> {
+        let properties: Map<String, Value> = serde_json::from_str(&event.properties).unwrap_or_default();
+        self.journeys
+            .live
+            .iter()
+            .filter(|(_, (_, j))| j.events().contains(&event.name))
+            .filter_map(|(id, (_, j))| Some((id.clone(), key_value(&properties, &j.run_key)?, properties.clone())))
+            .collect()
+    }
+}
+
+impl JourneyIntake for Intake<'_> {
+    fn keys(&self, event: &PendingEvent) -> Vec<(String, String)> {
+        self.touched(event).into_iter().map(|(id, key, _)| (id, key)).collect()
+    }
+
+    fn apply(&self, event: &PendingEvent, runs: &[Option<RunRow>], patient: Option<&PatientRecord>) -> Vec<RunChange> {
+        let mut out = Vec::new();
+        for ((id, key, properties), run) in self.touched(event).into_iter().zip(runs) {
+            let Some((live_version, live)) = self.journeys.live.get(&id) else { continue };
+            match run {
+                Some(run) if run.state == "active" => {
+                    let Some(journey) = self.journeys.versions.get(&(run.journey_id.clone(), run.version)) else { continue };
+                    let mut run = run.clone();
+                    run.updated_at = self.now;
+                    let mut context = Context::read(&run.context);
+                    if journey.exit_on.contains(&event.name) || journey.goal.as_ref() == Some(&event.name) {
+                        run.state = "done".into();
+                        run.wake_at = None;
+                        run.exit_reason = Some(if journey.exit_on.contains(&event.name) { "exit_event" } else { "goal" }.into());
+                        out.push(RunChange { run, withdraw: true });
+                        continue;
+                    }
+                    context.happened.insert(event.name.clone());
+                    context.properties.extend(properties);
+                    let (traits, tz) = (traits_of(patient), zone_of(patient));
+                    let facts = RunFacts { properties: &context.properties, traits: &traits, happened: &context.happened, timezone: tz.as_ref() };
+                    let now = Timestamp::from_microsecond(self.now).unwrap_or_default();
+                    if run.waiting {
+                        let woken = matches!(journey.step(&run.step).map(|s| &s.kind), Some(StepKind::Wait { event: waited, .. }) if *waited == event.name);
+                        if woken {
+                            run.wake_at = Some(self.now);
+                        } else if let Some(at) = rewake(journey, &run.step, &facts, now) {
+                            run.wake_at = Some(micros(at));
+                        }
+                    }
+                    run.context = context.write();
+                    out.push(RunChange { run, withdraw: false });
+                }
+                // One run per key: a key whose run ended does not start again.
+                Some(_) => {}
+                None => {
+                    if event.name != live.trigger {
+                        continue;
+                    }
+                    let happened = BTreeSet::new();
+                    let traits = traits_of(patient);
+                    if live.condition.as_ref().is_some_and(|c| !c.holds(&properties, &traits, &happened)) {
+                        continue;
+                    }
+                    let Some(first) = live.steps.first() else { continue };
+                    let context = Context { properties, happened };
+                    let id_hash = self.keyring.message_ref(&format!("journey-run:{id}/{key}"));
+                    out.push(RunChange {
+                        run: RunRow {
+                            id: id_hash.replacen("msg_", "run_", 1),
+                            journey_id: id.clone(),
+                            version: *live_version,
+                            run_key: key,
+                            external_id: event.external_id.clone(),
+                            step: first.id.clone(),
+                            waiting: false,
+                            context: context.write(),
+                            state: "active".into(),
+                            wake_at: Some(self.now),
+                            exit_reason: None,
+                            messages: String::new(),
+                            started_at: self.now,
+                            updated_at: self.now,
+                        },
+                        withdraw: false,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+struct Advancer<'a> {
+    journeys: &'a Journeys,
+    keyring: &'a Keyring,
+    now: Timestamp,
+}
+
+impl Advancer<'_> {
+    /// The first channel the patient has an address for, else the first.
+    fn channel(channels: &[Channel], patient: Option<&PatientRecord>) -> Channel {
+        let has = |c: &Channel| match c {
+            Channel::Email => patient.is_some_and(|p| p.email_index.is_some()),
+            Channel::Sms => patient.is_some_and(|p| p.phone_index.is_some()),
+            Channel::Push => patient.is_some_and(|p| p.identifiers.is_some()),
+        };
+        channels.iter().copied().find(has).or(channels.first().copied()).unwrap_or(Channel::Email)
+    }
+}
+
+impl RunAdvancer for Advancer<'_> {
+    fn advance(&self, run: &RunRow, patient: Option<&PatientRecord>) -> (RunRow, Vec<OutboxRow>) {
+        let mut moved = run.clone();
+        moved.updated_at = micros(self.now);
+        let Some(journey) = self.journeys.versions.get(&(run.journey_id.clone(), run.version)) else {
+            moved.state = "done".into();
+            moved.wake_at = None;
+            moved.exit_reason = Some("version_withdrawn".into());
+            return (moved, Vec::new());
+        };
+        let context = Context::read(&run.context);
+        let (traits, tz) = (traits_of(patient), zone_of(patient));
+        let facts = RunFacts { properties: &context.properties, traits: &traits, happened: &context.happened, timezone: tz.as_ref() };
+        let step = advance(journey, &run.step, run.waiting, &facts, self.now);
+        let properties = Value::Object(context.properties.clone()).to_string();
+        let messages = step
+            .sends
+            .iter()
+            .filter_map(|send| {
+                let channel = Self::channel(&send.channels, patient);
+                let template = send.templates.get(&channel)?;
+                let id = self.keyring.message_ref(&format!("journey:{}@{}/{}/{}", run.journey_id, run.version, run.run_key, send.step));
+                Some(OutboxRow {
+                    source: "journey".into(),
+                    channel: channel.as_str().into(),
+                    purpose: journey.purpose.as_str().into(),
+                    topic: journey.topic.clone(),
+                    template_id: template.clone(),
+                    context: properties.clone(),
+                    ..OutboxRow::queued(id, run.external_id.clone(), micros(self.now))
+                })
+            })
+            .collect();
+        match step.position {
+            Position::Waiting { step, wake_at } => {
+                moved.step = step;
+                moved.waiting = true;
+                moved.wake_at = Some(micros(wake_at));
+            }
+            Position::Done { reason } => {
+                moved.step = step.path.last().cloned().unwrap_or(moved.step);
+                moved.state = "done".into();
+                moved.waiting = false;
+                moved.wake_at = None;
+                moved.exit_reason = Some(reason.into());
+            }
+        }
+        (moved, messages)
+    }
+}
+
+impl<S: Store> App<S> {
+    async fn runnable_journeys(&self) -> Result<Journeys, AppError> {
+        let mut out = Journeys { live: BTreeMap::new(), versions: BTreeMap::new() };
+        for row in self.store.journeys().await?.into_iter().filter(|r| r.state == "approved" || r.state == "superseded") {
+            let journey = stored_journey(&row)?;
+            if row.state == "approved" {
+                out.live.insert(row.id.clone(), (row.version, journey.clone()));
+            }
+            out.versions.insert((row.id, row.version), journey);
+        }
+        Ok(out)
+    }
+
+    /// One scheduler round at `now`: every unread event into runs, then up to `limit` due
+    /// runs moved.
+    pub async fn journey_round(&self, now: Timestamp, limit: i64) -> Result<JourneyRoundReport, AppError> {
+        let journeys = self.runnable_journeys().await?;
+        let audit = AuditContext { actor: "system:journeys".into(), request_id: String::new(), source_ip: None, at_micros: micros(now) };
+        let mut report = JourneyRoundReport::default();
+        let intake = Intake { journeys: &journeys, keyring: &self.keyring, now: micros(now) };
+        loop {
+            let read = self.store.journey_intake(500, &intake, micros(now), &audit).await?;
+            report.events += read;
+            if read < 500 {
+                break;
+            }
+        }
+        let advancer = Advancer { journeys: &journeys, keyring: &self.keyring, now };
+        report.advanced = self.store.advance_due_runs(micros(now), limit, &advancer, &audit).await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,216 @@
+//! Journeys as staff manage them: versions checked against the dictionary and the approved
+//! templates (problems named by their path into the definition), approval by someone other
+//! than the author recording a hash of the exact definition and template versions, a review
+//! date (quarterly) past which runs pause, pause and resume, run counts suppressed like every
+//! count, and one appointment's timeline (audited).
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use sotto_core::dictionary::{DataClass, FieldKind};
+use sotto_core::error::FieldError;
+use sotto_core::journey::{Journey, parse_journey};
+use sotto_core::scope::Scope;
+use sotto_store::{JourneyApproval, JourneyRow, Store};
+
+use crate::segments::suppressed;
+use crate::{App, AppError, RequestCtx, micros};
+
+/// How long an approval holds before the journey needs a review.
+pub const REVIEW_EVERY: SignedDuration = SignedDuration::from_hours(24 * 91);
+
+/// The first path in `body` where `needle` appears as a string value.
+fn path_of(body: &Value, needle: &str) -> Option<String> {
+    match body {
+        Value::String(s) if s == needle => Some(String::new()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| path_of(v, needle).map(|p| if p.is_empty() { format!("[{i}]") } else { format!("[{i}].{p}") })),
+        Value::Object(map) => map.iter().find_map(|(k, v)| path_of(v, needle).map(|p| if p.is_empty() || p.starts_with('[') { format!("{k}{p}") } else { format!("{k}.{p}") })),
+        _ => None,
+    }
+}
+
+fn when(micros: Option<i64>) -> Value {
+    micros.and_then(|m| Timestamp::from_microsecond(m).ok()).map_or(Value::Null, |t| json!(t.to_string()))
+}
+
+/// A stored version, read back.
+pub(crate) fn stored_journey(row: &JourneyRow) -> Result<Journey, AppError> {
+    let body: Value = serde_json::from_str(&row.definition).map_err(|_| AppError::Internal("a stored journey is not JSON"))?;
+    parse_journey(&body).map(|(_, j)| j).map_err(|_| AppError::Internal("a stored journey no longer parses"))
+}
+
+fn journey_view(row: &JourneyRow, journey: &Journey, now: Timestamp) -> Value {
+    let overdue = row.state == "approved" && row.review_due.is_some_and(|due| due <= micros(now));
+    let definition: Value = serde_json::from_str(&row.definition).unwrap_or(Value::Null);
+    json!({
+        "id": row.id, "version": row.version, "name": row.name, "state": row.state, "paused": row.paused,
+        "owner": row.created_by, "approver": row.approved_by, "approved_at": when(row.approved_at), "approved_hash": row.approved_hash,
+        "review_due": when(row.review_due), "review_overdue": overdue,
+        "runs_paused_because": if row.paused { json!("paused_by_operator") } else if overdue { json!("review_overdue") } else { Value::Null },
+        "purpose": journey.purpose.as_str(), "fields_used": journey.fields(), "events_used": journey.events(), "templates_used": journey.templates(),
+        "definition": definition,
+    })
+}
+
+impl<S: Store> App<S> {
+    /// Reads and checks a definition: events and fields declared and not sensitive, every
+    /// template approved for its channel.
+    async fn checked_journey(&self, body: &Value) -> Result<(String, Journey), AppError> {
+        let (name, journey) = parse_journey(body).map_err(AppError::Invalid)?;
+        let dictionary = self.dictionary.get(&self.store).await?;
+        let mut errors = Vec::new();
+        for event in journey.events() {
+            if dictionary.get(FieldKind::Event, &event).is_none() {
+                errors.push(FieldError::new("unknown_event", path_of(body, &event).unwrap_or_default(), "this event is not declared in the data dictionary"));
+            }
+        }
+        for field in journey.fields() {
+            let (kind, name) = match field.split_once('.') {
+                Some(("trait", n)) => (FieldKind::Trait, n),
+                Some((_, n)) => (FieldKind::Property, n),
+                None => continue,
+            };
+            match dictionary.get(kind, name) {
+                None => errors.push(FieldError::new("unknown_field", path_of(body, name).unwrap_or_default(), "this field is not declared in the data dictionary")),
+                Some(spec) if spec.class == DataClass::SensitivePhi => {
+                    errors.push(FieldError::new("sensitive_field", path_of(body, name).unwrap_or_default(), "sensitive PHI never enters a journey"))
+                }
+                Some(_) => {}
+            }
+        }
+        let ids: Vec<String> = journey.templates().into_iter().collect();
+        let approved = self.approved_versions(&ids).await?;
+        for id in &ids {
+            let at = path_of(body, id).unwrap_or_default();
+            match (self.store.template(id).await?, approved.get(id).and_then(Option::as_ref)) {
+                (None, _) => errors.push(FieldError::new("unknown_template", at, "no template has this id")),
+                (Some(_), None) => errors.push(FieldError::new("template_not_approved", at, "this template has no approved version: submit one for review first")),
+                (Some(_), Some(v)) if journey.purpose.is_marketing() && v.content.channel == sotto_core::contact::Channel::Email && !crate::campaign_checklist::unsubscribes(&v.content) => {
+                    errors.push(FieldError::new("purpose_not_allowed", at, "marketing email must carry the unsubscribe link ({{ links.unsubscribe }}); this template does not"))
+                }
+                _ => {}
+            }
+        }
+        if errors.is_empty() { Ok((name, journey)) } else { Err(AppError::Invalid(errors)) }
+    }
+
+    async fn journey_rows(&self, id: &str) -> Result<Vec<JourneyRow>, AppError> {
+        let rows = self.store.journey_versions(id).await?;
+        if rows.is_empty() {
+            return Err(AppError::NotFound("journey"));
+        }
+        Ok(rows)
+    }
+
+    /// Creates a journey (version 1, a draft), or a new draft version of one.
+    pub async fn write_journey(&self, ctx: &RequestCtx, id: Option<&str>, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysWrite, "journeys").await?;
+        let (name, journey) = self.checked_journey(body).await?;
+        let (id, version) = match id {
+            Some(id) => (id.to_owned(), self.journey_rows(id).await?.last().map_or(1, |r| r.version + 1)),
+            None => (format!("jrn_{}", sotto_crypto::random_id(8)), 1),
+        };
+        let row = JourneyRow {
+            id,
+            version,
+            name,
+            definition: body.to_string(),
+            state: "draft".into(),
+            created_by: ctx.principal.actor.clone(),
+            created_at: micros(ctx.now),
+            approved_by: None,
+            approved_at: None,
+            approved_hash: None,
+            review_due: None,
+            paused: false,
+        };
+        if !self.store.create_journey_version(&row, &ctx.audit()).await? {
+            return Err(AppError::Conflict { code: "journey_exists", message: "another journey has this name, or this version was written meanwhile".into() });
+        }
+        Ok(journey_view(&row, &journey, ctx.now))
+    }
+
+    /// Every journey's latest version.
+    pub async fn list_journeys(&self, ctx: &RequestCtx) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysRead, "journeys").await?;
+        let mut latest: BTreeMap<String, JourneyRow> = BTreeMap::new();
+        for row in self.store.journeys().await? {
+            latest.insert(row.id.clone(), row);
+        }
+        let items: Vec<Value> = latest.values().filter_map(|r| stored_journey(r).ok().map(|j| journey_view(r, &j, ctx.now))).collect();
+        Ok(json!({ "items": items }))
+    }
+
+    /// One journey: every version.
+    pub async fn get_journey(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysRead, &crate::path_object("journey", "jrn_", id)).await?;
+        let rows = self.journey_rows(id).await?;
+        let versions: Vec<Value> = rows.iter().map(|r| Ok(journey_view(r, &stored_journey(r)?, ctx.now))).collect::<Result<_, AppError>>()?;
+        Ok(json!({ "id": id, "versions": versions }))
+    }
+
+    /// Approves a draft version: a compliance principal other than its author, recording the
+    /// hash of the definition and the template versions it sends; runs start on it from now.
+    pub async fn approve_journey(&self, ctx: &RequestCtx, id: &str, version: i64) -> Result<Value, AppError> {
+        self.require(ctx, Scope::Compliance, &crate::path_object("journey", "jrn_", id)).await?;
+        let rows = self.journey_rows(id).await?;
+        let row = rows.iter().find(|r| r.version == version).ok_or(AppError::NotFound("journey version"))?;
+        if row.created_by == ctx.principal.actor {
+            return Err(AppError::Conflict { code: "self_approval", message: "a journey is approved by someone other than its author".into() });
+        }
+        let body: Value = serde_json::from_str(&row.definition).map_err(|_| AppError::Internal("a stored journey is not JSON"))?;
+        let (_, journey) = self.checked_journey(&body).await?;
+        let ids: Vec<String> = journey.templates().into_iter().collect();
+        let approved = self.approved_versions(&ids).await?;
+        let pinned: Vec<String> = approved.iter().map(|(id, v)| format!("{id}@{}", v.as_ref().map_or(0, |v| v.version))).collect();
+        let digest = sotto_crypto::hash_api_key(&format!("{}\n{}", row.definition, pinned.join(" ")));
+        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let due = micros(ctx.now + REVIEW_EVERY);
+        let approval = JourneyApproval { approver: ctx.principal.actor.clone(), hash, review_due: due, at: micros(ctx.now) };
+        if !self.store.approve_journey(id, version, &approval, &ctx.audit()).await? {
+            return Err(AppError::Conflict { code: "journey_not_draft", message: "only a draft version is approved".into() });
+        }
+        self.get_journey(ctx, id).await
+    }
+
+    /// Records a review of the approved version: runs paused by an overdue review go on.
+    pub async fn review_journey(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::Compliance, &crate::path_object("journey", "jrn_", id)).await?;
+        let rows = self.journey_rows(id).await?;
+        let approved = rows.iter().find(|r| r.state == "approved").ok_or(AppError::Conflict { code: "journey_not_approved", message: "only an approved journey is reviewed".into() })?;
+        self.store.review_journey(id, approved.version, micros(ctx.now + REVIEW_EVERY), &ctx.audit()).await?;
+        self.get_journey(ctx, id).await
+    }
+
+    /// Pauses or resumes every run of a journey.
+    pub async fn control_journey(&self, ctx: &RequestCtx, id: &str, pause: bool) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysWrite, &crate::path_object("journey", "jrn_", id)).await?;
+        self.journey_rows(id).await?;
+        self.store.pause_journey(id, pause, &ctx.audit()).await?;
+        self.get_journey(ctx, id).await
+    }
+
+    /// Runs counted by where they wait and how they ended, every count of 1 to 10 suppressed.
+    pub async fn journey_runs(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysRead, &crate::path_object("journey", "jrn_", id)).await?;
+        self.journey_rows(id).await?;
+        let counts = self.store.journey_run_counts(id).await?;
+        let mut waiting: BTreeMap<String, u64> = BTreeMap::new();
+        let mut exited: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut entered, mut active) = (0u64, 0u64);
+        for c in &counts {
+            let n = c.count.max(0) as u64;
+            entered += n;
+            if c.state == "active" {
+                active += n;
+                *waiting.entry(c.step.clone()).or_default() += n;
+            } else {
+                *exited.entry(c.exit_reason.clone().unwrap_or_default()).or_default() += n;
+            }
+        }
+        let shown = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, n)| (k, suppressed(n))).collect::<serde_json::Map<_, _>>();
+        Ok(json!({"id": id, "entered": suppressed(entered), "active": suppressed(active), "waiting_by_step": shown(waiting), "exited_by_reason": shown(exited)}))
+    }
+}

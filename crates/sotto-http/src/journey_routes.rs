@@ -1,0 +1,52 @@
+//! Handlers for journeys: versions, approval, review, pause and resume, and run counts.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use sotto_app::App;
+use sotto_store::Store;
+
+use crate::error::ApiError;
+use crate::extract::{Ctx, JsonBody, Path};
+
+type AppState<S> = State<Arc<App<S>>>;
+
+pub(crate) async fn create<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(app.write_journey(&ctx, None, &body).await?)))
+}
+
+pub(crate) async fn new_version<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(app.write_journey(&ctx, Some(&id), &body).await?)))
+}
+
+pub(crate) async fn list<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.list_journeys(&ctx).await?))
+}
+
+pub(crate) async fn get_one<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.get_journey(&ctx, &id).await?))
+}
+
+pub(crate) async fn approve<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path((id, version)): Path<(String, i64)>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.approve_journey(&ctx, &id, version).await?))
+}
+
+pub(crate) async fn review<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.review_journey(&ctx, &id).await?))
+}
+
+pub(crate) async fn pause<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.control_journey(&ctx, &id, true).await?))
+}
+
+pub(crate) async fn resume<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.control_journey(&ctx, &id, false).await?))
+}
+
+pub(crate) async fn runs<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.journey_runs(&ctx, &id).await?))
+}

@@ -1,0 +1,282 @@
+//! Journeys on the SQL store: versions with approval and review, events read into runs
+//! (each event marked read in the transaction that changes its runs), and due runs moved in
+//! the transaction that queues their messages, so a crash repeats nothing and loses nothing.
+//! Claims skip rows other workers hold on PostgreSQL; SQLite runs one writer at a time.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+use sotto_core::audit::action;
+
+use super::outbox_rows::insert_messages;
+use super::patients::{SELECT_PATIENT, patient_from_row};
+use super::{Backend, SqlStore};
+use crate::{AuditContext, JourneyApproval, JourneyIntake, JourneyRow, JourneyStore, PatientRecord, PendingEvent, RunAdvancer, RunCount, RunRow, StoreResult};
+
+const JOURNEY_COLUMNS: &str = "id, version, name, definition, state, created_by, created_at, approved_by, approved_at, approved_hash, review_due, paused";
+const RUN_COLUMNS: &str = "id, journey_id, version, run_key, external_id, step, waiting, context, state, wake_at, exit_reason, messages, started_at, updated_at";
+
+fn journey_from_row(r: &AnyRow) -> Result<JourneyRow, sqlx::Error> {
+    Ok(JourneyRow {
+        id: r.try_get("id")?,
+        version: r.try_get("version")?,
+        name: r.try_get("name")?,
+        definition: r.try_get("definition")?,
+        state: r.try_get("state")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        approved_by: r.try_get("approved_by")?,
+        approved_at: r.try_get("approved_at")?,
+        approved_hash: r.try_get("approved_hash")?,
+        review_due: r.try_get("review_due")?,
+        paused: r.try_get::<i64, _>("paused")? != 0,
+    })
+}
+
+fn run_from_row(r: &AnyRow) -> Result<RunRow, sqlx::Error> {
+    Ok(RunRow {
+        id: r.try_get("id")?,
+        journey_id: r.try_get("journey_id")?,
+        version: r.try_get("version")?,
+        run_key: r.try_get("run_key")?,
+        external_id: r.try_get("external_id")?,
+        step: r.try_get("step")?,
+        waiting: r.try_get::<i64, _>("waiting")? != 0,
+        context: r.try_get("context")?,
+        state: r.try_get("state")?,
+        wake_at: r.try_get("wake_at")?,
+        exit_reason: r.try_get("exit_reason")?,
+        messages: r.try_get("messages")?,
+        started_at: r.try_get("started_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+type Tx = sqlx::Transaction<'static, Any>;
+
+async fn save_run(tx: &mut Tx, run: &RunRow) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO journey_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (journey_id, run_key) DO UPDATE SET version = $3, external_id = $5, step = $6, waiting = $7, context = $8, state = $9, \
+         wake_at = $10, exit_reason = $11, messages = $12, started_at = $13, updated_at = $14"
+    )))
+    .bind(run.id.as_str())
+    .bind(run.journey_id.as_str())
+    .bind(run.version)
+    .bind(run.run_key.as_str())
+    .bind(run.external_id.as_str())
+    .bind(run.step.as_str())
+    .bind(i64::from(run.waiting))
+    .bind(run.context.as_str())
+    .bind(run.state.as_str())
+    .bind(run.wake_at)
+    .bind(run.exit_reason.as_deref())
+    .bind(run.messages.as_str())
+    .bind(run.started_at)
+    .bind(run.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn patient(tx: &mut Tx, cache: &mut BTreeMap<String, Option<PatientRecord>>, external_id: &str) -> Result<Option<PatientRecord>, sqlx::Error> {
+    if let Some(found) = cache.get(external_id) {
+        return Ok(found.clone());
+    }
+    let found = sqlx::query(SELECT_PATIENT).bind(external_id).fetch_optional(&mut **tx).await?.map(|r| patient_from_row(&r)).transpose()?;
+    cache.insert(external_id.to_owned(), found.clone());
+    Ok(found)
+}
+
+fn run_object(run: &RunRow) -> String {
+    format!("journey:{}/run:{}", run.journey_id, run.id)
+}
+
+impl SqlStore {
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
+impl JourneyStore for SqlStore {
+    async fn create_journey_version(&self, row: &JourneyRow, ctx: &AuditContext) -> StoreResult<bool> {
+        let insert = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO journeys ({JOURNEY_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+             WHERE NOT EXISTS (SELECT 1 FROM journeys WHERE (id = $1 AND version = $2) OR (name = $3 AND id <> $1))"
+        )))
+        .bind(row.id.as_str())
+        .bind(row.version)
+        .bind(row.name.as_str())
+        .bind(row.definition.as_str())
+        .bind(row.state.as_str())
+        .bind(row.created_by.as_str())
+        .bind(row.created_at)
+        .bind(row.approved_by.as_deref())
+        .bind(row.approved_at)
+        .bind(row.approved_hash.as_deref())
+        .bind(row.review_due)
+        .bind(i64::from(row.paused));
+        self.change_one(insert, ctx.event(action::JOURNEY_WRITE, format!("journey:{}@{}", row.id, row.version), "created")).await
+    }
+
+    async fn journey_versions(&self, id: &str) -> StoreResult<Vec<JourneyRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {JOURNEY_COLUMNS} FROM journeys WHERE id = $1 ORDER BY version"))).bind(id).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(journey_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn journeys(&self) -> StoreResult<Vec<JourneyRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {JOURNEY_COLUMNS} FROM journeys ORDER BY id, version"))).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(journey_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn approve_journey(&self, id: &str, version: i64, approval: &JourneyApproval, ctx: &AuditContext) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let approved = sqlx::query("UPDATE journeys SET state = 'approved', approved_by = $1, approved_at = $2, approved_hash = $3, review_due = $4 WHERE id = $5 AND version = $6 AND state = 'draft' AND created_by <> $1")
+            .bind(approval.approver.as_str())
+            .bind(approval.at)
+            .bind(approval.hash.as_str())
+            .bind(approval.review_due)
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !approved {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE journeys SET state = 'superseded' WHERE id = $1 AND version <> $2 AND state = 'approved'").bind(id).bind(version).execute(&mut *tx).await?;
+        head.append(&mut tx, &[ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), &format!("approved:{}", approval.hash))]).await?;
+        head.commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn review_journey(&self, id: &str, version: i64, review_due: i64, ctx: &AuditContext) -> StoreResult<bool> {
+        let update = sqlx::query("UPDATE journeys SET review_due = $1 WHERE id = $2 AND version = $3 AND state = 'approved'").bind(review_due).bind(id).bind(version);
+        self.change_one(update, ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), "reviewed")).await
+    }
+
+    async fn pause_journey(&self, id: &str, paused: bool, ctx: &AuditContext) -> StoreResult<bool> {
+        let update = sqlx::query("UPDATE journeys SET paused = $1 WHERE id = $2 AND paused <> $1").bind(i64::from(paused)).bind(id);
+        let outcome = if paused { "paused" } else { "resumed" };
+        self.change_many(update, ctx.event(action::JOURNEY_CONTROL, format!("journey:{id}"), outcome)).await
+    }
+
+    async fn journey_intake(&self, limit: i64, intake: &dyn JourneyIntake, now: i64, ctx: &AuditContext) -> StoreResult<usize> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let sql = format!("SELECT id, external_id, name, properties, occurred_at FROM events WHERE journeyed = 0 ORDER BY id LIMIT $1 {}", self.skip_locked());
+        let events: Vec<PendingEvent> = sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| Ok(PendingEvent { id: r.try_get("id")?, external_id: r.try_get("external_id")?, name: r.try_get("name")?, properties: r.try_get("properties")?, occurred_at: r.try_get("occurred_at")? }))
+            .collect::<Result<_, sqlx::Error>>()?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut runs: BTreeMap<(String, String), Option<RunRow>> = BTreeMap::new();
+        let mut dirty: BTreeMap<(String, String), bool> = BTreeMap::new();
+        let mut patients = BTreeMap::new();
+        let mut audit = Vec::new();
+        for event in &events {
+            let keys = intake.keys(event);
+            let mut current = Vec::with_capacity(keys.len());
+            for key in &keys {
+                if !runs.contains_key(key) {
+                    let sql = format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE journey_id = $1 AND run_key = $2");
+                    let found = sqlx::query(AssertSqlSafe(sql)).bind(key.0.as_str()).bind(key.1.as_str()).fetch_optional(&mut *tx).await?.map(|r| run_from_row(&r)).transpose()?;
+                    runs.insert(key.clone(), found);
+                }
+                current.push(runs[key].clone());
+            }
+            let who = patient(&mut tx, &mut patients, &event.external_id).await?;
+            for change in intake.apply(event, &current, who.as_ref()) {
+                let key = (change.run.journey_id.clone(), change.run.run_key.clone());
+                let before = runs.get(&key).cloned().flatten();
+                if before.as_ref().is_none_or(|b| b.state == "done") && change.run.state == "active" {
+                    audit.push(ctx.event(action::JOURNEY_RUN, run_object(&change.run), "started"));
+                }
+                if before.as_ref().is_some_and(|b| b.state == "active") && change.run.state == "done" {
+                    audit.push(ctx.event(action::JOURNEY_RUN, run_object(&change.run), &format!("ended:{}", change.run.exit_reason.as_deref().unwrap_or("exit"))));
+                }
+                if change.withdraw {
+                    let ids: Vec<&str> = change.run.messages.split_whitespace().collect();
+                    if !ids.is_empty() {
+                        let sql = format!("UPDATE outbox SET state = 'cancelled', updated_at = $1 WHERE state IN ('queued', 'deferred') AND id IN ({})", super::gate_inputs::placeholders(2, ids.len()));
+                        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+                        for id in ids {
+                            query = query.bind(id);
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+                }
+                dirty.insert(key.clone(), true);
+                runs.insert(key, Some(change.run));
+            }
+        }
+        for key in dirty.keys() {
+            if let Some(Some(run)) = runs.get(key) {
+                save_run(&mut tx, run).await?;
+            }
+        }
+        let sql = format!("UPDATE events SET journeyed = 1 WHERE id IN ({})", super::gate_inputs::placeholders(1, events.len()));
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for event in &events {
+            query = query.bind(event.id);
+        }
+        query.execute(&mut *tx).await?;
+        head.append(&mut tx, &audit).await?;
+        head.commit(tx).await?;
+        Ok(events.len())
+    }
+
+    async fn advance_due_runs(&self, now: i64, limit: i64, advancer: &dyn RunAdvancer, ctx: &AuditContext) -> StoreResult<usize> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM journey_runs r WHERE r.state = 'active' AND r.wake_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM journeys j WHERE j.id = r.journey_id AND j.version = r.version AND (j.paused <> 0 OR j.review_due <= $1)) \
+             ORDER BY r.wake_at, r.id LIMIT $2 {}",
+            self.skip_locked()
+        );
+        let due: Vec<RunRow> = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(&mut *tx).await?.iter().map(run_from_row).collect::<Result<_, _>>()?;
+        let mut patients = BTreeMap::new();
+        let mut audit = Vec::new();
+        for run in &due {
+            let who = patient(&mut tx, &mut patients, &run.external_id).await?;
+            let (mut moved, messages) = advancer.advance(run, who.as_ref());
+            insert_messages(self, &mut tx, &mut head, &messages, ctx).await?;
+            for m in &messages {
+                moved.messages = if moved.messages.is_empty() { m.id.clone() } else { format!("{} {}", moved.messages, m.id) };
+            }
+            if moved.state == "done" {
+                audit.push(ctx.event(action::JOURNEY_RUN, run_object(&moved), &format!("ended:{}", moved.exit_reason.as_deref().unwrap_or("completed"))));
+            }
+            save_run(&mut tx, &moved).await?;
+        }
+        head.append(&mut tx, &audit).await?;
+        head.commit(tx).await?;
+        Ok(due.len())
+    }
+
+    async fn journey_run_counts(&self, id: &str) -> StoreResult<Vec<RunCount>> {
+        let rows = sqlx::query("SELECT state, step, exit_reason, COUNT(*) AS n FROM journey_runs WHERE journey_id = $1 GROUP BY state, step, exit_reason ORDER BY state, step")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok(RunCount { state: r.try_get("state")?, step: r.try_get("step")?, exit_reason: r.try_get("exit_reason")?, count: r.try_get("n")? }))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn runs_for_key(&self, run_key: &str) -> StoreResult<Vec<RunRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE run_key = $1 ORDER BY started_at"))).bind(run_key).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
+    }
+}
