@@ -1,4 +1,5 @@
-//! The dispatch worker as a supervised background task: rounds while messages are due, a wait
+//! The dispatch worker as a supervised background task: journey rounds (runs moved, their
+//! messages queued) and dispatch rounds while messages are due, a wait
 //! (woken early when a message is queued in this process) while none are, recovery of claims
 //! whose lease ran out, and at shutdown the current round finished and unclaimed work released.
 
@@ -17,6 +18,9 @@ use crate::{App, micros};
 
 /// How often a worker looks for claims whose lease ran out.
 const RECOVERY_EVERY: Duration = Duration::from_secs(15);
+
+/// How often the worker moves due journey runs (and reads new events into runs).
+const JOURNEYS_EVERY: Duration = Duration::from_millis(250);
 
 /// A running dispatch worker.
 #[derive(Debug)]
@@ -85,6 +89,7 @@ async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchS
         }
     }
     let mut last_recovery = Instant::now();
+    let mut last_journeys = Instant::now() - JOURNEYS_EVERY;
     loop {
         if *stop.borrow() {
             break;
@@ -98,7 +103,14 @@ async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchS
                 Err(e) => tracing::error!(error = %e, "cannot recover expired claims"),
             }
         }
-        let busy = match app.dispatch_round(worker, providers, settings, Timestamp::now()).await {
+        // Journeys move first, so what a run queues goes out in the same round.
+        if last_journeys.elapsed() >= JOURNEYS_EVERY {
+            last_journeys = Instant::now();
+            if let Err(e) = app.journey_round(app.now(), 1_000).await {
+                tracing::error!(error = %e, "journey round failed; its runs move in the next one");
+            }
+        }
+        let busy = match app.dispatch_round(worker, providers, settings, app.now()).await {
             Ok(report) => report.claimed > 0,
             Err(e) => {
                 tracing::error!(error = %e, "dispatch round failed; its claims are recovered when their lease ends");

@@ -10,6 +10,7 @@ mod campaign_report;
 mod campaign_test_send;
 mod campaigns;
 mod checkpoints;
+mod clock;
 mod compose;
 mod consent;
 pub mod deliver;
@@ -19,6 +20,7 @@ mod eligibility;
 mod engagement;
 mod gate_state;
 mod inbound;
+mod journey_library;
 mod journey_runner;
 mod journeys;
 mod unsubscribe;
@@ -55,6 +57,7 @@ pub use compose::{message_id_header, sender_domain};
 pub use delivery_status::{DeliveryStatus, sms_error_effect};
 pub use dispatcher::Dispatcher;
 pub use outbox::{MAX_IDEMPOTENCY_KEY, message_view};
+pub use journey_library::APPOINTMENT_JOURNEY;
 pub use journey_runner::JourneyRoundReport;
 pub use worker::{DispatchSettings, RoundReport, retry_delay};
 pub use error::AppError;
@@ -239,13 +242,15 @@ pub struct App<S> {
     send_limits: std::sync::Mutex<std::collections::HashMap<String, sotto_core::rate::TokenBucket>>,
     /// The providers the dispatch worker of this process hands messages to, for test sends.
     live_providers: std::sync::OnceLock<Arc<deliver::Providers>>,
+    /// How far the development clock was moved forward (µs).
+    clock_offset: std::sync::atomic::AtomicI64,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.

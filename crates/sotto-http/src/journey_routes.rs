@@ -50,3 +50,10 @@ pub(crate) async fn resume<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Pat
 pub(crate) async fn runs<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app.journey_runs(&ctx, &id).await?))
 }
+
+/// `POST /dev/clock {"advance": "48h"}`: development only.
+pub(crate) async fn advance_clock<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    let by = body.get("advance").and_then(Value::as_str).unwrap_or_default();
+    let now = app.advance_clock(&ctx, by).await?;
+    Ok(Json(serde_json::json!({ "now": now.to_string() })))
+}

@@ -116,6 +116,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/dispatch/pause", post(message_routes::pause::<S>))
         .route("/v1/dispatch/resume", post(message_routes::resume::<S>))
         .route("/dev/mailbox", get(message_routes::mailbox::<S>))
+        .route("/dev/clock", post(journey_routes::advance_clock::<S>))
         .route("/dev/mailbox.json", get(message_routes::mailbox_json::<S>))
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)

@@ -118,6 +118,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("campaigns:  {sent} (holiday hours, launched to Spanish-speaking patients) and {draft} (a draft whose checklist fails: push has no BAA)");
         println!("checklist:  curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/campaigns/{draft}/checklist", key_file.display());
     }
+    if let Some(journey) = crate::demo_campaigns::seed_journey(&app).await? {
+        println!("journey:    {journey} (the appointment journey, approved): a run for every appointment booked, three of them three days out; move the clock:");
+        println!("            curl -s -X POST -H \"Authorization: Bearer $(cat {})\" http://{listen}/dev/clock -d '{{\"advance\": \"24h\"}}'", key_file.display());
+    }
     println!("mailbox:    http://{listen}/dev/mailbox (what the development sink kept; nothing leaves this machine)");
     println!("outbox:     curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/dispatch", key_file.display());
     checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -17,6 +17,28 @@ async fn segment(app: &App<SqlStore>, name: &str, definition: &str) -> anyhow::R
     made["id"].as_str().map(str::to_owned).context("a created segment has an id")
 }
 
+/// Loads the built-in appointment journey (approved by a separate reviewer) and books three
+/// appointments three days out, so a newcomer watches their runs with `POST /dev/clock`.
+/// Answers the journey's id on the first run.
+pub async fn seed_journey(app: &App<SqlStore>) -> anyhow::Result<Option<String>> {
+    let Some(id) = app.load_appointment_journey(&as_who("demo-care-team"), &as_who("demo-compliance-review")).await.map_err(|e| anyhow::anyhow!("cannot load the appointment journey: {e}"))? else {
+        return Ok(None);
+    };
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72);
+    let start = jiff::Timestamp::from_second(start.as_second() - start.as_second() % 3600).context("appointment time")?;
+    let calls: Vec<Value> = (1..=3)
+        .map(|n| {
+            json!({"type": "track", "userId": format!("demo-{n:06}"), "event": "appointment_booked", "messageId": format!("demo-journey-booking-{n}"),
+                "properties": {"appointment_id": format!("demo-appt-{n}"), "appointment_start": start.to_string(), "first_visit": n == 1}})
+        })
+        .collect();
+    let results = app.ingest_calls(&as_who("demo-scheduler"), &calls, None).await.map_err(|e| anyhow::anyhow!("cannot book the demo appointments: {e}"))?;
+    if results.iter().any(|r| r.status != sotto_app::ItemStatus::Accepted) {
+        anyhow::bail!("the demo appointments were refused");
+    }
+    Ok(Some(id))
+}
+
 /// Creates the demo's campaigns on its first run; answers the finished one's id and the draft's.
 pub async fn seed(app: &App<SqlStore>) -> anyhow::Result<Option<(String, String)>> {
     if !app.store().campaigns().await.context("cannot read the campaigns")?.is_empty() {

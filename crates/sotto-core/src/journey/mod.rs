@@ -6,6 +6,7 @@
 
 mod run;
 
+pub use parse::duration as parse_duration;
 pub use run::{Advance, Position, RunFacts, SendAction, advance, rewake};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,7 +14,7 @@ use crate::purpose::Purpose;
 type Errors = Vec<FieldError>;
 
 /// A duration such as `90m`, `48h` or `2d`.
-pub(crate) fn duration(text: &str) -> Option<SignedDuration> {
+pub fn duration(text: &str) -> Option<SignedDuration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = text.split_at(split);
     let n: i64 = n.parse().ok().filter(|n| *n > 0 && *n <= 366 * 24 * 60)?;
