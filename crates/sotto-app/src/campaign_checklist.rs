@@ -215,7 +215,7 @@ impl<S: Store> App<S> {
                 ahead.push_back(read(chunks[n + ahead.len()]));
             }
             let inputs = ahead.pop_front().ok_or(AppError::Internal("preflight read"))?.await.map_err(|_| AppError::Internal("preflight read"))??;
-            let states = inputs.iter().map(|(id, i)| Ok((id.clone(), crate::gate_state::state_from_inputs(&self.keyring, i)?))).collect::<Result<BTreeMap<_, _>, AppError>>()?;
+            let states = self.states_from(&inputs)?;
             for member in *chunk {
                 let state = states.get(member);
                 let channel = Self::member_channel(&m.spec, state);

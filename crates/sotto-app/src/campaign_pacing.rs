@@ -46,7 +46,7 @@ impl<S: Store> App<S> {
     /// The campaigns whose messages may be claimed now, with their schedules and throttles.
     pub(crate) async fn launched_campaigns(&self) -> Result<LaunchedCampaigns, AppError> {
         let mut out = LaunchedCampaigns::default();
-        for row in self.store.campaigns().await?.into_iter().filter(|r| r.state == "launched") {
+        for row in self.store.campaigns_in_state("launched").await? {
             let spec = stored_spec(&row)?;
             let launched = row.launched_at.and_then(|at| Timestamp::from_microsecond(at).ok()).unwrap_or(Timestamp::UNIX_EPOCH);
             if let Some(per_minute) = spec.throttle_per_minute {

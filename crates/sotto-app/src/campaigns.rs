@@ -27,7 +27,8 @@ pub(crate) fn schedule_summary(schedule: &Schedule) -> Value {
     }
 }
 
-fn when(micros: Option<i64>) -> Value {
+/// An instant stored in microseconds as the API writes it, or null.
+pub(crate) fn when(micros: Option<i64>) -> Value {
     micros.and_then(|m| Timestamp::from_microsecond(m).ok()).map_or(Value::Null, |t| json!(t.to_string()))
 }
 

@@ -109,6 +109,11 @@ impl<S: Store> App<S> {
     /// patients without a profile are left out.
     pub async fn gate_states(&self, ids: &[String], now: Timestamp) -> Result<BTreeMap<String, PatientState>, AppError> {
         let inputs = self.store.gate_inputs(ids, self.sends_horizon(now)).await?;
+        self.states_from(&inputs)
+    }
+
+    /// The gate's view of each patient whose inputs were read.
+    pub(crate) fn states_from(&self, inputs: &BTreeMap<String, sotto_store::GateInputs>) -> Result<BTreeMap<String, PatientState>, AppError> {
         inputs.iter().map(|(id, i)| Ok((id.clone(), state_from_inputs(&self.keyring, i)?))).collect()
     }
 

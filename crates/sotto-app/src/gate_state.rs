@@ -2,6 +2,8 @@
 //! claimed batch): contacts and their verification, the consent ledger with number-level SMS
 //! opt-outs, authorizations, suppressions and recent sends.
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
@@ -11,7 +13,7 @@ use sotto_core::contact::Channel;
 use sotto_core::gate::{PatientState, SentMessage, Suppression};
 use sotto_core::purpose::Purpose;
 use sotto_crypto::Keyring;
-use sotto_store::GateInputs;
+use sotto_store::{GateInputs, PatientRecord};
 
 use crate::AppError;
 use crate::consent::{from_row, summary};
@@ -19,28 +21,40 @@ use crate::merge::{Identifiers, open_identifiers};
 
 /// The patient's sealed identifiers, opened.
 pub(crate) fn identifiers(keyring: &Keyring, inputs: &GateInputs) -> Result<Identifiers, AppError> {
-    Ok(open_identifiers(keyring, &inputs.patient).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default())
+    record_identifiers(keyring, &inputs.patient)
+}
+
+fn record_identifiers(keyring: &Keyring, record: &PatientRecord) -> Result<Identifiers, AppError> {
+    Ok(open_identifiers(keyring, record).map_err(|_| AppError::Crypto)?.map(|(_, ids)| ids).unwrap_or_default())
+}
+
+/// The channels a patient has an address for, and those whose address is verified.
+pub(crate) fn contact_channels(keyring: &Keyring, record: &PatientRecord) -> Result<(BTreeSet<Channel>, BTreeSet<Channel>), AppError> {
+    let traits: Map<String, Value> = serde_json::from_str(&record.traits).unwrap_or_default();
+    let ids = record_identifiers(keyring, record)?;
+    let (mut reachable, mut verified) = (BTreeSet::new(), BTreeSet::new());
+    let has_tokens = ids.other.get("push_tokens").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    for (channel, present, checked) in [
+        (Channel::Email, ids.email.is_some(), traits.get("email_verified") == Some(&Value::Bool(true))),
+        (Channel::Sms, ids.phone.is_some(), traits.get("phone_verified") == Some(&Value::Bool(true))),
+        (Channel::Push, has_tokens, has_tokens),
+    ] {
+        if present {
+            reachable.insert(channel);
+        }
+        if checked {
+            verified.insert(channel);
+        }
+    }
+    Ok((reachable, verified))
 }
 
 /// The gate's view of one patient.
 pub(crate) fn state_from_inputs(keyring: &Keyring, inputs: &GateInputs) -> Result<PatientState, AppError> {
     let record = &inputs.patient;
     let traits: Map<String, Value> = serde_json::from_str(&record.traits).unwrap_or_default();
-    let ids = identifiers(keyring, inputs)?;
     let mut state = PatientState::default();
-    let has_tokens = ids.other.get("push_tokens").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
-    for (channel, present, verified) in [
-        (Channel::Email, ids.email.is_some(), traits.get("email_verified") == Some(&Value::Bool(true))),
-        (Channel::Sms, ids.phone.is_some(), traits.get("phone_verified") == Some(&Value::Bool(true))),
-        (Channel::Push, has_tokens, has_tokens),
-    ] {
-        if present {
-            state.reachable.insert(channel);
-        }
-        if verified {
-            state.verified.insert(channel);
-        }
-    }
+    (state.reachable, state.verified) = contact_channels(keyring, record)?;
     state.timezone = record.timezone.as_deref().and_then(|tz| TimeZone::get(tz).ok());
     state.state_of_residence = traits.get("state_of_residence").and_then(Value::as_str).map(str::to_owned);
     let mut history = inputs.consents.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;

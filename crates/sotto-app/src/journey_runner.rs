@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use sotto_core::contact::Channel;
 use sotto_core::journey::{Journey, Position, RunFacts, StepKind, advance, rewake};
 use sotto_crypto::Keyring;
 use sotto_store::{AuditContext, JourneyIntake, OutboxRow, PatientRecord, PendingEvent, RunAdvancer, RunChange, RunRow, Store};
 
+use crate::gate_state::contact_channels;
 use crate::journeys::stored_journey;
 use crate::{App, AppError, micros};
 
@@ -28,23 +30,21 @@ pub struct JourneyRoundReport {
 }
 
 /// A run's context: the properties of the events on its key and which events happened.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Context {
+    #[serde(default)]
     properties: Map<String, Value>,
+    #[serde(default)]
     happened: BTreeSet<String>,
 }
 
 impl Context {
     fn read(text: &str) -> Self {
-        let v: Value = serde_json::from_str(text).unwrap_or_default();
-        Context {
-            properties: v.get("properties").and_then(Value::as_object).cloned().unwrap_or_default(),
-            happened: v.get("happened").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default(),
-        }
+        serde_json::from_str(text).unwrap_or_default()
     }
 
     fn write(&self) -> String {
-        json!({"properties": self.properties, "happened": self.happened}).to_string()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -64,9 +64,16 @@ fn key_value(properties: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
+/// A journey's approved version, and the events it reads.
+struct Live {
+    version: i64,
+    journey: Journey,
+    events: BTreeSet<String>,
+}
+
 /// The approved version of each journey, and every version runs may still be on.
 struct Journeys {
-    live: BTreeMap<String, (i64, Journey)>,
+    live: BTreeMap<String, Live>,
     versions: BTreeMap<(String, i64), Journey>,
 }
 
@@ -82,8 +89,8 @@ impl Intake<'_> {
         self.journeys
             .live
             .iter()
-            .filter(|(_, (_, j))| j.events().contains(&event.name))
-            .filter_map(|(id, (_, j))| Some((id.clone(), key_value(&properties, &j.run_key)?, properties.clone())))
+            .filter(|(_, live)| live.events.contains(&event.name))
+            .filter_map(|(id, live)| Some((id.clone(), key_value(&properties, &live.journey.run_key)?, properties.clone())))
             .collect()
     }
 }
@@ -96,17 +103,18 @@ impl JourneyIntake for Intake<'_> {
     fn apply(&self, event: &PendingEvent, runs: &[Option<RunRow>], patient: Option<&PatientRecord>) -> Vec<RunChange> {
         let mut out = Vec::new();
         for ((id, key, properties), run) in self.touched(event).into_iter().zip(runs) {
-            let Some((live_version, live)) = self.journeys.live.get(&id) else { continue };
+            let Some(Live { version: live_version, journey: live, .. }) = self.journeys.live.get(&id) else { continue };
             match run {
                 Some(run) if run.state == "active" => {
                     let Some(journey) = self.journeys.versions.get(&(run.journey_id.clone(), run.version)) else { continue };
                     let mut run = run.clone();
                     run.updated_at = self.now;
                     let mut context = Context::read(&run.context);
-                    if journey.exit_on.contains(&event.name) || journey.goal.as_ref() == Some(&event.name) {
+                    let ending = if journey.exit_on.contains(&event.name) { Some("exit_event") } else { journey.goal.as_ref().filter(|g| **g == event.name).map(|_| "goal") };
+                    if let Some(reason) = ending {
                         run.state = "done".into();
                         run.wake_at = None;
-                        run.exit_reason = Some(if journey.exit_on.contains(&event.name) { "exit_event" } else { "goal" }.into());
+                        run.exit_reason = Some(reason.into());
                         out.push(RunChange { run, withdraw: true });
                         continue;
                     }
@@ -173,14 +181,11 @@ struct Advancer<'a> {
 }
 
 impl Advancer<'_> {
-    /// The first channel the patient has an address for, else the first.
-    fn channel(channels: &[Channel], patient: Option<&PatientRecord>) -> Channel {
-        let has = |c: &Channel| match c {
-            Channel::Email => patient.is_some_and(|p| p.email_index.is_some()),
-            Channel::Sms => patient.is_some_and(|p| p.phone_index.is_some()),
-            Channel::Push => patient.is_some_and(|p| p.identifiers.is_some()),
-        };
-        channels.iter().copied().find(has).or(channels.first().copied()).unwrap_or(Channel::Email)
+    /// The first channel the patient has a verified address for, else the first (where the
+    /// gate then says why not), as campaigns choose.
+    fn channel(&self, channels: &[Channel], patient: Option<&PatientRecord>) -> Channel {
+        let (reachable, verified) = patient.and_then(|p| contact_channels(self.keyring, p).ok()).unwrap_or_default();
+        channels.iter().copied().find(|c| reachable.contains(c) && verified.contains(c)).or(channels.first().copied()).unwrap_or(Channel::Email)
     }
 }
 
@@ -203,7 +208,7 @@ impl RunAdvancer for Advancer<'_> {
             .sends
             .iter()
             .filter_map(|send| {
-                let channel = Self::channel(&send.channels, patient);
+                let channel = self.channel(&send.channels, patient);
                 let template = send.templates.get(&channel)?;
                 let id = self.keyring.message_ref(&format!("journey:{}@{}/{}/{}", run.journey_id, run.version, run.run_key, send.step));
                 Some(OutboxRow {
@@ -241,7 +246,7 @@ impl<S: Store> App<S> {
         for row in self.store.journeys().await?.into_iter().filter(|r| r.state == "approved" || r.state == "superseded") {
             let journey = stored_journey(&row)?;
             if row.state == "approved" {
-                out.live.insert(row.id.clone(), (row.version, journey.clone()));
+                out.live.insert(row.id.clone(), Live { version: row.version, events: journey.events(), journey: journey.clone() });
             }
             out.versions.insert((row.id, row.version), journey);
         }

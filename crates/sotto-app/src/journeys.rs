@@ -15,6 +15,7 @@ use sotto_core::journey::{Journey, parse_journey};
 use sotto_core::scope::Scope;
 use sotto_store::{JourneyApproval, JourneyRow, Store};
 
+use crate::campaigns::when;
 use crate::segments::suppressed;
 use crate::{App, AppError, RequestCtx, micros};
 
@@ -29,10 +30,6 @@ fn path_of(body: &Value, needle: &str) -> Option<String> {
         Value::Object(map) => map.iter().find_map(|(k, v)| path_of(v, needle).map(|p| if p.is_empty() || p.starts_with('[') { format!("{k}{p}") } else { format!("{k}.{p}") })),
         _ => None,
     }
-}
-
-fn when(micros: Option<i64>) -> Value {
-    micros.and_then(|m| Timestamp::from_microsecond(m).ok()).map_or(Value::Null, |t| json!(t.to_string()))
 }
 
 /// A stored version, read back.
@@ -212,5 +209,36 @@ impl<S: Store> App<S> {
         }
         let shown = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, n)| (k, suppressed(n))).collect::<serde_json::Map<_, _>>();
         Ok(json!({"id": id, "entered": suppressed(entered), "active": suppressed(active), "waiting_by_step": shown(waiting), "exited_by_reason": shown(exited)}))
+    }
+
+    /// One appointment's timeline: every run for its key (`{"run_key": …}` in the body, never
+    /// the URL), where each stands, and the state of each message it queued. Audited.
+    pub async fn journey_timeline(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysRead, "journey:timeline").await?;
+        let Some(key) = body.get("run_key").and_then(Value::as_str).filter(|k| !k.is_empty() && k.len() <= 200) else {
+            return Err(AppError::Invalid(vec![FieldError::new("invalid_run_key", "run_key", "run_key is the key's value, such as an appointment id")]));
+        };
+        let runs = self.store.runs_for_key(key).await?;
+        if runs.is_empty() {
+            return Err(AppError::NotFound("journey run"));
+        }
+        let objects: Vec<String> = runs.iter().map(|r| format!("journey:{}/run:{}", r.journey_id, r.id)).collect();
+        let events = objects.into_iter().map(|o| ctx.audit().event(sotto_core::audit::action::JOURNEY_TIMELINE, o, "success")).collect();
+        self.store.append_audit(events).await?;
+        let mut items = Vec::with_capacity(runs.len());
+        for run in &runs {
+            let happened: Value = serde_json::from_str::<Value>(&run.context).ok().and_then(|c| c.get("happened").cloned()).unwrap_or(json!([]));
+            let mut messages = Vec::new();
+            for id in run.messages.split_whitespace() {
+                if let Some(m) = self.store.outbox_message(id).await? {
+                    messages.push(json!({"id": m.id, "channel": m.channel, "template_id": m.template_id, "state": m.state, "reasons": m.reasons.split_whitespace().collect::<Vec<_>>(), "queued_at": when(Some(m.created_at))}));
+                }
+            }
+            items.push(json!({
+                "journey_id": run.journey_id, "version": run.version, "run_id": run.id, "state": run.state, "step": run.step, "waiting": run.waiting,
+                "wake_at": when(run.wake_at), "exit_reason": run.exit_reason, "started_at": when(Some(run.started_at)), "happened": happened, "messages": messages,
+            }));
+        }
+        Ok(json!({ "runs": items }))
     }
 }

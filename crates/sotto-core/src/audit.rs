@@ -93,6 +93,8 @@ pub mod action {
     pub const JOURNEY_CONTROL: &str = "journey.control";
     /// A run started or ended.
     pub const JOURNEY_RUN: &str = "journey.run";
+    /// One appointment's timeline (its runs and their messages) was read.
+    pub const JOURNEY_TIMELINE: &str = "journey.timeline";
 }
 
 /// How an audited action ended.

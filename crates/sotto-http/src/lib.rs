@@ -100,6 +100,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/campaigns/{id}/test", post(campaign_routes::test_send::<S>))
         .route("/v1/templates/{id}/report", get(campaign_routes::template_report::<S>))
         .route("/v1/journeys", get(journey_routes::list::<S>).post(journey_routes::create::<S>))
+        .route("/v1/journeys/timeline", post(journey_routes::timeline::<S>))
         .route("/v1/journeys/{id}", get(journey_routes::get_one::<S>))
         .route("/v1/journeys/{id}/versions", post(journey_routes::new_version::<S>))
         .route("/v1/journeys/{id}/versions/{version}/approve", post(journey_routes::approve::<S>))

@@ -296,6 +296,8 @@ pub trait CampaignStore {
     fn campaign(&self, id: &str) -> impl Future<Output = StoreResult<Option<CampaignRow>>> + Send;
     /// Every campaign, newest first.
     fn campaigns(&self) -> impl Future<Output = StoreResult<Vec<CampaignRow>>> + Send;
+    /// The campaigns in one state (`launched`: those the worker sends for), by id.
+    fn campaigns_in_state(&self, state: &str) -> impl Future<Output = StoreResult<Vec<CampaignRow>>> + Send;
     /// Replaces a draft's name and spec; false unless it is still a draft.
     fn edit_campaign(&self, id: &str, name: &str, spec: &str, at: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Deletes a draft; false unless it is still a draft.

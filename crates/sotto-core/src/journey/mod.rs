@@ -4,9 +4,10 @@
 //! into the definition; a step that points nowhere and a cycle without a delay are refused.
 //! Pure: whether templates, events and properties exist is the caller's.
 
+mod parse;
 mod run;
 
-pub use parse::duration as parse_duration;
+pub use parse::{duration as parse_duration, parse_journey};
 pub use run::{Advance, Position, RunFacts, SendAction, advance, rewake};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,8 +17,6 @@ use jiff::civil::Time;
 use serde_json::{Map, Value};
 
 use crate::contact::Channel;
-use crate::error::FieldError;
-use crate::health_terms;
 use crate::purpose::Purpose;
 
 /// A condition over a run: its event properties, the patient's traits, and whether events
@@ -193,20 +192,5 @@ impl Condition {
             Condition::Any(cs) => cs.iter().any(|c| c.holds(properties, traits, happened)),
             Condition::Not(c) => !c.holds(properties, traits, happened),
         }
-    }
-}
-
-mod parse;
-
-pub use parse::parse_journey;
-
-/// Checks a name staff see, as segment and campaign names are checked.
-fn coded_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
-    match name {
-        None | Some("") => {
-            errors.push(FieldError::new("missing_field", "name", "name is required"));
-            None
-        }
-        Some(n) => health_terms::check_name("journey", n).map_err(|e| errors.push(e)).ok().map(str::to_owned),
     }
 }

@@ -6,9 +6,10 @@ use jiff::SignedDuration;
 use jiff::civil::Time;
 use serde_json::Value;
 
-use super::{Condition, Delay, Journey, Step, StepKind, coded_name};
+use super::{Condition, Delay, Journey, Step, StepKind};
 use crate::contact::Channel;
 use crate::error::FieldError;
+use crate::health_terms;
 use crate::purpose::Purpose;
 
 type Errors = Vec<FieldError>;
@@ -23,6 +24,17 @@ pub fn duration(text: &str) -> Option<SignedDuration> {
         "h" => Some(SignedDuration::from_hours(n)),
         "d" => Some(SignedDuration::from_hours(n.checked_mul(24)?)),
         _ => None,
+    }
+}
+
+/// Checks a name staff see, as segment and campaign names are checked.
+fn coded_name(name: Option<&str>, errors: &mut Errors) -> Option<String> {
+    match name {
+        None | Some("") => {
+            errors.push(FieldError::new("missing_field", "name", "name is required"));
+            None
+        }
+        Some(n) => health_terms::check_name("journey", n).map_err(|e| errors.push(e)).ok().map(str::to_owned),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Journeys over HTTP on both engines, with the scheduler on a clock the test holds: a
 //! booking starts one run per appointment and queues the confirmation once, two days before
 //! at ten local the preparation SMS, a confirmation wakes the wait, a cancellation ends its
-//! run and withdraws what it queued, an overdue review pauses runs until a review, and bad
+//! run and withdraws what it queued (its timeline shows it), an overdue review pauses runs until a review, and bad
 //! definitions are refused with the path into them.
 
 use jiff::{SignedDuration, Timestamp};
@@ -17,13 +17,14 @@ use crate::support::{TestApp, read, spawn_app_on};
 async fn definition(t: &TestApp) -> Value {
     let email = t.library_template("Appointment confirmation (email)").await;
     let sms = t.library_template("Appointment reminder (SMS)").await;
+    let push = t.library_template("Appointment reminder (push)").await;
     json!({
         "name": "Appointment journey", "purpose": "treatment", "run_key": "appointment_id",
         "trigger": {"event": "appointment_booked"}, "exit_on": ["appointment_cancelled"],
         "steps": [
             {"id": "confirmation", "type": "send", "channels": ["email"], "template_id": email, "next": "two_days_before"},
             {"id": "two_days_before", "type": "delay", "until": {"property": "appointment_start", "days": -2, "local_time": "10:00"}, "next": "preparation"},
-            {"id": "preparation", "type": "send", "channels": ["sms"], "template_id": sms, "next": "confirm_wait"},
+            {"id": "preparation", "type": "send", "channels": ["push", "sms"], "template_id": {"push": push, "sms": sms}, "next": "confirm_wait"},
             {"id": "confirm_wait", "type": "wait", "event": "appointment_confirmed", "timeout": "20h", "next": "confirmed", "timeout_next": "unconfirmed"},
             {"id": "confirmed", "type": "send", "channels": ["sms"], "template_id": sms},
             {"id": "unconfirmed", "type": "send", "channels": ["email"], "template_id": email}
@@ -80,7 +81,7 @@ async fn an_appointment_run_confirms_prepares_at_ten_two_days_before_wakes_on_co
         assert_eq!(before.advanced, 0);
         let prep = t.app.journey_round(two_before, 100).await.expect("round");
         assert_eq!(prep.advanced, 1, "the cancelled run does not move: {prep:?}");
-        assert_eq!(messages(&t).await.iter().filter(|m| m.0 == "sms").count(), 1, "the preparation SMS");
+        assert_eq!(messages(&t).await.iter().filter(|m| m.0 == "sms").count(), 1, "the preparation SMS: the patient has no push token, so the next channel");
 
         track(&t, 5, "appointment_confirmed", "A-100", start).await;
         let woken = t.app.journey_round(two_before + SignedDuration::from_hours(1), 100).await.expect("round");
@@ -91,6 +92,16 @@ async fn an_appointment_run_confirms_prepares_at_ten_two_days_before_wakes_on_co
         let (code, runs) = read(t.get(&format!("/v1/journeys/{id}/runs"), &t.admin_key).send().await.expect("send")).await;
         assert_eq!(code, 200, "{runs}");
         assert_eq!((runs["entered"].as_str(), runs["exited_by_reason"]["exit_event"].as_str()), (Some("fewer than 11"), Some("fewer than 11")), "{runs}");
+
+        // One appointment's timeline: the key in the body, never the URL; audited.
+        let (code, timeline) = t.post_json("/v1/journeys/timeline", &json!({"run_key": "A-200"})).await;
+        assert_eq!(code, 200, "{timeline}");
+        let run = &timeline["runs"][0];
+        assert_eq!((run["state"].as_str(), run["exit_reason"].as_str(), run["messages"][0]["state"].as_str()), (Some("done"), Some("exit_event"), Some("cancelled")), "{timeline}");
+        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'journey.timeline'").fetch_one(t.store().pool()).await.expect("audit");
+        assert_eq!(audited, 1);
+        assert_eq!(t.post_json("/v1/journeys/timeline", &json!({})).await.1["error"]["field"], "run_key");
+        assert_eq!(t.post_json("/v1/journeys/timeline", &json!({"run_key": "A-999"})).await.0, 404);
     }
 }
 

@@ -66,6 +66,11 @@ impl CampaignStore for SqlStore {
         Ok(rows.iter().map(campaign_from_row).collect::<Result<_, _>>()?)
     }
 
+    async fn campaigns_in_state(&self, state: &str) -> StoreResult<Vec<CampaignRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM campaigns WHERE state = $1 ORDER BY id"))).bind(state).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(campaign_from_row).collect::<Result<_, _>>()?)
+    }
+
     async fn edit_campaign(&self, id: &str, name: &str, spec: &str, at: i64, ctx: &AuditContext) -> StoreResult<bool> {
         let (mut tx, mut head) = self.begin_write().await?;
         // A name another campaign holds is refused by the unique index; the draft stays as it was.

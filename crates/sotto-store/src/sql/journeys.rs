@@ -12,7 +12,7 @@ use sotto_core::audit::action;
 
 use super::outbox_rows::insert_messages;
 use super::patients::{SELECT_PATIENT, patient_from_row};
-use super::{Backend, SqlStore};
+use super::SqlStore;
 use crate::{AuditContext, JourneyApproval, JourneyIntake, JourneyRow, JourneyStore, PatientRecord, PendingEvent, RunAdvancer, RunCount, RunRow, StoreResult};
 
 const JOURNEY_COLUMNS: &str = "id, version, name, definition, state, created_by, created_at, approved_by, approved_at, approved_hash, review_due, paused";
@@ -94,15 +94,6 @@ fn run_object(run: &RunRow) -> String {
     format!("journey:{}/run:{}", run.journey_id, run.id)
 }
 
-impl SqlStore {
-    fn skip_locked(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        }
-    }
-}
-
 impl JourneyStore for SqlStore {
     async fn create_journey_version(&self, row: &JourneyRow, ctx: &AuditContext) -> StoreResult<bool> {
         let insert = sqlx::query(AssertSqlSafe(format!(
@@ -168,6 +159,10 @@ impl JourneyStore for SqlStore {
     }
 
     async fn journey_intake(&self, limit: i64, intake: &dyn JourneyIntake, now: i64, ctx: &AuditContext) -> StoreResult<usize> {
+        // A read first, so an idle scheduler never takes the write lock.
+        if sqlx::query("SELECT 1 FROM events WHERE journeyed = 0 LIMIT 1").fetch_optional(&self.pool).await?.is_none() {
+            return Ok(0);
+        }
         let (mut tx, mut head) = self.begin_write().await?;
         let sql = format!("SELECT id, external_id, name, properties, occurred_at FROM events WHERE journeyed = 0 ORDER BY id LIMIT $1 {}", self.skip_locked());
         let events: Vec<PendingEvent> = sqlx::query(AssertSqlSafe(sql))
@@ -237,6 +232,9 @@ impl JourneyStore for SqlStore {
     }
 
     async fn advance_due_runs(&self, now: i64, limit: i64, advancer: &dyn RunAdvancer, ctx: &AuditContext) -> StoreResult<usize> {
+        if sqlx::query("SELECT 1 FROM journey_runs WHERE state = 'active' AND wake_at <= $1 LIMIT 1").bind(now).fetch_optional(&self.pool).await?.is_none() {
+            return Ok(0);
+        }
         let (mut tx, mut head) = self.begin_write().await?;
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM journey_runs r WHERE r.state = 'active' AND r.wake_at <= $1 \

@@ -188,6 +188,15 @@ impl SqlStore {
         Ok(changed)
     }
 
+    /// The row-lock clause of a claim: PostgreSQL workers skip rows another worker is
+    /// claiming; SQLite runs one writer at a time.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// Like `change_one`, for a change that may touch several rows (every version of a
     /// journey); audited once when anything changed.
     async fn change_many(&self, query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>, event: AuditEvent) -> Result<bool, StoreError> {

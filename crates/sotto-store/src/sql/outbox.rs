@@ -10,7 +10,7 @@ use sotto_core::audit::{Outcome, action};
 
 use super::gate_inputs::{placeholders, read_inputs};
 use super::outbox_rows::{COLUMN_COUNT, COLUMNS, bind_row, insert_messages, object, outbox_from_row};
-use super::{Backend, SqlStore};
+use super::SqlStore;
 use crate::{AuditContext, ClaimScope, DecisionRow, Decided, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
 
 impl OutboxStore for SqlStore {
@@ -51,12 +51,8 @@ impl OutboxStore for SqlStore {
     }
 
     async fn claim_outbox(&self, worker: &str, now: i64, lease_until: i64, limit: i64, scope: ClaimScope<'_>) -> StoreResult<Vec<OutboxRow>> {
-        // The same statement on both engines but for the row locks: PostgreSQL workers skip
-        // rows another worker is claiming; SQLite runs one writer at a time.
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        // The same statement on both engines but for the row locks.
+        let lock = self.skip_locked();
         let (which, binds): (String, &[String]) = match scope {
             ClaimScope::AllExcept([]) => ("(campaign_id IS NULL OR campaign_id IN (SELECT c.id FROM campaigns c WHERE c.state = 'launched'))".into(), &[]),
             ClaimScope::AllExcept(except) => (
