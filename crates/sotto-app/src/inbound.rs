@@ -1,5 +1,6 @@
 //! Inbound SMS: STOP and plain-language requests opt the number out at once with one
-//! confirmation, START opts back in, HELP answers. Known and unknown numbers get the same
+//! confirmation, START opts back in, HELP answers, and replies to a journey's texts (confirm,
+//! reschedule, anything else) become events for the patient's runs. Known and unknown numbers get the same
 //! answers, so a reply never reveals whether a number belongs to a patient.
 
 use jiff::SignedDuration;
@@ -67,7 +68,22 @@ impl<S: Store> App<S> {
                 "help",
                 format!("{brand}: for help, contact {}. Msg & data rates may apply. Reply STOP to opt out.", self.settings.sms_help_contact),
             ),
-            SmsCommand::Other => return Ok(SmsReply { text: None }),
+            SmsCommand::Confirm | SmsCommand::Reschedule | SmsCommand::Other => {
+                let kind = match command {
+                    SmsCommand::Confirm => "confirm",
+                    SmsCommand::Reschedule => "reschedule",
+                    _ => "other",
+                };
+                self.store.append_audit(vec![ctx.audit().event(action::SMS_INBOUND, format!("sms:{kind}"), Outcome::Success.as_str())]).await?;
+                self.record_reply(ctx, &patients, command).await?;
+                // The same answer whether or not the number is a patient's.
+                let text = match command {
+                    SmsCommand::Confirm => Some(format!("{brand}: thank you, we received your reply.")),
+                    SmsCommand::Reschedule => Some(format!("{brand}: thank you, the clinic will contact you to find a new time.")),
+                    _ => None,
+                };
+                return Ok(SmsReply { text });
+            }
         };
         let audit = vec![ctx.audit().event(action::SMS_INBOUND, format!("sms:{kind}"), Outcome::Success.as_str())];
         if let Some(status) = status {

@@ -72,9 +72,9 @@ struct Live {
 }
 
 /// The approved version of each journey, and every version runs may still be on.
-struct Journeys {
+pub(crate) struct Journeys {
     live: BTreeMap<String, Live>,
-    versions: BTreeMap<(String, i64), Journey>,
+    pub(crate) versions: BTreeMap<(String, i64), Journey>,
 }
 
 struct Intake<'a> {
@@ -241,7 +241,7 @@ impl RunAdvancer for Advancer<'_> {
 }
 
 impl<S: Store> App<S> {
-    async fn runnable_journeys(&self) -> Result<Journeys, AppError> {
+    pub(crate) async fn runnable_journeys(&self) -> Result<Journeys, AppError> {
         let mut out = Journeys { live: BTreeMap::new(), versions: BTreeMap::new() };
         for row in self.store.journeys().await?.into_iter().filter(|r| r.state == "approved" || r.state == "superseded") {
             let journey = stored_journey(&row)?;

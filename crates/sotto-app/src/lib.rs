@@ -36,6 +36,7 @@ mod outbox;
 mod pacing;
 mod patients;
 mod push_tokens;
+mod replies;
 mod segments;
 mod supervise;
 mod templates;

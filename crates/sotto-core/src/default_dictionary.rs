@@ -67,6 +67,8 @@ pub fn default_specs() -> Vec<FieldSpec> {
         field(Event, "appointment_confirmed", OperationalPhi, None, "the patient confirmed an appointment"),
         field(Event, "appointment_completed", OperationalPhi, None, "an appointment took place"),
         field(Event, "appointment_no_show", OperationalPhi, None, "the patient did not attend an appointment"),
+        field(Event, "appointment_reschedule_requested", OperationalPhi, None, "the patient asked to reschedule an appointment (a reply or a portal link)"),
+        field(Event, "sms_reply_received", NonPhi, None, "the patient replied to a text; the reply's words are never kept"),
         field(Event, "annual_checkup", OperationalPhi, None, "an annual check-up took place"),
         field(Event, "app_opened", NonPhi, None, "the patient opened the app"),
         field(Event, "newsletter_signup", NonPhi, None, "the patient signed up for the newsletter"),

@@ -1,5 +1,7 @@
 //! Inbound SMS keywords (REGULATORY.md Appendix C, REQ-511, REQ-522–524): opt-out keywords in
-//! any case and punctuation, plain-language requests to stop, re-subscription and help.
+//! any case and punctuation, plain-language requests to stop, re-subscription and help, and
+//! the replies an appointment journey asks for: confirm (C, Y, YES, SI, CONFIRM) or reschedule
+//! (R). A stop always wins.
 
 /// What an inbound text asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +12,10 @@ pub enum SmsCommand {
     OptIn,
     /// Help or information.
     Help,
+    /// Confirms an appointment the patient was asked about.
+    Confirm,
+    /// Asks to reschedule it.
+    Reschedule,
     /// Anything else.
     Other,
 }
@@ -21,6 +27,8 @@ const OPT_OUT: &[&str] = &[
 ];
 const OPT_IN: &[&str] = &["START", "UNSTOP", "RESUME"];
 const HELP: &[&str] = &["HELP", "INFO", "AYUDA"];
+const CONFIRM: &[&str] = &["C", "Y", "YES", "SI", "CONFIRM", "CONFIRMO", "CONFIRMED"];
+const RESCHEDULE: &[&str] = &["R", "RESCHEDULE", "REPROGRAMAR"];
 
 /// Phrases that a reasonable person reads as "stop texting me", in English and Spanish.
 const STOP_PHRASES: &[&str] = &[
@@ -53,6 +61,12 @@ pub fn classify(body: &str) -> SmsCommand {
     if HELP.contains(&upper.as_str()) {
         return SmsCommand::Help;
     }
+    if CONFIRM.contains(&upper.as_str()) {
+        return SmsCommand::Confirm;
+    }
+    if RESCHEDULE.contains(&upper.as_str()) {
+        return SmsCommand::Reschedule;
+    }
     SmsCommand::Other
 }
 
@@ -80,8 +94,21 @@ mod tests {
         assert_eq!(classify("UNSTOP"), SmsCommand::OptIn);
         assert_eq!(classify("Help"), SmsCommand::Help);
         assert_eq!(classify("info"), SmsCommand::Help);
-        for k in ["yes", "see you then", "what time is my appointment", "ok thanks", "can't stop smiling"] {
+        for k in ["see you then", "what time is my appointment", "ok thanks", "can't stop smiling", "yes please call me"] {
             assert_eq!(classify(k), SmsCommand::Other, "{k}");
+        }
+    }
+
+    #[test]
+    fn confirmations_and_reschedule_requests_are_whole_replies_and_a_stop_still_wins() {
+        for k in ["C", "c", "Y", "yes", "Yes!", "SI", "Sí", "confirm", "Confirmo."] {
+            assert_eq!(classify(k), SmsCommand::Confirm, "{k}");
+        }
+        for k in ["R", "r", "reschedule", "Reprogramar"] {
+            assert_eq!(classify(k), SmsCommand::Reschedule, "{k}");
+        }
+        for k in ["yes stop texting me", "STOP", "Sí, dejen de escribirme"] {
+            assert_eq!(classify(k), SmsCommand::OptOut, "{k}");
         }
     }
 }

@@ -284,6 +284,8 @@ pub trait JourneyStore {
     fn advance_due_runs(&self, now: i64, limit: i64, advancer: &dyn RunAdvancer, ctx: &AuditContext) -> impl Future<Output = StoreResult<usize>> + Send;
     /// A journey's runs counted by state, step and ending.
     fn journey_run_counts(&self, id: &str) -> impl Future<Output = StoreResult<Vec<RunCount>>> + Send;
+    /// A patient's active runs, soonest wake-up first.
+    fn active_runs_for_patient(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<RunRow>>> + Send;
     /// Every run for one key (an appointment), in every journey.
     fn runs_for_key(&self, run_key: &str) -> impl Future<Output = StoreResult<Vec<RunRow>>> + Send;
 }

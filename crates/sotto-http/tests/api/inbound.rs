@@ -47,7 +47,7 @@ async fn unknown_numbers_get_the_same_answers_as_patients() {
     each_app(async |t| {
         patient(t, "p-1").await;
         let key = t.key(&[Scope::InboundWrite]).await;
-        for body in ["STOP", "HELP", "START"] {
+        for body in ["STOP", "HELP", "START", "C", "R", "see you then"] {
             let (_, known) = text(t, &key, "+13122530142", body).await;
             let (_, unknown) = text(t, &key, "+13122530199", body).await;
             assert_eq!(known, unknown, "{body}");

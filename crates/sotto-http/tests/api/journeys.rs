@@ -14,7 +14,7 @@ use sotto_store::testing::backends;
 use crate::consent::patient;
 use crate::support::{TestApp, read, spawn_app_on};
 
-async fn definition(t: &TestApp) -> Value {
+pub async fn definition(t: &TestApp) -> Value {
     let email = t.library_template("Appointment confirmation (email)").await;
     let sms = t.library_template("Appointment reminder (SMS)").await;
     let push = t.library_template("Appointment reminder (push)").await;
@@ -32,13 +32,13 @@ async fn definition(t: &TestApp) -> Value {
     })
 }
 
-async fn track(t: &TestApp, n: u32, event: &str, appointment: &str, start: Timestamp) {
+pub async fn track(t: &TestApp, n: u32, event: &str, appointment: &str, start: Timestamp) {
     let body = json!({"userId": "p-1", "event": event, "messageId": format!("ev-{n}"), "properties": {"appointment_id": appointment, "appointment_start": start.to_string()}});
     let (code, answer) = t.post_json("/v1/track", &body).await;
     assert_eq!(code, 200, "{answer}");
 }
 
-async fn messages(t: &TestApp) -> Vec<(String, String, String)> {
+pub async fn messages(t: &TestApp) -> Vec<(String, String, String)> {
     sqlx::query_as("SELECT channel, template_id, state FROM outbox WHERE source = 'journey' ORDER BY created_at, id").fetch_all(t.store().pool()).await.expect("outbox")
 }
 

@@ -13,6 +13,7 @@ mod dictionary;
 mod dispatch;
 mod hygiene;
 mod ingest;
+mod journey_replies;
 mod journeys;
 mod logs;
 mod outbox;

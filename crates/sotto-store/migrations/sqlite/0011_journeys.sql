@@ -37,6 +37,7 @@ CREATE TABLE journey_runs (
 );
 CREATE INDEX journey_runs_due ON journey_runs (wake_at) WHERE state = 'active';
 CREATE INDEX journey_runs_by_key ON journey_runs (run_key);
+CREATE INDEX journey_runs_by_patient ON journey_runs (external_id) WHERE state = 'active';
 
 -- Events already stored are not replayed into journeys.
 ALTER TABLE events ADD COLUMN journeyed INTEGER NOT NULL DEFAULT 0;

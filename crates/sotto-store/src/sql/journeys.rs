@@ -273,6 +273,12 @@ impl JourneyStore for SqlStore {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
+    async fn active_runs_for_patient(&self, external_id: &str) -> StoreResult<Vec<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE external_id = $1 AND state = 'active' ORDER BY wake_at, id");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(external_id).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
+    }
+
     async fn runs_for_key(&self, run_key: &str) -> StoreResult<Vec<RunRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE run_key = $1 ORDER BY started_at"))).bind(run_key).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
