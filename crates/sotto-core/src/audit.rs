@@ -93,6 +93,8 @@ pub mod action {
     pub const JOURNEY_CONTROL: &str = "journey.control";
     /// A run started or ended.
     pub const JOURNEY_RUN: &str = "journey.run";
+    /// A journey was run dry for a real patient.
+    pub const JOURNEY_SIMULATE: &str = "journey.simulate";
     /// One appointment's timeline (its runs and their messages) was read.
     pub const JOURNEY_TIMELINE: &str = "journey.timeline";
 }

@@ -1,5 +1,5 @@
-//! Handlers for journeys: versions, approval, review, pause and resume, run counts, one
-//! appointment's timeline, and the development clock.
+//! Handlers for journeys: versions, approval, review, pause and resume, run counts, a dry run
+//! for one patient, one appointment's timeline, and the development clock.
 
 use std::sync::Arc;
 
@@ -50,6 +50,10 @@ pub(crate) async fn resume<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Pat
 
 pub(crate) async fn runs<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app.journey_runs(&ctx, &id).await?))
+}
+
+pub(crate) async fn simulate<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.simulate_journey(&ctx, &id, &body).await?))
 }
 
 pub(crate) async fn timeline<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {

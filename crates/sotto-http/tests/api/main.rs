@@ -14,6 +14,7 @@ mod dispatch;
 mod hygiene;
 mod ingest;
 mod journey_replies;
+mod journey_simulate;
 mod journeys;
 mod logs;
 mod outbox;
