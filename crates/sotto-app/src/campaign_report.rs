@@ -36,7 +36,7 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
     let outcome = |ls: &[&ReportLine], states: &[&str]| ls.iter().filter(|l| states.contains(&l.state.as_str())).map(|l| l.count.max(0) as u64).sum::<u64>();
     let table: Vec<Vec<u64>> = rows.values().map(|ls| OUTCOMES.iter().map(|(_, states)| outcome(ls, states)).collect()).collect();
     // Rows, then the row of column totals; each row ends with its own total.
-    let shown = disclose_table(&table);
+    let shown = disclose_table(&table, OUTCOMES.len());
     let (totals, messages) = (table.len(), OUTCOMES.len());
     let engagement = |ls: &[&ReportLine], f: fn(&ReportLine) -> i64| ls.iter().map(|l| f(l).max(0) as u64).sum::<u64>();
     let mut out_rows = Vec::new();
@@ -84,7 +84,7 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
 /// table (so neither gives the other away), and a rate only where both are shown as numbers.
 pub(crate) fn arms_json(lines: &[(String, i64, i64)], measured: bool) -> Value {
     let table: Vec<Vec<u64>> = lines.iter().map(|(_, n, c)| vec![c.max(&0).unsigned_abs(), (n - c).max(0).unsigned_abs()]).collect();
-    let shown = disclose_table(&table);
+    let shown = disclose_table(&table, 2);
     let mut arms = Map::new();
     for (i, (arm, recipients, converted)) in lines.iter().enumerate() {
         let mut entry = Map::new();

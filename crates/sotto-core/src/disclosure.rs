@@ -52,13 +52,14 @@ fn hidden(s: Shown) -> bool {
     matches!(s, Shown::FewerThan11 | Shown::Suppressed)
 }
 
-/// A table of counts shown with its totals: the answer has one more column (each row's total)
-/// and one more row (each column's total, and the grand total). Every cell is disclosed;
+/// A table of `columns` counts a row shown with its totals: the answer has one more column
+/// (each row's total) and one more row (each column's total, and the grand total), also when
+/// the table has no rows. Every cell is disclosed;
 /// then, wherever a row or a column (its total included) hides exactly one cell, the smallest
 /// other non-zero cell of that line is suppressed too (complementary suppression), until no
 /// line hides a single cell, so subtracting the cells shown never isolates a small count.
-pub fn disclose_table(table: &[Vec<u64>]) -> Vec<Vec<Shown>> {
-    let width = table.iter().map(Vec::len).max().unwrap_or(0);
+pub fn disclose_table(table: &[Vec<u64>], columns: usize) -> Vec<Vec<Shown>> {
+    let width = table.iter().map(Vec::len).max().unwrap_or(0).max(columns);
     let mut rows: Vec<Vec<u64>> = table.iter().map(|r| {
         let mut r = r.clone();
         r.resize(width, 0);
@@ -111,7 +112,7 @@ mod tests {
     #[test]
     fn a_line_never_hides_a_single_cell_that_its_total_would_give_away() {
         // Two templates (rows) by outcome (columns): sent, bounced, denied; then the totals.
-        let table = disclose_table(&[vec![120, 3, 40], vec![95, 30, 22]]);
+        let table = disclose_table(&[vec![120, 3, 40], vec![95, 30, 22]], 3);
         assert_eq!(table.len(), 3, "a row of column totals");
         assert_eq!(table[0].len(), 4, "a column of row totals");
         assert_eq!(table[0][1], Shown::FewerThan11);
@@ -124,10 +125,11 @@ mod tests {
             let column: Vec<Shown> = table.iter().map(|row| row[c]).collect();
             assert_ne!(column.iter().filter(|s| hidden(**s)).count(), 1, "column {c}: {column:?}");
         }
-        let single = disclose_table(&[vec![75, 15, 5]]);
+        let single = disclose_table(&[vec![75, 15, 5]], 3);
         assert_eq!(single[0][1], Shown::Suppressed);
         assert_eq!(single[1][1], Shown::Suppressed, "a one-row table's total row would repeat the hidden cell");
-        assert_eq!(disclose_table(&[vec![120, 0, 40]])[0], vec![Shown::About(120), Shown::Zero, Shown::About(40), Shown::About(160)], "nothing small, nothing hidden");
+        assert_eq!(disclose_table(&[vec![120, 0, 40]], 3)[0], vec![Shown::About(120), Shown::Zero, Shown::About(40), Shown::About(160)], "nothing small, nothing hidden");
+        assert_eq!(disclose_table(&[], 3), vec![vec![Shown::Zero; 4]], "no rows: a row of zero totals as wide as the table");
     }
 
     #[test]

@@ -53,6 +53,8 @@ async fn a_newsletter_goes_from_checklist_and_preflight_through_a_second_approva
     for backend in backends() {
         let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), compliant()).await;
         let id = draft(&t, "marketing").await;
+        let (code, empty) = read(t.get(&format!("/v1/campaigns/{id}/report"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!((code, &empty["total"]["messages"]), (200, &json!(0)), "a draft's report has nothing to show, and says so: {empty}");
         assert_eq!(failing_items(&t, &id).await, ["access_separated"], "only the second approval is missing");
         let (code, preflight) = call(&t, &t.admin_key, &format!("/v1/campaigns/{id}/preflight")).await;
         assert_eq!((code, preflight["would_send"].as_str()), (200, Some("fewer than 11")), "{preflight}");
