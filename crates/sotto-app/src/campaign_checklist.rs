@@ -23,7 +23,7 @@ use sotto_store::{CampaignRow, Store};
 
 use crate::campaigns::stored_spec;
 use crate::eligibility::reason_codes;
-use crate::segments::suppressed;
+use crate::segments::{breakdown, suppressed};
 use crate::worker::ApprovedVersion;
 use crate::{App, AppError, RequestCtx};
 
@@ -247,13 +247,13 @@ impl<S: Store> App<S> {
             }
         }
         let total = |kind: &str| totals.get(kind).copied().unwrap_or(0);
-        let reasons = |kind: &str| counts.iter().filter(|((k, _), _)| *k == kind).map(|((_, r), n)| (r.clone(), suppressed(*n))).collect::<BTreeMap<_, _>>();
+        let reasons = |kind: &str| breakdown(total(kind), &counts.iter().filter(|((k, _), _)| *k == kind).map(|((_, r), n)| (r.clone(), *n)).collect());
         Ok(json!({
             "members": suppressed(members.len() as u64),
             "would_send": suppressed(total("would_send")),
             "would_send_by_channel": by_channel.iter().map(|(c, n)| (c.as_str(), suppressed(*n))).collect::<BTreeMap<_, _>>(),
-            "deferred": {"total": suppressed(total("deferred")), "by_reason": reasons("deferred")},
-            "denied": {"total": suppressed(total("denied")), "by_reason": reasons("denied")},
+            "deferred": reasons("deferred"),
+            "denied": reasons("denied"),
             "planned": crate::campaigns::schedule_summary(&m.spec.schedule),
         }))
     }

@@ -11,7 +11,7 @@ use sotto_store::{CampaignControl, OutboxRow, Store};
 
 use crate::campaign_checklist::Item;
 use crate::campaigns::campaign_view;
-use crate::segments::suppressed;
+use crate::segments::{breakdown, suppressed};
 use crate::{App, AppError, RequestCtx, micros};
 
 fn failing(items: &[Item]) -> AppError {
@@ -160,7 +160,7 @@ impl<S: Store> App<S> {
                     *out.entry(reason.to_owned()).or_insert(0u64) += c.count.max(0) as u64;
                 }
             }
-            out.into_iter().map(|(r, n)| (r, suppressed(n))).collect::<serde_json::Map<_, _>>()
+            breakdown(count(&[state]), &out)
         };
         let total = count(&["queued", "held", "deferred", "sending", "sent", "delivered", "bounced", "failed", "dead", "uncertain", "denied", "cancelled"]);
         let pending = count(&["queued", "held", "deferred", "sending"]);
@@ -168,10 +168,10 @@ impl<S: Store> App<S> {
         let percent = if pending == 0 { 100 } else { ((total - pending) * 100).checked_div(total).unwrap_or(0) / 10 * 10 };
         Ok(json!({
             "id": row.id, "state": row.state, "finished": pending == 0, "percent_done": percent,
-            "queued": suppressed(count(&["queued", "held"])), "sending": suppressed(count(&["sending"])), "deferred": {"total": suppressed(count(&["deferred"])), "by_reason": by_reason("deferred")},
+            "queued": suppressed(count(&["queued", "held"])), "sending": suppressed(count(&["sending"])), "deferred": by_reason("deferred"),
             "sent": suppressed(count(&["sent", "delivered"])), "delivered": suppressed(count(&["delivered"])), "bounced": suppressed(count(&["bounced"])),
             "failed": suppressed(count(&["failed", "dead"])), "uncertain": suppressed(count(&["uncertain"])), "cancelled": suppressed(count(&["cancelled"])),
-            "denied": {"total": suppressed(count(&["denied"])), "by_reason": by_reason("denied")},
+            "denied": by_reason("denied"),
         }))
     }
 }

@@ -59,8 +59,12 @@ pub(crate) fn report(lines: &[ReportLine]) -> Value {
                     *reasons.entry(r).or_default() += l.count.max(0) as u64;
                 }
             }
-            let hidden = OUTCOMES.iter().position(|(n, _)| *n == column).is_some_and(|j| matches!(shown[i][j], Shown::FewerThan11 | Shown::Suppressed));
-            let shown_reasons: BTreeMap<&str, Shown> = reasons.into_iter().map(|(r, n)| (r, if hidden { Shown::Suppressed } else { disclose(n) })).collect();
+            let column = OUTCOMES.iter().position(|(n, _)| *n == column);
+            let hidden = column.is_some_and(|j| matches!(shown[i][j], Shown::FewerThan11 | Shown::Suppressed));
+            // Shown beside their outcome's count, the reasons are suppressed together with it.
+            let cell = column.map_or(0, |j| table[i][j]);
+            let parts = sotto_core::disclosure::disclose_parts(cell, &reasons.values().copied().collect::<Vec<_>>()).1;
+            let shown_reasons: BTreeMap<&str, Shown> = reasons.keys().zip(parts).map(|(r, p)| (*r, if hidden { Shown::Suppressed } else { p })).collect();
             row.insert(field.into(), json!(shown_reasons));
         }
         out_rows.push(Value::Object(row));

@@ -10,24 +10,30 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use sotto_core::dictionary::{DataClass, FieldKind};
+use sotto_core::disclosure::disclose_table;
 use sotto_core::error::FieldError;
 use sotto_core::journey::{Journey, parse_journey};
 use sotto_core::scope::Scope;
 use sotto_store::{JourneyApproval, JourneyRow, Store};
 
 use crate::campaigns::when;
-use crate::segments::suppressed;
 use crate::{App, AppError, RequestCtx, micros};
 
 /// How long an approval holds before the journey needs a review.
 pub const REVIEW_EVERY: SignedDuration = SignedDuration::from_hours(24 * 91);
 
-/// The first path in `body` where `needle` appears as a string value.
-fn path_of(body: &Value, needle: &str) -> Option<String> {
+/// The first path in `body` where `needle` appears as a string value (under the key `key`,
+/// when one is given).
+fn path_of(body: &Value, needle: &str, key: Option<&str>) -> Option<String> {
     match body {
-        Value::String(s) if s == needle => Some(String::new()),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| path_of(v, needle).map(|p| if p.is_empty() { format!("[{i}]") } else { format!("[{i}].{p}") })),
-        Value::Object(map) => map.iter().find_map(|(k, v)| path_of(v, needle).map(|p| if p.is_empty() || p.starts_with('[') { format!("{k}{p}") } else { format!("{k}.{p}") })),
+        Value::String(s) if s == needle && key.is_none() => Some(String::new()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| path_of(v, needle, key).map(|p| if p.is_empty() { format!("[{i}]") } else { format!("[{i}].{p}") })),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if v.as_str() == Some(needle) && key.is_none_or(|key| key == k) {
+                return Some(k.clone());
+            }
+            path_of(v, needle, key).map(|p| if p.starts_with('[') { format!("{k}{p}") } else { format!("{k}.{p}") })
+        }),
         _ => None,
     }
 }
@@ -60,7 +66,7 @@ impl<S: Store> App<S> {
         let mut errors = Vec::new();
         for event in journey.events() {
             if dictionary.get(FieldKind::Event, &event).is_none() {
-                errors.push(FieldError::new("unknown_event", path_of(body, &event).unwrap_or_default(), "this event is not declared in the data dictionary"));
+                errors.push(FieldError::new("unknown_event", path_of(body, &event, None).unwrap_or_default(), "this event is not declared in the data dictionary"));
             }
         }
         for field in journey.fields() {
@@ -70,19 +76,20 @@ impl<S: Store> App<S> {
                 None => continue,
             };
             match dictionary.get(kind, name) {
-                None => errors.push(FieldError::new("unknown_field", path_of(body, name).unwrap_or_default(), "this field is not declared in the data dictionary")),
+                None => errors.push(FieldError::new("unknown_field", path_of(body, name, None).unwrap_or_default(), "this field is not declared in the data dictionary")),
                 Some(spec) if spec.class == DataClass::SensitivePhi => {
-                    errors.push(FieldError::new("sensitive_field", path_of(body, name).unwrap_or_default(), "sensitive PHI never enters a journey"))
+                    errors.push(FieldError::new("sensitive_field", path_of(body, name, None).unwrap_or_default(), "sensitive PHI never enters a journey"))
                 }
                 Some(_) => {}
             }
         }
         let ids: Vec<String> = journey.templates().into_iter().collect();
         let approved = self.approved_versions(&ids).await?;
-        for id in &ids {
-            let at = path_of(body, id).unwrap_or_default();
-            match (self.store.template(id).await?, approved.get(id).and_then(Option::as_ref)) {
+        for (channel, id) in journey.channel_templates() {
+            let at = path_of(body, &id, Some(channel.as_str())).or_else(|| path_of(body, &id, None)).unwrap_or_default();
+            match (self.store.template(&id).await?, approved.get(&id).and_then(Option::as_ref)) {
                 (None, _) => errors.push(FieldError::new("unknown_template", at, "no template has this id")),
+                (Some(t), _) if t.channel != channel.as_str() => errors.push(FieldError::new("channel_mismatch", at, format!("this template is for {}, not {channel}", t.channel))),
                 (Some(_), None) => errors.push(FieldError::new("template_not_approved", at, "this template has no approved version: submit one for review first")),
                 (Some(_), Some(v)) if journey.purpose.is_marketing() && v.content.channel == sotto_core::contact::Channel::Email && !crate::campaign_checklist::unsubscribes(&v.content) => {
                     errors.push(FieldError::new("purpose_not_allowed", at, "marketing email must carry the unsubscribe link ({{ links.unsubscribe }}); this template does not"))
@@ -143,8 +150,13 @@ impl<S: Store> App<S> {
     /// One journey: every version.
     pub async fn get_journey(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
         self.require(ctx, Scope::JourneysRead, &crate::path_object("journey", "jrn_", id)).await?;
+        self.versions_view(id, ctx.now).await
+    }
+
+    /// Every version of a journey as the API shows it, for a caller already allowed to act on it.
+    async fn versions_view(&self, id: &str, now: Timestamp) -> Result<Value, AppError> {
         let rows = self.journey_rows(id).await?;
-        let versions: Vec<Value> = rows.iter().map(|r| Ok(journey_view(r, &stored_journey(r)?, ctx.now))).collect::<Result<_, AppError>>()?;
+        let versions: Vec<Value> = rows.iter().map(|r| Ok(journey_view(r, &stored_journey(r)?, now))).collect::<Result<_, AppError>>()?;
         Ok(json!({ "id": id, "versions": versions }))
     }
 
@@ -169,7 +181,7 @@ impl<S: Store> App<S> {
         if !self.store.approve_journey(id, version, &approval, &ctx.audit()).await? {
             return Err(AppError::Conflict { code: "journey_not_draft", message: "only a draft version is approved".into() });
         }
-        self.get_journey(ctx, id).await
+        self.versions_view(id, ctx.now).await
     }
 
     /// Records a review of the approved version: runs paused by an overdue review go on.
@@ -178,7 +190,7 @@ impl<S: Store> App<S> {
         let rows = self.journey_rows(id).await?;
         let approved = rows.iter().find(|r| r.state == "approved").ok_or(AppError::Conflict { code: "journey_not_approved", message: "only an approved journey is reviewed".into() })?;
         self.store.review_journey(id, approved.version, micros(ctx.now + REVIEW_EVERY), &ctx.audit()).await?;
-        self.get_journey(ctx, id).await
+        self.versions_view(id, ctx.now).await
     }
 
     /// Pauses or resumes every run of a journey.
@@ -186,7 +198,7 @@ impl<S: Store> App<S> {
         self.require(ctx, Scope::JourneysWrite, &crate::path_object("journey", "jrn_", id)).await?;
         self.journey_rows(id).await?;
         self.store.pause_journey(id, pause, &ctx.audit()).await?;
-        self.get_journey(ctx, id).await
+        self.versions_view(id, ctx.now).await
     }
 
     /// Runs counted by where they wait and how they ended, every count of 1 to 10 suppressed.
@@ -196,25 +208,32 @@ impl<S: Store> App<S> {
         let counts = self.store.journey_run_counts(id).await?;
         let mut waiting: BTreeMap<String, u64> = BTreeMap::new();
         let mut exited: BTreeMap<String, u64> = BTreeMap::new();
-        let (mut entered, mut active) = (0u64, 0u64);
         for c in &counts {
-            let n = c.count.max(0) as u64;
-            entered += n;
-            if c.state == "active" {
-                active += n;
-                *waiting.entry(c.step.clone()).or_default() += n;
-            } else {
-                *exited.entry(c.exit_reason.clone().unwrap_or_default()).or_default() += n;
-            }
+            let (map, key) = if c.state == "active" { (&mut waiting, c.step.clone()) } else { (&mut exited, c.exit_reason.clone().unwrap_or_default()) };
+            *map.entry(key).or_default() += c.count.max(0) as u64;
         }
-        let shown = |m: BTreeMap<String, u64>| m.into_iter().map(|(k, n)| (k, suppressed(n))).collect::<serde_json::Map<_, _>>();
-        Ok(json!({"id": id, "entered": suppressed(entered), "active": suppressed(active), "waiting_by_step": shown(waiting), "exited_by_reason": shown(exited)}))
+        // Active runs by step and ended runs by reason are two rows of one table, so neither
+        // the totals nor the other cells give a hidden count away.
+        let width = waiting.len() + exited.len();
+        let mut rows = vec![vec![0u64; width]; 2];
+        for (i, n) in waiting.values().chain(exited.values()).enumerate() {
+            rows[usize::from(i >= waiting.len())][i] = *n;
+        }
+        let shown = disclose_table(&rows, width);
+        let cells = |row: usize, keys: &mut dyn Iterator<Item = &String>, skip: usize| keys.enumerate().map(|(k, name)| (name.clone(), json!(shown[row][skip + k]))).collect::<serde_json::Map<_, _>>();
+        Ok(json!({
+            "id": id, "entered": shown[2][width], "active": shown[0][width], "exited": shown[1][width],
+            "waiting_by_step": cells(0, &mut waiting.keys(), 0), "exited_by_reason": cells(1, &mut exited.keys(), waiting.len()),
+        }))
     }
 
     /// One appointment's timeline: every run for its key (`{"run_key": …}` in the body, never
     /// the URL), where each stands, and the state of each message it queued. Audited.
     pub async fn journey_timeline(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::JourneysRead, "journey:timeline").await?;
+        if let Some(e) = body.as_object().and_then(|o| sotto_core::error::refuse_unknown(o, &["run_key"], "", "a timeline request")) {
+            return Err(AppError::Invalid(vec![e]));
+        }
         let Some(key) = body.get("run_key").and_then(Value::as_str).filter(|k| !k.is_empty() && k.len() <= 200) else {
             return Err(AppError::Invalid(vec![FieldError::new("invalid_run_key", "run_key", "run_key is the key's value, such as an appointment id")]));
         };

@@ -26,6 +26,15 @@ pub fn suppressed(count: u64) -> Value {
     json!(sotto_core::disclosure::disclose(count))
 }
 
+/// A count and its breakdown by reason, `{"total", "by_reason"}`, suppressed together so that
+/// the total less the reasons shown never gives a hidden one away.
+pub(crate) fn breakdown(total: u64, by_reason: &std::collections::BTreeMap<String, u64>) -> Value {
+    let parts: Vec<u64> = by_reason.values().copied().collect();
+    let (total, shown) = sotto_core::disclosure::disclose_parts(total, &parts);
+    let reasons: Map<String, Value> = by_reason.keys().cloned().zip(shown.into_iter().map(|s| json!(s))).collect();
+    json!({"total": total, "by_reason": reasons})
+}
+
 /// A profile's traits as the engine sees them: the declared traits plus the three that live
 /// in their own columns.
 pub(crate) fn profile_traits(traits: &str, timezone: Option<&str>, language: Option<&str>, channel: Option<&str>) -> Map<String, Value> {

@@ -91,6 +91,20 @@ pub fn disclose_table(table: &[Vec<u64>], columns: usize) -> Vec<Vec<Shown>> {
     }
 }
 
+/// A total and its parts (a count and its breakdown by reason) shown together: the parts and
+/// what they leave unexplained form one row of a table, so that subtracting the parts shown
+/// from the total never isolates a hidden one. Parts may overlap (a message denied for two
+/// reasons counts under each); the total is then disclosed on its own, since no subtraction
+/// is exact.
+pub fn disclose_parts(total: u64, parts: &[u64]) -> (Shown, Vec<Shown>) {
+    let sum: u64 = parts.iter().sum();
+    let mut cells = parts.to_vec();
+    cells.push(total.saturating_sub(sum));
+    let row = disclose_table(&[cells], parts.len() + 1).swap_remove(0);
+    let shown_total = if sum <= total { row[parts.len() + 1] } else { disclose(total) };
+    (shown_total, row[..parts.len()].to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +154,17 @@ mod tests {
                 assert!(x == y || x - y == ROUNDING_BASE, "{n}: {x} vs {y}");
             }
         }
+    }
+
+    #[test]
+    fn a_total_and_its_parts_never_give_a_hidden_part_away() {
+        // 20 denied: 5 for one reason, 15 for another; showing 20 and 15 would give the 5 away.
+        let (total, parts) = disclose_parts(20, &[5, 15]);
+        assert_eq!(parts[0], Shown::FewerThan11);
+        assert!(matches!(parts[1], Shown::Suppressed) || matches!(total, Shown::Suppressed), "{total:?} {parts:?}");
+        let (total, parts) = disclose_parts(200, &[150, 50]);
+        assert_eq!((total, parts), (Shown::About(200), vec![Shown::About(150), Shown::About(50)]), "nothing small, nothing hidden");
+        let (total, _) = disclose_parts(12, &[12, 12]);
+        assert_eq!(total, Shown::About(15), "overlapping parts: the total on its own");
     }
 }

@@ -120,7 +120,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(journey) = crate::demo_campaigns::seed_journey(&app).await? {
         println!("journey:    {journey} (the appointment journey, approved): a run for every appointment booked, three of them three days out; move the clock:");
-        println!("            curl -s -X POST -H \"Authorization: Bearer $(cat {})\" http://{listen}/dev/clock -d '{{\"advance\": \"24h\"}}'", key_file.display());
+        println!("            curl -s -X POST -H \"Authorization: Bearer $(cat {})\" http://{listen}/dev/clock -H 'content-type: application/json' -d '{{\"advance\": \"24h\"}}'", key_file.display());
     }
     println!("mailbox:    http://{listen}/dev/mailbox (what the development sink kept; nothing leaves this machine)");
     println!("outbox:     curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/dispatch", key_file.display());

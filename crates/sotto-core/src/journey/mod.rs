@@ -159,16 +159,22 @@ impl Journey {
         out
     }
 
-    /// Every template a send step may use.
-    pub fn templates(&self) -> BTreeSet<String> {
+    /// Every template a send step may use, with the channel it is used on.
+    pub fn channel_templates(&self) -> BTreeSet<(Channel, String)> {
         let mut out = BTreeSet::new();
         for step in &self.steps {
             if let StepKind::Send { templates, choices, .. } = &step.kind {
-                out.extend(templates.values().cloned());
-                out.extend(choices.values().flat_map(|m| m.values().cloned()));
+                for map in std::iter::once(templates).chain(choices.values()) {
+                    out.extend(map.iter().map(|(c, id)| (*c, id.clone())));
+                }
             }
         }
         out
+    }
+
+    /// Every template a send step may use.
+    pub fn templates(&self) -> BTreeSet<String> {
+        self.channel_templates().into_iter().map(|(_, id)| id).collect()
     }
 }
 

@@ -38,6 +38,21 @@ fn coded_name(name: Option<&str>, errors: &mut Errors) -> Option<String> {
     }
 }
 
+/// Refuses keys an object of the definition does not take (never repeating them).
+fn known(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str, errors: &mut Errors) {
+    if let Some(e) = crate::error::refuse_unknown(obj, allowed, at, if at.is_empty() { "the journey" } else { at }) {
+        errors.push(e);
+    }
+}
+
+/// Refuses a value staff chose (a step id, a compared value, a code) that reveals health
+/// information.
+fn coded(text: &str, at: &str, errors: &mut Errors) {
+    if let Some(category) = health_terms::find(text) {
+        errors.push(FieldError::new("health_term_in_definition", at, format!("this value reveals health information ({category}); use a code instead")));
+    }
+}
+
 fn name_like(text: &str) -> bool {
     !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
@@ -59,11 +74,19 @@ fn condition(value: &Value, at: &str, errors: &mut Errors) -> Option<Condition> 
         parsed.into_iter().collect::<Option<Vec<_>>>().filter(|v| !v.is_empty())
     };
     match (obj.len(), obj.keys().next().map(String::as_str)) {
-        (2, _) if obj.contains_key("equals") => match (named("property"), named("trait")) {
-            (Some(name), None) => Some(Condition::Property { name, equals: obj["equals"].clone() }),
-            (None, Some(name)) => Some(Condition::Trait { name, equals: obj["equals"].clone() }),
-            _ => bad(errors),
-        },
+        (2, _) if obj.contains_key("equals") => {
+            let equals = obj["equals"].clone();
+            match &equals {
+                Value::String(text) => coded(text, &format!("{at}.equals"), errors),
+                Value::Bool(_) | Value::Number(_) => {}
+                _ => return bad(errors),
+            }
+            match (named("property"), named("trait")) {
+                (Some(name), None) => Some(Condition::Property { name, equals }),
+                (None, Some(name)) => Some(Condition::Trait { name, equals }),
+                _ => bad(errors),
+            }
+        }
         (1, Some("happened")) => named("happened").map(Condition::Happened).or_else(|| bad(errors)),
         (1, Some("all")) => list("all", errors).map(Condition::All).or_else(|| bad(errors)),
         (1, Some("any")) => list("any", errors).map(Condition::Any).or_else(|| bad(errors)),
@@ -111,9 +134,18 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
         return None;
     };
     let id = obj.get("id").and_then(Value::as_str).filter(|id| name_like(id)).map(str::to_owned);
-    if id.is_none() {
-        errors.push(FieldError::new("invalid_step_id", format!("{at}.id"), "a step id is lowercase letters, digits and underscores"));
+    match &id {
+        None => errors.push(FieldError::new("invalid_step_id", format!("{at}.id"), "a step id is lowercase letters, digits and underscores")),
+        Some(id) => coded(&id.replace('_', " "), &format!("{at}.id"), errors),
     }
+    let allowed: &[&str] = match obj.get("type").and_then(Value::as_str) {
+        Some("send") => &["id", "type", "channels", "template_id", "by", "choices", "next"],
+        Some("delay") => &["id", "type", "duration", "until", "next"],
+        Some("wait") => &["id", "type", "event", "timeout", "next", "timeout_next"],
+        Some("branch") => &["id", "type", "condition", "then", "else"],
+        _ => &["id", "type"],
+    };
+    known(obj, allowed, at, errors);
     let next = target(obj, "next", at, false, errors);
     let kind = match obj.get("type").and_then(Value::as_str) {
         Some("send") => {
@@ -132,7 +164,13 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
             let mut choices = BTreeMap::new();
             let plain = if by.is_some() {
                 match obj.get("choices").and_then(Value::as_object) {
-                    Some(map) if !map.is_empty() => map.iter().for_each(|(code, t)| drop(choices.insert(code.clone(), templates(Some(t), &channels, &format!("{at}.choices.{code}"), errors)))),
+                    Some(map) if !map.is_empty() => {
+                        for (n, (code, t)) in map.iter().enumerate() {
+                            // A code is named by its position: it may be anything the sender chose.
+                            coded(code, &format!("{at}.choices.#{}", n + 1), errors);
+                            choices.insert(code.clone(), templates(Some(t), &channels, &format!("{at}.choices.#{}", n + 1), errors));
+                        }
+                    }
                     _ => errors.push(FieldError::new("missing_field", format!("{at}.choices"), "a send chosen by a coded property maps each code to a template")),
                 }
                 BTreeMap::new()
@@ -145,6 +183,7 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
             let delay = match (obj.get("duration").and_then(Value::as_str), obj.get("until").and_then(Value::as_object)) {
                 (Some(d), None) => duration(d).map(Delay::For),
                 (None, Some(until)) => {
+                    known(until, &["property", "days", "local_time"], &format!("{at}.until"), errors);
                     let property = until.get("property").and_then(Value::as_str).filter(|p| name_like(p)).map(str::to_owned);
                     let days = until.get("days").and_then(Value::as_i64).filter(|d| d.abs() <= 366).map(|d| d as i32);
                     let time = until.get("local_time").and_then(Value::as_str).and_then(|t| t.parse::<Time>().ok());
@@ -250,6 +289,7 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     let Some(obj) = body.as_object() else {
         return Err(vec![FieldError::new("invalid_body", "", "a journey is a JSON object")]);
     };
+    known(obj, &["name", "purpose", "topic", "run_key", "trigger", "exit_on", "goal", "steps"], "", &mut errors);
     let name = coded_name(obj.get("name").and_then(Value::as_str), &mut errors);
     let event_name = |v: Option<&Value>, at: &str, errors: &mut Errors| match v.and_then(Value::as_str).filter(|e| name_like(e)) {
         Some(e) => Some(e.to_owned()),
@@ -259,6 +299,9 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
         }
     };
     let trigger = obj.get("trigger").and_then(Value::as_object);
+    if let Some(t) = trigger {
+        known(t, &["event", "condition"], "trigger", &mut errors);
+    }
     let event = event_name(trigger.and_then(|t| t.get("event")), "trigger.event", &mut errors);
     let cond = trigger.and_then(|t| t.get("condition")).and_then(|c| condition(c, "trigger.condition", &mut errors));
     let run_key = obj.get("run_key").and_then(Value::as_str).filter(|k| name_like(k)).map(str::to_owned);
@@ -266,7 +309,16 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
         errors.push(FieldError::new("invalid_run_key", "run_key", "run_key names the event property that keys one run, such as appointment_id"));
     }
     let purpose = Purpose::parse("purpose", obj.get("purpose").and_then(Value::as_str).unwrap_or_default()).map_err(|e| errors.push(e)).ok();
-    let topic = obj.get("topic").and_then(Value::as_str).map(str::to_owned);
+    let topic = match obj.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(t) => match t.as_str().filter(|t| name_like(t)) {
+            Some(t) => Some(t.to_owned()),
+            None => {
+                errors.push(FieldError::new("invalid_topic", "topic", "a topic is lowercase letters, digits and underscores, such as newsletter"));
+                None
+            }
+        },
+    };
     let exit_on: Vec<String> = obj
         .get("exit_on")
         .and_then(Value::as_array)

@@ -113,4 +113,9 @@ fn definitions_that_point_nowhere_or_loop_without_a_delay_are_refused_with_the_p
     assert_eq!(codes(named)[0].1, "name");
     assert_eq!(codes(base(json!([{"id": "a", "type": "delay", "duration": "soon"}])))[0], ("invalid_delay", "steps[0]".to_owned()));
     assert_eq!(codes(base(json!([{"id": "a", "type": "send", "channels": ["sms", "email"], "template_id": {"sms": "t"}}])))[0], ("channel_without_template", "steps[0].template_id".to_owned()));
+    let free_text = json!([
+        {"id": "a", "type": "branch", "condition": {"property": "appointment_type", "equals": "HIV positive"}, "then": "b", "else": "b"},
+        {"id": "b", "type": "exit", "note": "anything"}
+    ]);
+    assert_eq!(codes(base(free_text)), [("health_term_in_definition", "steps[0].condition.equals".to_owned()), ("unknown_field", "steps[1]".to_owned())]);
 }

@@ -55,7 +55,8 @@ async fn an_appointment_run_confirms_prepares_at_ten_two_days_before_wakes_on_co
         let approve = format!("/v1/journeys/{id}/versions/1/approve");
         let (code, refused) = read(t.post(&approve, &t.admin_key).send().await.expect("send")).await;
         assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("self_approval")), "{refused}");
-        let reviewer = t.key(&[Scope::Compliance, Scope::JourneysRead]).await;
+        // A compliance key alone approves (as the README makes one) and sees the result.
+        let reviewer = t.key(&[Scope::Compliance]).await;
         let (code, approved) = read(t.post(&approve, &reviewer).send().await.expect("send")).await;
         assert_eq!(code, 200, "{approved}");
         assert_eq!(approved["versions"][0]["approved_hash"].as_str().map(str::len), Some(64), "{approved}");
@@ -137,14 +138,26 @@ async fn bad_journey_definitions_are_refused_with_the_path_into_them_and_nothing
             ("/steps/1/next", json!("nowhere"), "unknown_step", "steps[1].next"),
             ("/steps/1/until/property", json!("diagnosis"), "sensitive_field", "steps[1].until.property"),
             ("/name", json!("HIV follow-up"), "health_term_in_name", "name"),
+            ("/steps/0/id", json!("hiv_follow_up"), "health_term_in_definition", "steps[0].id"),
+            ("/steps/2/template_id/sms", json!(t.library_template("Appointment confirmation (email)").await), "channel_mismatch", "steps[2].template_id.sms"),
+            ("/trigger/event", json!("appointment_booked"), "", ""),
         ];
         for (pointer, value, code, field) in cases {
             let mut body = good.clone();
             *body.pointer_mut(pointer).expect("pointer") = value;
+            let (code, field) = match code {
+                // Keys a definition does not take are refused, at every level, and never repeated.
+                "" => {
+                    body["trigger"]["notes"] = json!("patient Jane Roe");
+                    ("unknown_field", "trigger")
+                }
+                _ => (code, field),
+            };
             let (status, answer) = t.post_json("/v1/journeys", &body).await;
             assert_eq!(status, 422, "{pointer}: {answer}");
             let errors = answer["error"]["errors"].as_array().cloned().unwrap_or_default();
             assert!(errors.iter().any(|e| e["code"] == code && e["field"] == field), "{pointer}: {answer}");
+            assert!(!answer.to_string().contains("Jane"), "{answer}");
         }
         let (_, list) = read(t.get("/v1/journeys", &t.admin_key).send().await.expect("send")).await;
         assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "nothing written");
