@@ -144,7 +144,7 @@ impl<S: Store> App<S> {
             latest.insert(row.id.clone(), row);
         }
         let items: Vec<Value> = latest.values().filter_map(|r| stored_journey(r).ok().map(|j| journey_view(r, &j, ctx.now))).collect();
-        Ok(json!({ "items": items }))
+        Ok(json!({ "journeys": items }))
     }
 
     /// One journey: every version.

@@ -49,7 +49,7 @@ mod tests {
             "patient": {"first_name": "Ana", "timezone": "America/New_York"},
             "event": {"appointment_start": "2026-12-04T15:30:00Z", "provider_first_name": "Maria"},
             "clinic": {"name": "Riverside Family Practice", "phone": "(555) 010-0100", "address": "1 Main St"},
-            "links": {"portal": "https://p.example/portal", "unsubscribe": "https://p.example/u/t", "reschedule": "https://p.example/r"}
+            "links": {"portal": "https://p.example/portal", "unsubscribe": "https://p.example/u/t", "reschedule": "https://p.example/r", "confirm": "https://p.example/c"}
         });
         for template in library {
             let name = template["name"].as_str().unwrap_or_default();

@@ -21,7 +21,11 @@ async fn segment(app: &App<SqlStore>, name: &str, definition: &str) -> anyhow::R
 /// appointments three days out, so a newcomer watches their runs with `POST /dev/clock`.
 /// Answers the journey's id on the first run.
 pub async fn seed_journey(app: &App<SqlStore>) -> anyhow::Result<Option<String>> {
-    let Some(id) = app.load_appointment_journey(&as_who("demo-care-team"), &as_who("demo-compliance-review")).await.map_err(|e| anyhow::anyhow!("cannot load the appointment journey: {e}"))? else {
+    // The demo clinic's own codes: types 1 to 4 are visits after which it checks in, 5 to 8
+    // those with next steps to read in the portal; the rest get no follow-up.
+    let follow_ups: Vec<(String, &str)> = (1..=8).map(|n| (format!("appt_type:{n}"), if n <= 4 { "Visit follow-up (email)" } else { "Next steps (email)" })).collect();
+    let follow_ups: Vec<(&str, &str)> = follow_ups.iter().map(|(code, name)| (code.as_str(), *name)).collect();
+    let Some(id) = app.load_appointment_journey(&as_who("demo-care-team"), &as_who("demo-compliance-review"), &follow_ups).await.map_err(|e| anyhow::anyhow!("cannot load the appointment journey: {e}"))? else {
         return Ok(None);
     };
     let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72);

@@ -1,7 +1,8 @@
 //! Journeys over HTTP on both engines, with the scheduler on a clock the test holds: a
 //! booking starts one run per appointment and queues the confirmation once, two days before
 //! at ten local the preparation SMS, a confirmation wakes the wait, a cancellation ends its
-//! run and withdraws what it queued (its timeline shows it), an overdue review pauses runs until a review, and bad
+//! run and withdraws what it queued (its timeline shows it), an overdue review pauses runs until a review, the
+//! built-in appointment journey runs from booking to its follow-up, and bad
 //! definitions are refused with the path into them.
 
 use jiff::{SignedDuration, Timestamp};
@@ -160,6 +161,35 @@ async fn bad_journey_definitions_are_refused_with_the_path_into_them_and_nothing
             assert!(!answer.to_string().contains("Jane"), "{answer}");
         }
         let (_, list) = read(t.get("/v1/journeys", &t.admin_key).send().await.expect("send")).await;
-        assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "nothing written");
+        assert_eq!(list["journeys"].as_array().map(Vec::len), Some(0), "nothing written");
+    }
+}
+
+#[tokio::test]
+async fn the_built_in_appointment_journey_runs_from_booking_to_the_follow_up_chosen_by_the_coded_type() {
+    for backend in backends() {
+        let t = spawn_app_on(backend, sotto_http::HttpSettings::default()).await;
+        patient(&t, "p-1").await;
+        t.library_template("Appointment confirmation (email)").await;
+        let who = |w: &str| sotto_app::RequestCtx { principal: sotto_app::Principal::system(w), request_id: "test".into(), source_ip: None, now: Timestamp::now() };
+        let follow_ups = [("appt_type:5", "Next steps (email)")];
+        let id = t.app.load_appointment_journey(&who("care-team"), &who("compliance"), &follow_ups).await.expect("load").expect("new");
+        assert_eq!(t.app.load_appointment_journey(&who("care-team"), &who("compliance"), &follow_ups).await.expect("load"), None, "loaded once");
+        let now = Timestamp::now();
+        let start = now + SignedDuration::from_hours(24 * 4);
+        let body = json!({"userId": "p-1", "event": "appointment_booked", "messageId": "b-1",
+            "properties": {"appointment_id": "A-1", "appointment_start": start.to_string(), "appointment_type": "appt_type:5", "first_visit": true}});
+        assert_eq!(t.post_json("/v1/track", &body).await.0, 200);
+        // Rounds every six hours for a week: the run never needs an event to move on.
+        for hours in (0..24 * 7).step_by(6) {
+            t.app.journey_round(now + SignedDuration::from_hours(hours), 100).await.expect("round");
+        }
+        let names: Vec<String> = sqlx::query_scalar("SELECT t.name FROM outbox o JOIN templates t ON t.id = o.template_id WHERE o.source = 'journey' ORDER BY o.created_at, o.id")
+            .fetch_all(t.store().pool())
+            .await
+            .expect("sent");
+        assert_eq!(names, ["Appointment confirmation (email)", "Visit preparation (SMS)", "Please confirm (SMS)", "First visit (email)", "Next steps (email)"], "not confirmed, a first visit, type 5");
+        let (_, runs) = read(t.get(&format!("/v1/journeys/{id}/runs"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!(runs["exited_by_reason"]["completed"], "fewer than 11", "{runs}");
     }
 }
