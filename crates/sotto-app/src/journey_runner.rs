@@ -134,9 +134,10 @@ impl JourneyIntake for Intake<'_> {
                     run.context = context.write();
                     out.push(RunChange { run, withdraw: false });
                 }
-                // One run per key: a key whose run ended does not start again.
-                Some(_) => {}
-                None => {
+                // One run per key, unless the journey lets a key whose run ended start again
+                // after a stated interval.
+                Some(ended) if !live.reentry_after.is_some_and(|after| ended.started_at.saturating_add(after.as_micros() as i64) <= self.now) => {}
+                _ => {
                     if event.name != live.trigger {
                         continue;
                     }
@@ -210,7 +211,8 @@ impl RunAdvancer for Advancer<'_> {
             .filter_map(|send| {
                 let channel = self.channel(&send.channels, patient);
                 let template = send.templates.get(&channel)?;
-                let id = self.keyring.message_ref(&format!("journey:{}@{}/{}/{}", run.journey_id, run.version, run.run_key, send.step));
+                // The run's start tells a run that re-entered from the one before it.
+                let id = self.keyring.message_ref(&format!("journey:{}@{}/{}/{}/{}", run.journey_id, run.version, run.run_key, run.started_at, send.step));
                 Some(OutboxRow {
                     source: "journey".into(),
                     channel: channel.as_str().into(),
@@ -243,7 +245,7 @@ impl RunAdvancer for Advancer<'_> {
 impl<S: Store> App<S> {
     pub(crate) async fn runnable_journeys(&self) -> Result<Journeys, AppError> {
         let mut out = Journeys { live: BTreeMap::new(), versions: BTreeMap::new() };
-        for row in self.store.journeys().await?.into_iter().filter(|r| r.state == "approved" || r.state == "superseded") {
+        for row in self.store.journeys().await?.into_iter().filter(|r| r.state != "draft") {
             let journey = stored_journey(&row)?;
             if row.state == "approved" {
                 out.live.insert(row.id.clone(), Live { version: row.version, events: journey.events(), journey: journey.clone() });

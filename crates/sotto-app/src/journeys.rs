@@ -14,7 +14,7 @@ use sotto_core::disclosure::disclose_table;
 use sotto_core::error::FieldError;
 use sotto_core::journey::{Journey, parse_journey};
 use sotto_core::scope::Scope;
-use sotto_store::{JourneyApproval, JourneyRow, Store};
+use sotto_store::{JourneyApproval, JourneyRow, StepMove, Store};
 
 use crate::campaigns::when;
 use crate::{App, AppError, RequestCtx, micros};
@@ -36,6 +36,37 @@ fn path_of(body: &Value, needle: &str, key: Option<&str>) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// Where an approval moves the active runs of earlier versions (see `approve_journey`).
+fn step_moves(request: &Value, journey: &Journey, previous: &[Journey]) -> Result<Vec<StepMove>, AppError> {
+    let invalid = |code: &'static str, field: String, message: &str| AppError::Invalid(vec![FieldError::new(code, field, message)]);
+    if let Some(e) = request.as_object().and_then(|o| sotto_core::error::refuse_unknown(o, &["move_runs"], "", "an approval")) {
+        return Err(AppError::Invalid(vec![e]));
+    }
+    let mut mapping: BTreeMap<String, String> = match request.get("move_runs") {
+        None | Some(Value::Null | Value::Bool(false)) => return Ok(Vec::new()),
+        Some(Value::Bool(true) | Value::Object(_)) => previous.iter().flat_map(|p| p.steps.iter()).filter(|s| journey.step(&s.id).is_some()).map(|s| (s.id.clone(), s.id.clone())).collect(),
+        Some(_) => return Err(invalid("invalid_move_runs", "move_runs".into(), "move_runs is true, or an object of old step id to new step id")),
+    };
+    if let Some(Value::Object(explicit)) = request.get("move_runs") {
+        for (n, (from, to)) in explicit.iter().enumerate() {
+            let at = format!("move_runs.#{}", n + 1);
+            let to = to.as_str().filter(|t| journey.step(t).is_some()).ok_or_else(|| invalid("unknown_step", at.clone(), "runs move to a step of the version approved"))?;
+            if !previous.iter().any(|p| p.step(from).is_some()) {
+                return Err(invalid("unknown_step", at, "runs move from a step of an earlier version"));
+            }
+            mapping.insert(from.clone(), to.to_owned());
+        }
+    }
+    let kind = |j: &Journey, step: &str| j.step(step).map(|s| std::mem::discriminant(&s.kind));
+    Ok(mapping
+        .into_iter()
+        .map(|(from, to)| {
+            let reenter = previous.iter().rev().find_map(|p| kind(p, &from)) != kind(journey, &to);
+            StepMove { from, to, reenter }
+        })
+        .collect())
 }
 
 /// A stored version, read back.
@@ -162,7 +193,12 @@ impl<S: Store> App<S> {
 
     /// Approves a draft version: a compliance principal other than its author, recording the
     /// hash of the definition and the template versions it sends; runs start on it from now.
-    pub async fn approve_journey(&self, ctx: &RequestCtx, id: &str, version: i64) -> Result<Value, AppError> {
+    ///
+    /// `{"move_runs": true}` moves the active runs of earlier versions onto this one, each to
+    /// the step of the same id; `{"move_runs": {"old_step": "new_step", …}}` names where runs
+    /// at those steps go (the others keep their step's id). Runs at a step the new version
+    /// lacks stay on their version. Without `move_runs`, runs finish on the version they began.
+    pub async fn approve_journey(&self, ctx: &RequestCtx, id: &str, version: i64, request: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::Compliance, &crate::path_object("journey", "jrn_", id)).await?;
         let rows = self.journey_rows(id).await?;
         let row = rows.iter().find(|r| r.version == version).ok_or(AppError::NotFound("journey version"))?;
@@ -171,16 +207,26 @@ impl<S: Store> App<S> {
         }
         let body: Value = serde_json::from_str(&row.definition).map_err(|_| AppError::Internal("a stored journey is not JSON"))?;
         let (_, journey) = self.checked_journey(&body).await?;
+        let previous = rows.iter().filter(|r| r.version != version && r.state != "draft").map(stored_journey).collect::<Result<Vec<_>, _>>()?;
+        let move_runs = step_moves(request, &journey, &previous)?;
         let ids: Vec<String> = journey.templates().into_iter().collect();
         let approved = self.approved_versions(&ids).await?;
         let pinned: Vec<String> = approved.iter().map(|(id, v)| format!("{id}@{}", v.as_ref().map_or(0, |v| v.version))).collect();
         let digest = sotto_crypto::hash_api_key(&format!("{}\n{}", row.definition, pinned.join(" ")));
         let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let due = micros(ctx.now + REVIEW_EVERY);
-        let approval = JourneyApproval { approver: ctx.principal.actor.clone(), hash, review_due: due, at: micros(ctx.now) };
+        let approval = JourneyApproval { approver: ctx.principal.actor.clone(), hash, review_due: due, at: micros(ctx.now), move_runs };
         if !self.store.approve_journey(id, version, &approval, &ctx.audit()).await? {
             return Err(AppError::Conflict { code: "journey_not_draft", message: "only a draft version is approved".into() });
         }
+        self.versions_view(id, ctx.now).await
+    }
+
+    /// Archives a journey: no run starts on it any more; runs under way finish.
+    pub async fn archive_journey(&self, ctx: &RequestCtx, id: &str) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysWrite, &crate::path_object("journey", "jrn_", id)).await?;
+        self.journey_rows(id).await?;
+        self.store.archive_journey(id, &ctx.audit()).await?;
         self.versions_view(id, ctx.now).await
     }
 

@@ -88,6 +88,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// A JSON body that may be left out: no body at all reads as `null`.
+#[derive(Debug)]
+pub struct OptionalJsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = req.headers().get(header::CONTENT_TYPE).is_none() && req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0");
+        if empty {
+            return Ok(OptionalJsonBody(Value::Null));
+        }
+        JsonBody::from_request(req, state).await.map(|JsonBody(v)| OptionalJsonBody(v))
+    }
+}
+
 /// Path parameters; a path that does not fit answers 400 `invalid_path` without echoing it.
 #[derive(Debug)]
 pub struct Path<T>(pub T);

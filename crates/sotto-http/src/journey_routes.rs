@@ -1,4 +1,5 @@
-//! Handlers for journeys: versions, approval, review, pause and resume, run counts, a dry run
+//! Handlers for journeys: versions, approval (moving running runs when asked), review,
+//! pause, resume and archive, run counts, a dry run
 //! for one patient, one appointment's timeline, and the development clock.
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use sotto_app::App;
 use sotto_store::Store;
 
 use crate::error::ApiError;
-use crate::extract::{Ctx, JsonBody, Path};
+use crate::extract::{Ctx, JsonBody, OptionalJsonBody, Path};
 
 type AppState<S> = State<Arc<App<S>>>;
 
@@ -32,8 +33,12 @@ pub(crate) async fn get_one<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Pa
     Ok(Json(app.get_journey(&ctx, &id).await?))
 }
 
-pub(crate) async fn approve<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path((id, version)): Path<(String, i64)>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(app.approve_journey(&ctx, &id, version).await?))
+pub(crate) async fn approve<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path((id, version)): Path<(String, i64)>, OptionalJsonBody(body): OptionalJsonBody) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.approve_journey(&ctx, &id, version, &body).await?))
+}
+
+pub(crate) async fn archive<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.archive_journey(&ctx, &id).await?))
 }
 
 pub(crate) async fn review<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

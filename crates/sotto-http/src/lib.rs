@@ -107,6 +107,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/journeys/{id}/review", post(journey_routes::review::<S>))
         .route("/v1/journeys/{id}/pause", post(journey_routes::pause::<S>))
         .route("/v1/journeys/{id}/resume", post(journey_routes::resume::<S>))
+        .route("/v1/journeys/{id}/archive", post(journey_routes::archive::<S>))
         .route("/v1/journeys/{id}/runs", get(journey_routes::runs::<S>))
         .route("/v1/journeys/{id}/simulate", post(journey_routes::simulate::<S>))
         .route("/c/{token}", get(campaign_routes::follow::<S>))

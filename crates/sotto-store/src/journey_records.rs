@@ -43,6 +43,20 @@ pub struct JourneyApproval {
     pub review_due: i64,
     /// When (µs).
     pub at: i64,
+    /// Active runs on earlier versions moved onto this one, step by step.
+    pub move_runs: Vec<StepMove>,
+}
+
+/// Where runs at one step of an earlier version go in the version approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepMove {
+    /// The step they are at.
+    pub from: String,
+    /// The step of the new version they go to.
+    pub to: String,
+    /// Whether they enter that step afresh (it does something else than the one they left),
+    /// at once, rather than keep waiting where they were.
+    pub reenter: bool,
 }
 
 /// One run: a journey version followed for one key (an appointment).

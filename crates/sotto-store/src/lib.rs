@@ -20,7 +20,7 @@ pub use campaign_records::{CampaignControl, CampaignRow, MessageCount, ReportLin
 pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
-pub use journey_records::{JourneyApproval, JourneyIntake, JourneyRow, PendingEvent, RunAdvancer, RunChange, RunCount, RunRow};
+pub use journey_records::{JourneyApproval, JourneyIntake, JourneyRow, PendingEvent, RunAdvancer, RunChange, RunCount, RunRow, StepMove};
 pub use outbox_records::{ClaimScope, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
@@ -269,10 +269,13 @@ pub trait JourneyStore {
     /// Every version of every journey.
     fn journeys(&self) -> impl Future<Output = StoreResult<Vec<JourneyRow>>> + Send;
     /// Approves a draft by someone other than its author, with the hash of what was approved
-    /// and a review date; the version approved before is superseded. Audited.
+    /// and a review date; the version approved before is superseded, and the active runs the
+    /// approval names move onto the new version. Audited.
     fn approve_journey(&self, id: &str, version: i64, approval: &JourneyApproval, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Records a review of an approved version: the next review date. Audited.
     fn review_journey(&self, id: &str, version: i64, review_due: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Archives a journey: no run starts on it any more; runs under way finish. Audited.
+    fn archive_journey(&self, id: &str, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Pauses or resumes every run of a journey. Audited.
     fn pause_journey(&self, id: &str, paused: bool, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Reads up to `limit` events journeys have not read, applies them to runs through

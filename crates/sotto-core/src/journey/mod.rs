@@ -100,6 +100,9 @@ pub struct Journey {
     pub exit_on: Vec<String>,
     /// An event that counts as the run's conversion and ends it.
     pub goal: Option<String>,
+    /// A key whose run ended may start again this long after that run started; `None`: one
+    /// run per key, ever.
+    pub reentry_after: Option<SignedDuration>,
     /// The steps; the first is where a run starts.
     pub steps: Vec<Step>,
 }

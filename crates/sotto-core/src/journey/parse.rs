@@ -289,7 +289,7 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     let Some(obj) = body.as_object() else {
         return Err(vec![FieldError::new("invalid_body", "", "a journey is a JSON object")]);
     };
-    known(obj, &["name", "purpose", "topic", "run_key", "trigger", "exit_on", "goal", "steps"], "", &mut errors);
+    known(obj, &["name", "purpose", "topic", "run_key", "trigger", "exit_on", "goal", "reentry_after", "steps"], "", &mut errors);
     let name = coded_name(obj.get("name").and_then(Value::as_str), &mut errors);
     let event_name = |v: Option<&Value>, at: &str, errors: &mut Errors| match v.and_then(Value::as_str).filter(|e| name_like(e)) {
         Some(e) => Some(e.to_owned()),
@@ -325,6 +325,16 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
         .map(|l| l.iter().enumerate().filter_map(|(i, e)| event_name(Some(e), &format!("exit_on[{i}]"), &mut errors)).collect())
         .unwrap_or_default();
     let goal = obj.get("goal").filter(|g| !g.is_null()).and_then(|g| event_name(Some(g), "goal", &mut errors));
+    let reentry_after = match obj.get("reentry_after") {
+        None | Some(Value::Null) => None,
+        Some(d) => {
+            let parsed = d.as_str().and_then(duration);
+            if parsed.is_none() {
+                errors.push(FieldError::new("invalid_duration", "reentry_after", "reentry_after is a duration such as \"365d\""));
+            }
+            parsed
+        }
+    };
     let steps: Vec<Step> = match obj.get("steps").and_then(Value::as_array) {
         Some(list) if !list.is_empty() => list.iter().enumerate().filter_map(|(i, s)| step(s, &format!("steps[{i}]"), &mut errors)).collect(),
         _ => {
@@ -339,5 +349,5 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     let (Some(name), Some(trigger), Some(run_key), Some(purpose)) = (name, event, run_key, purpose) else {
         return Err(vec![FieldError::new("invalid_body", "", "the journey is incomplete")]);
     };
-    Ok((name, Journey { trigger, condition: cond, run_key, purpose, topic, exit_on, goal, steps }))
+    Ok((name, Journey { trigger, condition: cond, run_key, purpose, topic, exit_on, goal, reentry_after, steps }))
 }

@@ -142,7 +142,13 @@ impl JourneyStore for SqlStore {
             return Ok(false);
         }
         sqlx::query("UPDATE journeys SET state = 'superseded' WHERE id = $1 AND version <> $2 AND state = 'approved'").bind(id).bind(version).execute(&mut *tx).await?;
-        head.append(&mut tx, &[ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), &format!("approved:{}", approval.hash))]).await?;
+        let mut moved = 0;
+        for step in &approval.move_runs {
+            let afresh = if step.reenter { "waiting = 0, wake_at = $5," } else { "" };
+            let sql = format!("UPDATE journey_runs SET version = $1, step = $2, {afresh} updated_at = $5 WHERE journey_id = $3 AND state = 'active' AND version <> $1 AND step = $4");
+            moved += sqlx::query(AssertSqlSafe(sql)).bind(version).bind(step.to.as_str()).bind(id).bind(step.from.as_str()).bind(approval.at).execute(&mut *tx).await?.rows_affected();
+        }
+        head.append(&mut tx, &[ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), &format!("approved:{}:moved:{moved}", approval.hash))]).await?;
         head.commit(tx).await?;
         Ok(true)
     }
@@ -150,6 +156,11 @@ impl JourneyStore for SqlStore {
     async fn review_journey(&self, id: &str, version: i64, review_due: i64, ctx: &AuditContext) -> StoreResult<bool> {
         let update = sqlx::query("UPDATE journeys SET review_due = $1 WHERE id = $2 AND version = $3 AND state = 'approved'").bind(review_due).bind(id).bind(version);
         self.change_one(update, ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), "reviewed")).await
+    }
+
+    async fn archive_journey(&self, id: &str, ctx: &AuditContext) -> StoreResult<bool> {
+        let update = sqlx::query("UPDATE journeys SET state = 'archived' WHERE id = $1 AND state IN ('draft', 'approved')").bind(id);
+        self.change_many(update, ctx.event(action::JOURNEY_CONTROL, format!("journey:{id}"), "archived")).await
     }
 
     async fn pause_journey(&self, id: &str, paused: bool, ctx: &AuditContext) -> StoreResult<bool> {

@@ -1,0 +1,93 @@
+//! Journey versions and keys over time, on both engines: a new version moves running runs
+//! only when its approver asks (step by step), a key whose run ended starts again only after
+//! the journey's re-entry interval, and an archived journey starts no run while those under
+//! way finish.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use sotto_core::scope::Scope;
+use sotto_store::testing::backends;
+
+use crate::consent::patient;
+use crate::journeys::{definition, track};
+use crate::support::{TestApp, read, spawn_app_on};
+
+async fn approve(t: &TestApp, id: &str, version: i64, body: Value) -> (u16, Value) {
+    let reviewer = t.key(&[Scope::Compliance]).await;
+    read(t.post(&format!("/v1/journeys/{id}/versions/{version}/approve"), &reviewer).json(&body).send().await.expect("send")).await
+}
+
+async fn run_of(t: &TestApp, key: &str) -> Value {
+    let (code, timeline) = t.post_json("/v1/journeys/timeline", &json!({"run_key": key})).await;
+    assert_eq!(code, 200, "{timeline}");
+    timeline["runs"][0].clone()
+}
+
+#[tokio::test]
+async fn a_new_version_moves_running_runs_only_when_its_approver_asks_and_step_by_step() {
+    for backend in backends() {
+        let t = spawn_app_on(backend, sotto_http::HttpSettings::default()).await;
+        patient(&t, "p-1").await;
+        let v1 = definition(&t).await;
+        let (_, created) = t.post_json("/v1/journeys", &v1).await;
+        let id = created["id"].as_str().expect("id").to_owned();
+        assert_eq!(approve(&t, &id, 1, Value::Null).await.0, 200);
+        let now = Timestamp::now();
+        track(&t, 1, "appointment_booked", "A-1", now + SignedDuration::from_hours(24 * 5)).await;
+        t.app.journey_round(now, 100).await.expect("round");
+        assert_eq!((run_of(&t, "A-1").await["version"].as_i64(), run_of(&t, "A-1").await["step"].as_str()), (Some(1), Some("two_days_before")));
+
+        // Version 2 renames the delay; approved without moving runs, A-1 stays on version 1.
+        let mut v2 = v1.clone();
+        v2["steps"][1]["id"] = json!("prep_delay");
+        v2["steps"][0]["next"] = json!("prep_delay");
+        assert_eq!(t.post_json(&format!("/v1/journeys/{id}/versions"), &v2).await.0, 201);
+        assert_eq!(approve(&t, &id, 2, Value::Null).await.0, 200);
+        assert_eq!(run_of(&t, "A-1").await["version"], 1, "runs finish on the version they began");
+
+        // Version 3 is approved with a mapping: A-1 moves, keeping its wait.
+        assert_eq!(t.post_json(&format!("/v1/journeys/{id}/versions"), &v2).await.0, 201);
+        let (code, refused) = approve(&t, &id, 3, json!({"move_runs": {"two_days_before": "nowhere"}})).await;
+        assert_eq!((code, refused["error"]["field"].as_str()), (422, Some("move_runs.#1")), "{refused}");
+        let before = run_of(&t, "A-1").await;
+        assert_eq!(approve(&t, &id, 3, json!({"move_runs": {"two_days_before": "prep_delay"}})).await.0, 200);
+        let after = run_of(&t, "A-1").await;
+        assert_eq!((after["version"].as_i64(), after["step"].as_str(), &after["wake_at"]), (Some(3), Some("prep_delay"), &before["wake_at"]), "{after}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_whose_run_ended_starts_again_only_after_the_reentry_interval_and_an_archived_journey_starts_none() {
+    for backend in backends() {
+        let t = spawn_app_on(backend, sotto_http::HttpSettings::default()).await;
+        patient(&t, "p-1").await;
+        let mut body = definition(&t).await;
+        body["reentry_after"] = json!("30d");
+        let (_, created) = t.post_json("/v1/journeys", &body).await;
+        let id = created["id"].as_str().expect("id").to_owned();
+        assert_eq!(approve(&t, &id, 1, Value::Null).await.0, 200);
+        let now = Timestamp::now();
+        let start = now + SignedDuration::from_hours(24 * 5);
+        track(&t, 1, "appointment_booked", "A-1", start).await;
+        track(&t, 2, "appointment_cancelled", "A-1", start).await;
+        t.app.journey_round(now, 100).await.expect("round");
+        assert_eq!(run_of(&t, "A-1").await["state"], "done");
+        track(&t, 3, "appointment_booked", "A-1", start).await;
+        t.app.journey_round(now + SignedDuration::from_hours(24), 100).await.expect("round");
+        assert_eq!(run_of(&t, "A-1").await["state"], "done", "one run per key within the interval");
+        track(&t, 4, "appointment_booked", "A-1", start + SignedDuration::from_hours(24 * 40)).await;
+        t.app.journey_round(now + SignedDuration::from_hours(24 * 31), 100).await.expect("round");
+        let again = run_of(&t, "A-1").await;
+        assert_eq!(again["state"], "active", "{again}");
+        assert_eq!(again["messages"].as_array().map(Vec::len), Some(1), "the new run queues its own confirmation: {again}");
+
+        let (code, archived) = read(t.post(&format!("/v1/journeys/{id}/archive"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!((code, archived["versions"][0]["state"].as_str()), (200, Some("archived")), "{archived}");
+        track(&t, 5, "appointment_booked", "A-2", start).await;
+        // A-1's new appointment is 45 days out: two days before it, its run still moves.
+        let round = t.app.journey_round(now + SignedDuration::from_hours(24 * 44), 100).await.expect("round");
+        assert_eq!(round.advanced, 1, "the run under way still moves: {round:?}");
+        assert_eq!(t.post_json("/v1/journeys/timeline", &json!({"run_key": "A-2"})).await.0, 404, "no run starts on an archived journey");
+    }
+}
