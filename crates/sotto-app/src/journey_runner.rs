@@ -136,7 +136,7 @@ impl JourneyIntake for Intake<'_> {
                 }
                 // One run per key, unless the journey lets a key whose run ended start again
                 // after a stated interval.
-                Some(ended) if !live.reentry_after.is_some_and(|after| ended.started_at.saturating_add(after.as_micros() as i64) <= self.now) => {}
+                Some(ended) if live.reentry_after.is_none_or(|after| ended.started_at.saturating_add(after.as_micros() as i64) > self.now) => {}
                 _ => {
                     if event.name != live.trigger {
                         continue;
