@@ -5,11 +5,13 @@
 //! with state read from SQLite and PostgreSQL. `segments` evaluates segments beside DuckDB on
 //! the same data. `reliability` kills a dispatch worker mid-send and counts what reached a real
 //! SMTP server. `throughput` delivers queued emails into Postfix's smtp-sink beside smtp-source;
-//! `campaign` does the same for a campaign from its launch; `preflight` times a preflight.
+//! `campaign` does the same for a campaign from its launch; `preflight` times a preflight;
+//! `journeys` moves a million journey runs due at one instant.
 
 mod campaign;
 mod gate;
 mod ingest;
+mod journeys;
 mod lint;
 mod outbox_setup;
 mod preflight;
@@ -44,6 +46,8 @@ enum Command {
     Campaign(campaign::CampaignArgs),
     /// A campaign's preflight over a large segment on SQLite.
     Preflight(preflight::PreflightArgs),
+    /// Journey runs all due at one instant, moved by the scheduler on SQLite.
+    Journeys(journeys::JourneyArgs),
 }
 
 #[tokio::main]
@@ -57,5 +61,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Throughput(args) => throughput::run(args).await,
         Command::Campaign(args) => campaign::run(args).await,
         Command::Preflight(args) => preflight::run(args).await,
+        Command::Journeys(args) => journeys::run(args).await,
     }
 }

@@ -55,6 +55,21 @@ async fn rows_in(conn: &mut AnyConnection, backend: Backend, sql_head: &str, sql
     Ok(out)
 }
 
+/// The profiles of `ids` that exist, read a chunk of ids per statement.
+pub(super) async fn patients_in(conn: &mut AnyConnection, backend: Backend, ids: &[String]) -> Result<Vec<crate::PatientRecord>, sqlx::Error> {
+    let rows = rows_in(
+        conn,
+        backend,
+        "SELECT external_id, key_version, wrapped_key, identifiers, email_index, phone_index, timezone, language, preferred_channel, traits, created_at, updated_at FROM patients WHERE external_id IN",
+        "",
+        &[],
+        ids,
+        None,
+    )
+    .await?;
+    rows.iter().map(patient_from_row).collect()
+}
+
 /// Reads the inputs of `ids` on `conn` (inside a transaction or not); sends are found by the
 /// patients' opaque references.
 pub(super) async fn read_inputs(conn: &mut AnyConnection, backend: Backend, key: &ChainKey, ids: &[String], sends_since: i64) -> StoreResult<BTreeMap<String, GateInputs>> {
@@ -62,18 +77,7 @@ pub(super) async fn read_inputs(conn: &mut AnyConnection, backend: Backend, key:
     ids.sort();
     ids.dedup();
     let mut out = BTreeMap::new();
-    let profiles = rows_in(
-        conn,
-        backend,
-        "SELECT external_id, key_version, wrapped_key, identifiers, email_index, phone_index, timezone, language, preferred_channel, traits, created_at, updated_at FROM patients WHERE external_id IN",
-        "",
-        &[],
-        &ids,
-        None,
-    )
-    .await?;
-    for row in &profiles {
-        let patient = patient_from_row(row)?;
+    for patient in patients_in(conn, backend, &ids).await? {
         let inputs = GateInputs { patient, consents: Vec::new(), number_consent: None, authorizations: Vec::new(), suppressions: Vec::new(), sends: Vec::new() };
         out.insert(inputs.patient.external_id.clone(), inputs);
     }

@@ -11,7 +11,8 @@ use sqlx::{Any, AssertSqlSafe, Row};
 use sotto_core::audit::action;
 
 use super::outbox_rows::insert_messages;
-use super::patients::{SELECT_PATIENT, patient_from_row};
+use super::bulk::insert_rows;
+use super::gate_inputs::patients_in;
 use super::SqlStore;
 use crate::{AuditContext, JourneyApproval, JourneyIntake, JourneyRow, JourneyStore, PatientRecord, PendingEvent, RunAdvancer, RunCount, RunRow, StoreResult};
 
@@ -56,38 +57,37 @@ fn run_from_row(r: &AnyRow) -> Result<RunRow, sqlx::Error> {
 
 type Tx = sqlx::Transaction<'static, Any>;
 
-async fn save_run(tx: &mut Tx, run: &RunRow) -> Result<(), sqlx::Error> {
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO journey_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         ON CONFLICT (journey_id, run_key) DO UPDATE SET version = $3, external_id = $5, step = $6, waiting = $7, context = $8, state = $9, \
-         wake_at = $10, exit_reason = $11, messages = $12, started_at = $13, updated_at = $14"
-    )))
-    .bind(run.id.as_str())
-    .bind(run.journey_id.as_str())
-    .bind(run.version)
-    .bind(run.run_key.as_str())
-    .bind(run.external_id.as_str())
-    .bind(run.step.as_str())
-    .bind(i64::from(run.waiting))
-    .bind(run.context.as_str())
-    .bind(run.state.as_str())
-    .bind(run.wake_at)
-    .bind(run.exit_reason.as_deref())
-    .bind(run.messages.as_str())
-    .bind(run.started_at)
-    .bind(run.updated_at)
-    .execute(&mut **tx)
+/// Writes runs, new or changed, a chunk of rows per statement.
+async fn save_runs(tx: &mut Tx, backend: super::Backend, runs: &[&RunRow]) -> Result<(), sqlx::Error> {
+    let tail = "ON CONFLICT (journey_id, run_key) DO UPDATE SET version = excluded.version, external_id = excluded.external_id, step = excluded.step, \
+                waiting = excluded.waiting, context = excluded.context, state = excluded.state, wake_at = excluded.wake_at, exit_reason = excluded.exit_reason, \
+                messages = excluded.messages, started_at = excluded.started_at, updated_at = excluded.updated_at";
+    insert_rows(backend, &mut **tx, &format!("INSERT INTO journey_runs ({RUN_COLUMNS})"), 14, tail, runs, |q, run| {
+        q.bind(run.id.as_str())
+            .bind(run.journey_id.as_str())
+            .bind(run.version)
+            .bind(run.run_key.as_str())
+            .bind(run.external_id.as_str())
+            .bind(run.step.as_str())
+            .bind(i64::from(run.waiting))
+            .bind(run.context.as_str())
+            .bind(run.state.as_str())
+            .bind(run.wake_at)
+            .bind(run.exit_reason.as_deref())
+            .bind(run.messages.as_str())
+            .bind(run.started_at)
+            .bind(run.updated_at)
+    })
     .await?;
     Ok(())
 }
 
-async fn patient(tx: &mut Tx, cache: &mut BTreeMap<String, Option<PatientRecord>>, external_id: &str) -> Result<Option<PatientRecord>, sqlx::Error> {
-    if let Some(found) = cache.get(external_id) {
-        return Ok(found.clone());
-    }
-    let found = sqlx::query(SELECT_PATIENT).bind(external_id).fetch_optional(&mut **tx).await?.map(|r| patient_from_row(&r)).transpose()?;
-    cache.insert(external_id.to_owned(), found.clone());
-    Ok(found)
+/// The profiles of the patients named, by external id.
+async fn patients(tx: &mut Tx, backend: super::Backend, ids: impl Iterator<Item = String>) -> Result<BTreeMap<String, PatientRecord>, sqlx::Error> {
+    let mut ids: Vec<String> = ids.collect();
+    ids.sort();
+    ids.dedup();
+    Ok(patients_in(&mut **tx, backend, &ids).await?.into_iter().map(|p| (p.external_id.clone(), p)).collect())
 }
 
 fn run_object(run: &RunRow) -> String {
@@ -188,7 +188,7 @@ impl JourneyStore for SqlStore {
         }
         let mut runs: BTreeMap<(String, String), Option<RunRow>> = BTreeMap::new();
         let mut dirty: BTreeMap<(String, String), bool> = BTreeMap::new();
-        let mut patients = BTreeMap::new();
+        let people = patients(&mut tx, self.backend, events.iter().map(|e| e.external_id.clone())).await?;
         let mut audit = Vec::new();
         for event in &events {
             let keys = intake.keys(event);
@@ -201,8 +201,7 @@ impl JourneyStore for SqlStore {
                 }
                 current.push(runs[key].clone());
             }
-            let who = patient(&mut tx, &mut patients, &event.external_id).await?;
-            for change in intake.apply(event, &current, who.as_ref()) {
+            for change in intake.apply(event, &current, people.get(&event.external_id)) {
                 let key = (change.run.journey_id.clone(), change.run.run_key.clone());
                 let before = runs.get(&key).cloned().flatten();
                 if before.as_ref().is_none_or(|b| b.state == "done") && change.run.state == "active" {
@@ -226,11 +225,8 @@ impl JourneyStore for SqlStore {
                 runs.insert(key, Some(change.run));
             }
         }
-        for key in dirty.keys() {
-            if let Some(Some(run)) = runs.get(key) {
-                save_run(&mut tx, run).await?;
-            }
-        }
+        let changed: Vec<&RunRow> = dirty.keys().filter_map(|key| runs.get(key).and_then(Option::as_ref)).collect();
+        save_runs(&mut tx, self.backend, &changed).await?;
         let sql = format!("UPDATE events SET journeyed = 1 WHERE id IN ({})", super::gate_inputs::placeholders(1, events.len()));
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for event in &events {
@@ -254,20 +250,23 @@ impl JourneyStore for SqlStore {
             self.skip_locked()
         );
         let due: Vec<RunRow> = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(&mut *tx).await?.iter().map(run_from_row).collect::<Result<_, _>>()?;
-        let mut patients = BTreeMap::new();
+        let people = patients(&mut tx, self.backend, due.iter().map(|r| r.external_id.clone())).await?;
         let mut audit = Vec::new();
+        let mut moved_runs = Vec::with_capacity(due.len());
+        let mut messages = Vec::new();
         for run in &due {
-            let who = patient(&mut tx, &mut patients, &run.external_id).await?;
-            let (mut moved, messages) = advancer.advance(run, who.as_ref());
-            insert_messages(self, &mut tx, &mut head, &messages, ctx).await?;
-            for m in &messages {
+            let (mut moved, queued) = advancer.advance(run, people.get(&run.external_id));
+            for m in &queued {
                 moved.messages = if moved.messages.is_empty() { m.id.clone() } else { format!("{} {}", moved.messages, m.id) };
             }
             if moved.state == "done" {
                 audit.push(ctx.event(action::JOURNEY_RUN, run_object(&moved), &format!("ended:{}", moved.exit_reason.as_deref().unwrap_or("completed"))));
             }
-            save_run(&mut tx, &moved).await?;
+            messages.extend(queued);
+            moved_runs.push(moved);
         }
+        insert_messages(self, &mut tx, &mut head, &messages, ctx).await?;
+        save_runs(&mut tx, self.backend, &moved_runs.iter().collect::<Vec<_>>()).await?;
         head.append(&mut tx, &audit).await?;
         head.commit(tx).await?;
         Ok(due.len())
