@@ -35,7 +35,7 @@ CREATE TABLE journey_runs (
     updated_at BIGINT NOT NULL,
     UNIQUE (journey_id, run_key)
 );
-CREATE INDEX journey_runs_due ON journey_runs (wake_at) WHERE state = 'active';
+CREATE INDEX journey_runs_due ON journey_runs (wake_at, id) WHERE state = 'active';
 CREATE INDEX journey_runs_by_key ON journey_runs (run_key);
 CREATE INDEX journey_runs_by_patient ON journey_runs (external_id) WHERE state = 'active';
 
