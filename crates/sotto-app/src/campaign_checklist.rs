@@ -175,7 +175,7 @@ impl<S: Store> App<S> {
     /// The members of the campaign's segment now, as external ids.
     pub(crate) async fn campaign_members(&self, m: &Material, now: Timestamp) -> Result<Vec<String>, AppError> {
         let Some(expr) = m.expr.clone() else { return Ok(Vec::new()) };
-        self.read_engine(move |engine| engine.evaluate(&expr, now).iter().filter_map(|n| engine.external_id(n).map(str::to_owned)).collect()).await
+        self.evaluate_members(expr, now).await
     }
 
     /// When a member's message is planned: the schedule's instant, or the local time in the

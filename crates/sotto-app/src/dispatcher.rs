@@ -22,6 +22,9 @@ const RECOVERY_EVERY: Duration = Duration::from_secs(15);
 /// How often the worker moves due journey runs (and reads new events into runs).
 const JOURNEYS_EVERY: Duration = Duration::from_millis(250);
 
+/// How often it looks for runs that segment and date triggers start.
+const SCAN_EVERY: Duration = Duration::from_secs(60);
+
 /// A running dispatch worker.
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -90,6 +93,7 @@ async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchS
     }
     let mut last_recovery = Instant::now();
     let mut last_journeys = Instant::now() - JOURNEYS_EVERY;
+    let mut last_scan = Instant::now() - SCAN_EVERY;
     loop {
         if *stop.borrow() {
             break;
@@ -101,6 +105,12 @@ async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchS
                 Ok((requeued, uncertain)) if requeued + uncertain > 0 => tracing::warn!(requeued, uncertain, "claims whose lease ran out recovered"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "cannot recover expired claims"),
+            }
+        }
+        if last_scan.elapsed() >= SCAN_EVERY {
+            last_scan = Instant::now();
+            if let Err(e) = app.journey_scan(app.now()).await {
+                tracing::error!(error = %e, "journey trigger scan failed; the next one starts what it missed");
             }
         }
         // Journeys move first, so what a run queues goes out in the same round.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use sotto_core::contact::Channel;
-use sotto_core::journey::{Journey, Position, RunFacts, StepKind, advance, rewake};
+use sotto_core::journey::{Journey, Position, RunFacts, StepKind, Trigger, advance, rewake};
 use sotto_crypto::Keyring;
 use sotto_store::{AuditContext, JourneyIntake, OutboxRow, PatientRecord, PendingEvent, RunAdvancer, RunChange, RunRow, Store};
 
@@ -31,11 +31,11 @@ pub struct JourneyRoundReport {
 
 /// A run's context: the properties of the events on its key and which events happened.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Context {
+pub(crate) struct Context {
     #[serde(default)]
-    properties: Map<String, Value>,
+    pub(crate) properties: Map<String, Value>,
     #[serde(default)]
-    happened: BTreeSet<String>,
+    pub(crate) happened: BTreeSet<String>,
 }
 
 impl Context {
@@ -65,15 +65,15 @@ fn key_value(properties: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// A journey's approved version, and the events it reads.
-struct Live {
-    version: i64,
-    journey: Journey,
+pub(crate) struct Live {
+    pub(crate) version: i64,
+    pub(crate) journey: Journey,
     events: BTreeSet<String>,
 }
 
 /// The approved version of each journey, and every version runs may still be on.
 pub(crate) struct Journeys {
-    live: BTreeMap<String, Live>,
+    pub(crate) live: BTreeMap<String, Live>,
     pub(crate) versions: BTreeMap<(String, i64), Journey>,
 }
 
@@ -90,7 +90,14 @@ impl Intake<'_> {
             .live
             .iter()
             .filter(|(_, live)| live.events.contains(&event.name))
-            .filter_map(|(id, live)| Some((id.clone(), key_value(&properties, &live.journey.run_key)?, properties.clone())))
+            .filter_map(|(id, live)| {
+                // Runs of a segment or date trigger are keyed by the patient.
+                let key = match &live.journey.run_key {
+                    Some(property) => key_value(&properties, property)?,
+                    None => event.external_id.clone(),
+                };
+                Some((id.clone(), key, properties.clone()))
+            })
             .collect()
     }
 }
@@ -138,41 +145,47 @@ impl JourneyIntake for Intake<'_> {
                 // after a stated interval.
                 Some(ended) if live.reentry_after.is_none_or(|after| ended.started_at.saturating_add(after.as_micros() as i64) > self.now) => {}
                 _ => {
-                    if event.name != live.trigger {
+                    let Trigger::Event { event: trigger, condition } = &live.trigger else { continue };
+                    if event.name != *trigger {
                         continue;
                     }
                     let happened = BTreeSet::new();
                     let traits = traits_of(patient);
-                    if live.condition.as_ref().is_some_and(|c| !c.holds(&properties, &traits, &happened)) {
+                    if condition.as_ref().is_some_and(|c| !c.holds(&properties, &traits, &happened)) {
                         continue;
                     }
-                    let Some(first) = live.steps.first() else { continue };
                     let context = Context { properties, happened };
-                    let id_hash = self.keyring.message_ref(&format!("journey-run:{id}/{key}"));
-                    out.push(RunChange {
-                        run: RunRow {
-                            id: id_hash.replacen("msg_", "run_", 1),
-                            journey_id: id.clone(),
-                            version: *live_version,
-                            run_key: key,
-                            external_id: event.external_id.clone(),
-                            step: first.id.clone(),
-                            waiting: false,
-                            context: context.write(),
-                            state: "active".into(),
-                            wake_at: Some(self.now),
-                            exit_reason: None,
-                            messages: String::new(),
-                            started_at: self.now,
-                            updated_at: self.now,
-                        },
-                        withdraw: false,
-                    });
+                    if let Some(run) = new_run(self.keyring, &id, *live_version, live, key, &event.external_id, &context, self.now, self.now) {
+                        out.push(RunChange { run, withdraw: false });
+                    }
                 }
             }
         }
         out
     }
+}
+
+/// A run of `journey` (version `version`) for `key`, at its first step, due at `wake_at`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_run(keyring: &Keyring, journey_id: &str, version: i64, journey: &Journey, key: String, external_id: &str, context: &Context, wake_at: i64, now: i64) -> Option<RunRow> {
+    let first = journey.steps.first()?;
+    let id = keyring.message_ref(&format!("journey-run:{journey_id}/{key}")).replacen("msg_", "run_", 1);
+    Some(RunRow {
+        id,
+        journey_id: journey_id.to_owned(),
+        version,
+        run_key: key,
+        external_id: external_id.to_owned(),
+        step: first.id.clone(),
+        waiting: false,
+        context: context.write(),
+        state: "active".into(),
+        wake_at: Some(wake_at),
+        exit_reason: None,
+        messages: String::new(),
+        started_at: now,
+        updated_at: now,
+    })
 }
 
 struct Advancer<'a> {

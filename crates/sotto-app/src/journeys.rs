@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use sotto_core::dictionary::{DataClass, FieldKind};
+use sotto_core::dictionary::{DataClass, FieldKind, ValueType};
 use sotto_core::disclosure::disclose_table;
 use sotto_core::error::FieldError;
-use sotto_core::journey::{Journey, parse_journey};
+use sotto_core::journey::{Journey, Trigger, parse_journey};
 use sotto_core::scope::Scope;
 use sotto_store::{JourneyApproval, JourneyRow, StepMove, Store};
 
@@ -113,6 +113,16 @@ impl<S: Store> App<S> {
                 }
                 Some(_) => {}
             }
+        }
+        match &journey.trigger {
+            Trigger::Segment(segment) if self.store.segment(segment).await?.is_none() => errors.push(FieldError::new("unknown_segment", "trigger.segment", "no segment has this id")),
+            Trigger::Date { property, .. } => {
+                let dated = dictionary.get(FieldKind::Trait, property).and_then(|spec| spec.value_type).is_some_and(|t| matches!(t, ValueType::Date | ValueType::Timestamp));
+                if !dated {
+                    errors.push(FieldError::new("not_a_date", "trigger.date", "a date trigger names a declared trait whose values are dates"));
+                }
+            }
+            _ => {}
         }
         let ids: Vec<String> = journey.templates().into_iter().collect();
         let approved = self.approved_versions(&ids).await?;

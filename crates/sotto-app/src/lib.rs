@@ -22,6 +22,7 @@ mod gate_state;
 mod inbound;
 mod journey_library;
 mod journey_runner;
+mod journey_scan;
 mod journey_simulate;
 mod journeys;
 mod unsubscribe;

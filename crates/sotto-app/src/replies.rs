@@ -17,8 +17,8 @@ impl<S: Store> App<S> {
     /// The run a reply is about, and the property its key goes in: among the patient's
     /// active runs of journeys that read a confirmation, one waiting for it first, then the
     /// one due soonest.
-    async fn asked_run(&self, external_id: &str, journeys: &crate::journey_runner::Journeys) -> Result<Option<(RunRow, String)>, AppError> {
-        let mut candidates: Vec<(bool, RunRow, String)> = Vec::new();
+    async fn asked_run(&self, external_id: &str, journeys: &crate::journey_runner::Journeys) -> Result<Option<(RunRow, Option<String>)>, AppError> {
+        let mut candidates: Vec<(bool, RunRow, Option<String>)> = Vec::new();
         for run in self.store.active_runs_for_patient(external_id).await? {
             let Some(journey) = journeys.versions.get(&(run.journey_id.clone(), run.version)) else { continue };
             if !journey.events().contains(CONFIRMED) {
@@ -42,8 +42,9 @@ impl<S: Store> App<S> {
                 _ => None,
             };
             let (event, properties) = match (command, asked) {
-                (SmsCommand::Confirm, Some((run, key))) => (CONFIRMED, Map::from_iter([(key, Value::String(run.run_key))])),
-                (SmsCommand::Reschedule, Some((run, key))) => ("appointment_reschedule_requested", Map::from_iter([(key, Value::String(run.run_key))])),
+                // The run's key goes in its property; a run keyed by the patient needs none.
+                (SmsCommand::Confirm, Some((run, key))) => (CONFIRMED, key.into_iter().map(|k| (k, Value::String(run.run_key.clone()))).collect()),
+                (SmsCommand::Reschedule, Some((run, key))) => ("appointment_reschedule_requested", key.into_iter().map(|k| (k, Value::String(run.run_key.clone()))).collect()),
                 _ => ("sms_reply_received", Map::new()),
             };
             let id = format!("sms-reply-{}", sotto_crypto::random_id(8));

@@ -120,6 +120,17 @@ impl<S: Store> App<S> {
 
     /// Runs `f` over the engine on the blocking pool, so a long evaluation never holds an
     /// async worker (or the lock on one). A poisoned lock is an error, never an empty answer.
+    /// The external ids of a segment expression's members at `now`.
+    pub(crate) async fn evaluate_members(&self, expr: Expr, now: Timestamp) -> Result<Vec<String>, AppError> {
+        self.read_engine(move |engine| engine.evaluate(&expr, now).iter().filter_map(|n| engine.external_id(n).map(str::to_owned)).collect()).await
+    }
+
+    /// The members of a stored segment at `now` (none when it no longer exists).
+    pub(crate) async fn segment_members_now(&self, id: &str, now: Timestamp) -> Result<Vec<String>, AppError> {
+        let Some(expr) = self.store.segment(id).await?.and_then(|s| serde_json::from_str::<Expr>(&s.expr).ok()) else { return Ok(Vec::new()) };
+        self.evaluate_members(expr, now).await
+    }
+
     pub(crate) async fn read_engine<T: Send + 'static>(&self, f: impl FnOnce(&SegmentEngine) -> T + Send + 'static) -> Result<T, AppError> {
         let engine = self.segments.clone();
         tokio::task::spawn_blocking(move || engine.read().map(|e| f(&e)).map_err(|_| AppError::Internal("segment index lock poisoned")))

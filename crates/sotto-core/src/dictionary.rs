@@ -109,6 +109,8 @@ pub enum ValueType {
     Boolean,
     /// An RFC 3339 timestamp.
     Timestamp,
+    /// A calendar date such as `1984-03-01` (a birthday, a renewal date).
+    Date,
     /// A list of strings (multi-valued).
     StringList,
     /// An email address.

@@ -169,6 +169,10 @@ impl Firewall<'_> {
                 })?;
                 Ok(Checked::Json(Value::String(ts.to_string())))
             }
+            ValueType::Date => {
+                let date = text()?.parse::<jiff::civil::Date>().map_err(|_| FieldError::new("invalid_date", field, format!("{field} must be a calendar date such as 1984-03-01")))?;
+                Ok(Checked::Json(Value::String(date.to_string())))
+            }
             ValueType::String => {
                 self.check_text(spec, text()?, field)?;
                 Ok(Checked::Json(value.clone()))
@@ -247,6 +251,7 @@ fn type_name(t: ValueType) -> &'static str {
         ValueType::Number => "a number",
         ValueType::Boolean => "true or false",
         ValueType::Timestamp => "an RFC 3339 timestamp string",
+        ValueType::Date => "a calendar date string such as 1984-03-01",
         ValueType::StringList => "a list of at most 100 strings",
         ValueType::Email => "an email address string",
         ValueType::Phone => "a phone number string",

@@ -287,6 +287,15 @@ pub trait JourneyStore {
     fn advance_due_runs(&self, now: i64, limit: i64, advancer: &dyn RunAdvancer, ctx: &AuditContext) -> impl Future<Output = StoreResult<usize>> + Send;
     /// A journey's runs counted by state, step and ending.
     fn journey_run_counts(&self, id: &str) -> impl Future<Output = StoreResult<Vec<RunCount>>> + Send;
+    /// Starts runs a time-based trigger calls for, in one transaction taken by one leader (a
+    /// PostgreSQL advisory lock; SQLite has one writer): a key without a run starts; a key
+    /// whose run ended starts again when it began no later than `restart_ended_before`.
+    /// Answers how many started (0 when another process leads), each audited.
+    fn start_runs(&self, runs: &[RunRow], restart_ended_before: Option<i64>, ctx: &AuditContext) -> impl Future<Output = StoreResult<usize>> + Send;
+    /// A journey's run keys with each run's state and start.
+    fn journey_run_keys(&self, journey_id: &str) -> impl Future<Output = StoreResult<Vec<(String, String, i64)>>> + Send;
+    /// Patients' traits and zones, `limit` at a time in external-id order after `after`.
+    fn patient_traits(&self, after: &str, limit: i64) -> impl Future<Output = StoreResult<Vec<(String, String, Option<String>)>>> + Send;
     /// A patient's active runs, soonest wake-up first.
     fn active_runs_for_patient(&self, external_id: &str) -> impl Future<Output = StoreResult<Vec<RunRow>>> + Send;
     /// Every run for one key (an appointment), in every journey.

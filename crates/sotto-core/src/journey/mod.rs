@@ -8,7 +8,7 @@ mod parse;
 mod run;
 
 pub use parse::{duration as parse_duration, parse_journey};
-pub use run::{Advance, Position, RunFacts, SendAction, advance, rewake};
+pub use run::{Advance, Position, RunFacts, SendAction, advance, occurrence, rewake};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,15 +83,40 @@ pub struct Step {
     pub kind: StepKind,
 }
 
+/// What starts a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// An event (that meets a condition), keyed by one of its properties.
+    Event {
+        /// The event.
+        event: String,
+        /// A condition the event must meet.
+        condition: Option<Condition>,
+    },
+    /// Entering a segment: one run per patient.
+    Segment(String),
+    /// A date trait: one run per patient at a local time on that date (`days` from it),
+    /// every year when `yearly` (a birthday), else once.
+    Date {
+        /// The trait holding the date.
+        property: String,
+        /// Days from the date (negative: before).
+        days: i32,
+        /// The local time in the patient's zone.
+        local_time: Time,
+        /// Every year on the date's month and day.
+        yearly: bool,
+    },
+}
+
 /// A journey definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Journey {
-    /// The event that starts a run.
-    pub trigger: String,
-    /// A condition the trigger event must meet.
-    pub condition: Option<Condition>,
-    /// The event property that keys runs: one run per value.
-    pub run_key: String,
+    /// What starts a run.
+    pub trigger: Trigger,
+    /// The event property that keys runs of an event trigger (one run per value); runs of a
+    /// segment or date trigger are keyed by the patient.
+    pub run_key: Option<String>,
     /// Why it sends.
     pub purpose: Purpose,
     /// The preference topic.
@@ -115,7 +140,10 @@ impl Journey {
 
     /// Every event the journey reads: trigger, exits, goal, waits and conditions.
     pub fn events(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.exit_on.iter().cloned().chain([self.trigger.clone()]).chain(self.goal.clone()).collect();
+        let mut out: BTreeSet<String> = self.exit_on.iter().cloned().chain(self.goal.clone()).collect();
+        if let Trigger::Event { event, .. } = &self.trigger {
+            out.insert(event.clone());
+        }
         for step in &self.steps {
             match &step.kind {
                 StepKind::Wait { event, .. } => {
@@ -134,8 +162,13 @@ impl Journey {
 
     /// Every event property and trait the journey reads, as `property.x` and `trait.x`.
     pub fn fields(&self) -> BTreeSet<String> {
-        let mut out = BTreeSet::from([format!("property.{}", self.run_key)]);
-        let mut conditions: Vec<&Condition> = self.condition.iter().collect();
+        let mut out: BTreeSet<String> = self.run_key.iter().map(|k| format!("property.{k}")).collect();
+        let mut conditions: Vec<&Condition> = Vec::new();
+        match &self.trigger {
+            Trigger::Event { condition, .. } => conditions.extend(condition),
+            Trigger::Date { property, .. } => drop(out.insert(format!("trait.{property}"))),
+            Trigger::Segment(_) => {}
+        }
         for step in &self.steps {
             match &step.kind {
                 StepKind::Delay { delay: Delay::Until { property, .. }, .. } => {

@@ -6,7 +6,7 @@ use jiff::SignedDuration;
 use jiff::civil::Time;
 use serde_json::Value;
 
-use super::{Condition, Delay, Journey, Step, StepKind};
+use super::{Condition, Delay, Journey, Step, StepKind, Trigger};
 use crate::contact::Channel;
 use crate::error::FieldError;
 use crate::health_terms;
@@ -283,6 +283,62 @@ fn check_graph(steps: &[Step], errors: &mut Errors) {
     }
 }
 
+fn event_name(v: Option<&Value>, at: &str, errors: &mut Errors) -> Option<String> {
+    match v.and_then(Value::as_str).filter(|e| name_like(e)) {
+        Some(e) => Some(e.to_owned()),
+        None => {
+            errors.push(FieldError::new("invalid_event", at, "an event name is lowercase letters, digits and underscores"));
+            None
+        }
+    }
+}
+
+/// The trigger, `{"event", "condition"?}` with a `run_key`, `{"segment"}` or `{"date", "local_time",
+/// "days"?, "yearly"?}`, and the run key (an event trigger's only).
+fn trigger(value: Option<&Value>, run_key: Option<&Value>, errors: &mut Errors) -> Option<(Trigger, Option<String>)> {
+    let Some(t) = value.and_then(Value::as_object) else {
+        errors.push(FieldError::new("invalid_trigger", "trigger", "a trigger is {\"event\"}, {\"segment\"} or {\"date\", \"local_time\"}"));
+        return None;
+    };
+    if t.contains_key("segment") {
+        known(t, &["segment"], "trigger", errors);
+        if run_key.is_some() {
+            errors.push(FieldError::new("unexpected_run_key", "run_key", "runs of a segment trigger are keyed by the patient"));
+        }
+        let Some(id) = t.get("segment").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            errors.push(FieldError::new("invalid_segment", "trigger.segment", "trigger.segment is a segment id"));
+            return None;
+        };
+        return Some((Trigger::Segment(id.to_owned()), None));
+    }
+    if t.contains_key("date") {
+        known(t, &["date", "local_time", "days", "yearly"], "trigger", errors);
+        if run_key.is_some() {
+            errors.push(FieldError::new("unexpected_run_key", "run_key", "runs of a date trigger are keyed by the patient"));
+        }
+        let property = t.get("date").and_then(Value::as_str).filter(|p| name_like(p)).map(str::to_owned);
+        let local_time = t.get("local_time").and_then(Value::as_str).and_then(|l| l.parse::<Time>().ok());
+        let days = match t.get("days") {
+            None => Some(0),
+            Some(d) => d.as_i64().filter(|d| d.abs() <= 366).map(|d| d as i32),
+        };
+        let yearly = t.get("yearly").map_or(Some(false), Value::as_bool);
+        let (Some(property), Some(local_time), Some(days), Some(yearly)) = (property, local_time, days, yearly) else {
+            errors.push(FieldError::new("invalid_trigger", "trigger", "a date trigger names a date trait, a local_time such as \"10:00\", and optional days and yearly"));
+            return None;
+        };
+        return Some((Trigger::Date { property, days, local_time, yearly }, None));
+    }
+    known(t, &["event", "condition"], "trigger", errors);
+    let event = event_name(t.get("event"), "trigger.event", errors);
+    let condition = t.get("condition").and_then(|c| condition(c, "trigger.condition", errors));
+    let run_key = run_key.and_then(Value::as_str).filter(|k| name_like(k)).map(str::to_owned);
+    if run_key.is_none() {
+        errors.push(FieldError::new("invalid_run_key", "run_key", "run_key names the event property that keys one run, such as appointment_id"));
+    }
+    Some((Trigger::Event { event: event?, condition }, Some(run_key?)))
+}
+
 /// Reads a journey request: its name and definition. Every problem is reported.
 pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -291,23 +347,7 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     };
     known(obj, &["name", "purpose", "topic", "run_key", "trigger", "exit_on", "goal", "reentry_after", "steps"], "", &mut errors);
     let name = coded_name(obj.get("name").and_then(Value::as_str), &mut errors);
-    let event_name = |v: Option<&Value>, at: &str, errors: &mut Errors| match v.and_then(Value::as_str).filter(|e| name_like(e)) {
-        Some(e) => Some(e.to_owned()),
-        None => {
-            errors.push(FieldError::new("invalid_event", at, "an event name is lowercase letters, digits and underscores"));
-            None
-        }
-    };
-    let trigger = obj.get("trigger").and_then(Value::as_object);
-    if let Some(t) = trigger {
-        known(t, &["event", "condition"], "trigger", &mut errors);
-    }
-    let event = event_name(trigger.and_then(|t| t.get("event")), "trigger.event", &mut errors);
-    let cond = trigger.and_then(|t| t.get("condition")).and_then(|c| condition(c, "trigger.condition", &mut errors));
-    let run_key = obj.get("run_key").and_then(Value::as_str).filter(|k| name_like(k)).map(str::to_owned);
-    if run_key.is_none() {
-        errors.push(FieldError::new("invalid_run_key", "run_key", "run_key names the event property that keys one run, such as appointment_id"));
-    }
+    let trigger = trigger(obj.get("trigger"), obj.get("run_key"), &mut errors);
     let purpose = Purpose::parse("purpose", obj.get("purpose").and_then(Value::as_str).unwrap_or_default()).map_err(|e| errors.push(e)).ok();
     let topic = match obj.get("topic") {
         None | Some(Value::Null) => None,
@@ -346,8 +386,8 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     if !errors.is_empty() {
         return Err(errors);
     }
-    let (Some(name), Some(trigger), Some(run_key), Some(purpose)) = (name, event, run_key, purpose) else {
+    let (Some(name), Some((trigger, run_key)), Some(purpose)) = (name, trigger, purpose) else {
         return Err(vec![FieldError::new("invalid_body", "", "the journey is incomplete")]);
     };
-    Ok((name, Journey { trigger, condition: cond, run_key, purpose, topic, exit_on, goal, reentry_after, steps }))
+    Ok((name, Journey { trigger, run_key, purpose, topic, exit_on, goal, reentry_after, steps }))
 }

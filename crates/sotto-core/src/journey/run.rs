@@ -9,7 +9,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 
-use super::{Delay, Journey, StepKind};
+use super::{Delay, Journey, StepKind, Trigger};
 use crate::contact::Channel;
 
 /// What a run knows when it moves.
@@ -83,6 +83,30 @@ fn delay_end(delay: &Delay, facts: &RunFacts<'_>, now: Timestamp) -> Option<Time
             tz.to_ambiguous_timestamp(day.to_datetime(*local_time)).compatible().ok()
         }
     }
+}
+
+/// When a date trigger starts a run for a patient whose date trait holds `value`: `days`
+/// from the date at the local time in the patient's zone (UTC when unknown), every year on
+/// its month and day when yearly (29 February on the 28th in other years). The first such
+/// moment no more than a day before `from`, so a scan shortly after it still starts the run;
+/// `None` when the value is not a date or a one-time date has passed.
+pub fn occurrence(trigger: &Trigger, value: Option<&Value>, tz: Option<&TimeZone>, from: Timestamp) -> Option<Timestamp> {
+    let Trigger::Date { days, local_time, yearly, .. } = trigger else { return None };
+    let tz = tz.cloned().unwrap_or(TimeZone::UTC);
+    let date = date_of(value, &tz)?;
+    let earliest = from.checked_sub(jiff::SignedDuration::from_hours(24)).ok()?;
+    let at = |d: Date| -> Option<Timestamp> {
+        let day = d.checked_add(jiff::Span::new().days(*days)).ok()?;
+        tz.to_ambiguous_timestamp(day.to_datetime(*local_time)).compatible().ok()
+    };
+    if !*yearly {
+        return at(date).filter(|t| *t >= earliest);
+    }
+    let year = from.to_zoned(tz.clone()).year();
+    (year - 1..=year + 1).find_map(|y| {
+        let d = Date::new(y, date.month(), date.day()).or_else(|_| Date::new(y, date.month(), date.day() - 1)).ok()?;
+        at(d).filter(|t| *t >= earliest)
+    })
 }
 
 /// When a run waiting at `step` should wake after its properties changed (a rescheduled

@@ -15,6 +15,7 @@ mod hygiene;
 mod ingest;
 mod journey_replies;
 mod journey_simulate;
+mod journey_triggers;
 mod journey_versions;
 mod journeys;
 mod logs;

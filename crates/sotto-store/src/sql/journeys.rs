@@ -62,24 +62,26 @@ async fn save_runs(tx: &mut Tx, backend: super::Backend, runs: &[&RunRow]) -> Re
     let tail = "ON CONFLICT (journey_id, run_key) DO UPDATE SET version = excluded.version, external_id = excluded.external_id, step = excluded.step, \
                 waiting = excluded.waiting, context = excluded.context, state = excluded.state, wake_at = excluded.wake_at, exit_reason = excluded.exit_reason, \
                 messages = excluded.messages, started_at = excluded.started_at, updated_at = excluded.updated_at";
-    insert_rows(backend, &mut **tx, &format!("INSERT INTO journey_runs ({RUN_COLUMNS})"), 14, tail, runs, |q, run| {
-        q.bind(run.id.as_str())
-            .bind(run.journey_id.as_str())
-            .bind(run.version)
-            .bind(run.run_key.as_str())
-            .bind(run.external_id.as_str())
-            .bind(run.step.as_str())
-            .bind(i64::from(run.waiting))
-            .bind(run.context.as_str())
-            .bind(run.state.as_str())
-            .bind(run.wake_at)
-            .bind(run.exit_reason.as_deref())
-            .bind(run.messages.as_str())
-            .bind(run.started_at)
-            .bind(run.updated_at)
-    })
-    .await?;
+    insert_rows(backend, tx, &format!("INSERT INTO journey_runs ({RUN_COLUMNS})"), 14, tail, runs, |q, run| bind_run(q, run)).await?;
     Ok(())
+}
+
+/// Binds a run's columns in `RUN_COLUMNS` order.
+fn bind_run<'q>(q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>, run: &'q RunRow) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    q.bind(run.id.as_str())
+        .bind(run.journey_id.as_str())
+        .bind(run.version)
+        .bind(run.run_key.as_str())
+        .bind(run.external_id.as_str())
+        .bind(run.step.as_str())
+        .bind(i64::from(run.waiting))
+        .bind(run.context.as_str())
+        .bind(run.state.as_str())
+        .bind(run.wake_at)
+        .bind(run.exit_reason.as_deref())
+        .bind(run.messages.as_str())
+        .bind(run.started_at)
+        .bind(run.updated_at)
 }
 
 /// The profiles of the patients named, by external id.
@@ -87,7 +89,7 @@ async fn patients(tx: &mut Tx, backend: super::Backend, ids: impl Iterator<Item 
     let mut ids: Vec<String> = ids.collect();
     ids.sort();
     ids.dedup();
-    Ok(patients_in(&mut **tx, backend, &ids).await?.into_iter().map(|p| (p.external_id.clone(), p)).collect())
+    Ok(patients_in(tx, backend, &ids).await?.into_iter().map(|p| (p.external_id.clone(), p)).collect())
 }
 
 fn run_object(run: &RunRow) -> String {
@@ -281,6 +283,49 @@ impl JourneyStore for SqlStore {
             .iter()
             .map(|r| Ok(RunCount { state: r.try_get("state")?, step: r.try_get("step")?, exit_reason: r.try_get("exit_reason")?, count: r.try_get("n")? }))
             .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn start_runs(&self, runs: &[RunRow], restart_ended_before: Option<i64>, ctx: &AuditContext) -> StoreResult<usize> {
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        let (mut tx, mut head) = self.begin_write().await?;
+        if self.backend == super::Backend::Postgres {
+            // One leader starts time-based runs; the others find the lock taken and leave it.
+            let leads: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7310575183461248623)").fetch_one(&mut *tx).await?;
+            if !leads {
+                return Ok(0);
+            }
+        }
+        let tail = match restart_ended_before {
+            None => "ON CONFLICT (journey_id, run_key) DO NOTHING RETURNING id, journey_id".to_owned(),
+            // A number this process computed, never text from outside.
+            Some(cutoff) => format!(
+                "ON CONFLICT (journey_id, run_key) DO UPDATE SET version = excluded.version, external_id = excluded.external_id, step = excluded.step, \
+                 waiting = excluded.waiting, context = excluded.context, state = excluded.state, wake_at = excluded.wake_at, exit_reason = NULL, messages = '', \
+                 started_at = excluded.started_at, updated_at = excluded.updated_at \
+                 WHERE journey_runs.state = 'done' AND journey_runs.started_at <= {cutoff} RETURNING id, journey_id"
+            ),
+        };
+        let started = insert_rows(self.backend, &mut tx, &format!("INSERT INTO journey_runs ({RUN_COLUMNS})"), 14, &tail, runs, bind_run).await?;
+        let mut audit = Vec::with_capacity(started.len());
+        for row in &started {
+            let (id, journey): (String, String) = (row.try_get("id")?, row.try_get("journey_id")?);
+            audit.push(ctx.event(action::JOURNEY_RUN, format!("journey:{journey}/run:{id}"), "started"));
+        }
+        head.append(&mut tx, &audit).await?;
+        head.commit(tx).await?;
+        Ok(started.len())
+    }
+
+    async fn journey_run_keys(&self, journey_id: &str) -> StoreResult<Vec<(String, String, i64)>> {
+        let rows = sqlx::query("SELECT run_key, state, started_at FROM journey_runs WHERE journey_id = $1").bind(journey_id).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get("run_key")?, r.try_get("state")?, r.try_get("started_at")?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn patient_traits(&self, after: &str, limit: i64) -> StoreResult<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query("SELECT external_id, traits, timezone FROM patients WHERE external_id > $1 ORDER BY external_id LIMIT $2").bind(after).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get("external_id")?, r.try_get("traits")?, r.try_get("timezone")?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
     async fn active_runs_for_patient(&self, external_id: &str) -> StoreResult<Vec<RunRow>> {
