@@ -73,6 +73,7 @@ impl<S: Store> App<S> {
         let body = definition(&templates, &follow_ups);
         let made = self.write_journey(author, None, &body).await?;
         let id = made["id"].as_str().ok_or(AppError::Internal("a written journey has no id"))?.to_owned();
+        self.submit_journey(author, &id, 1).await?;
         self.approve_journey(reviewer, &id, 1, &Value::Null).await?;
         Ok(Some(id))
     }

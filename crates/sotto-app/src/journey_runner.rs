@@ -229,7 +229,7 @@ impl RunAdvancer for Advancer<'_> {
                 Some(OutboxRow {
                     source: "journey".into(),
                     channel: channel.as_str().into(),
-                    purpose: journey.purpose.as_str().into(),
+                    purpose: send.purpose.as_str().into(),
                     topic: journey.topic.clone(),
                     template_id: template.clone(),
                     context: properties.clone(),

@@ -102,7 +102,7 @@ impl<S: Store> App<S> {
                 if let Some(send) = moved.sends.iter().find(|s| &s.step == passed) {
                     let channel = send.channels.iter().copied().find(|c| state.reachable.contains(c) && state.verified.contains(c)).or(send.channels.first().copied()).unwrap_or(Channel::Email);
                     let template_id = send.templates.get(&channel).cloned().unwrap_or_default();
-                    let dispatch = Dispatch { channel, purpose: journey.purpose, topic: None, uses_phi: true, template_id: template_id.clone() };
+                    let dispatch = Dispatch { channel, purpose: send.purpose, topic: None, uses_phi: true, template_id: template_id.clone() };
                     let intent = self.dispatch_intent(&dispatch, at).await?;
                     let decision = decide(&intent, Some(&state), &self.settings.gate, at);
                     let name = match decision {

@@ -4,7 +4,7 @@
 //! date (quarterly) past which runs pause, pause and resume, run counts suppressed like every
 //! count, and one appointment's timeline (audited).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -75,7 +75,10 @@ pub(crate) fn stored_journey(row: &JourneyRow) -> Result<Journey, AppError> {
     parse_journey(&body).map(|(_, j)| j).map_err(|_| AppError::Internal("a stored journey no longer parses"))
 }
 
-fn journey_view(row: &JourneyRow, journey: &Journey, now: Timestamp) -> Value {
+/// How a version shows: its governance and the data it uses, derived from the definition
+/// and the variables its templates read (`template_fields`), never typed by hand.
+fn journey_view(row: &JourneyRow, journey: &Journey, template_fields: &BTreeSet<String>, now: Timestamp) -> Value {
+    let fields: BTreeSet<String> = journey.fields().into_iter().chain(template_fields.iter().cloned()).collect();
     let overdue = row.state == "approved" && row.review_due.is_some_and(|due| due <= micros(now));
     let definition: Value = serde_json::from_str(&row.definition).unwrap_or(Value::Null);
     json!({
@@ -83,12 +86,29 @@ fn journey_view(row: &JourneyRow, journey: &Journey, now: Timestamp) -> Value {
         "owner": row.created_by, "approver": row.approved_by, "approved_at": when(row.approved_at), "approved_hash": row.approved_hash,
         "review_due": when(row.review_due), "review_overdue": overdue,
         "runs_paused_because": if row.paused { json!("paused_by_operator") } else if overdue { json!("review_overdue") } else { Value::Null },
-        "purpose": journey.purpose.as_str(), "fields_used": journey.fields(), "events_used": journey.events(), "templates_used": journey.templates(),
+        "purpose": journey.purpose.as_str(), "purposes": journey.purposes().iter().map(|p| p.as_str()).collect::<Vec<_>>(), "authorization_basis": journey.authorization_basis, "fields_used": fields, "events_used": journey.events(), "templates_used": journey.templates(),
         "definition": definition,
     })
 }
 
 impl<S: Store> App<S> {
+    /// A version as the API shows it, with the patient data its templates read.
+    async fn view(&self, row: &JourneyRow, journey: &Journey, now: Timestamp) -> Result<Value, AppError> {
+        let ids: Vec<String> = journey.templates().into_iter().collect();
+        let mut fields = BTreeSet::new();
+        for version in self.approved_versions(&ids).await?.values().flatten() {
+            let analysis: Value = serde_json::from_str(&version.analysis).unwrap_or_default();
+            for variable in analysis["variables"].as_array().into_iter().flatten().filter_map(|v| v["variable"].as_str()) {
+                match variable.split_once('.') {
+                    Some(("patient", name)) => drop(fields.insert(format!("trait.{name}"))),
+                    Some(("event", name)) => drop(fields.insert(format!("property.{name}"))),
+                    _ => {}
+                }
+            }
+        }
+        Ok(journey_view(row, journey, &fields, now))
+    }
+
     /// Reads and checks a definition: events and fields declared and not sensitive, every
     /// template approved for its channel.
     async fn checked_journey(&self, body: &Value) -> Result<(String, Journey), AppError> {
@@ -132,7 +152,7 @@ impl<S: Store> App<S> {
                 (None, _) => errors.push(FieldError::new("unknown_template", at, "no template has this id")),
                 (Some(t), _) if t.channel != channel.as_str() => errors.push(FieldError::new("channel_mismatch", at, format!("this template is for {}, not {channel}", t.channel))),
                 (Some(_), None) => errors.push(FieldError::new("template_not_approved", at, "this template has no approved version: submit one for review first")),
-                (Some(_), Some(v)) if journey.purpose.is_marketing() && v.content.channel == sotto_core::contact::Channel::Email && !crate::campaign_checklist::unsubscribes(&v.content) => {
+                (Some(_), Some(v)) if journey.purposes().iter().any(|p| p.is_marketing()) && v.content.channel == sotto_core::contact::Channel::Email && !crate::campaign_checklist::unsubscribes(&v.content) => {
                     errors.push(FieldError::new("purpose_not_allowed", at, "marketing email must carry the unsubscribe link ({{ links.unsubscribe }}); this template does not"))
                 }
                 _ => {}
@@ -174,7 +194,7 @@ impl<S: Store> App<S> {
         if !self.store.create_journey_version(&row, &ctx.audit()).await? {
             return Err(AppError::Conflict { code: "journey_exists", message: "another journey has this name, or this version was written meanwhile".into() });
         }
-        Ok(journey_view(&row, &journey, ctx.now))
+        self.view(&row, &journey, ctx.now).await
     }
 
     /// Every journey's latest version.
@@ -184,7 +204,10 @@ impl<S: Store> App<S> {
         for row in self.store.journeys().await? {
             latest.insert(row.id.clone(), row);
         }
-        let items: Vec<Value> = latest.values().filter_map(|r| stored_journey(r).ok().map(|j| journey_view(r, &j, ctx.now))).collect();
+        let mut items = Vec::with_capacity(latest.len());
+        for row in latest.values() {
+            items.push(self.view(row, &stored_journey(row)?, ctx.now).await?);
+        }
         Ok(json!({ "journeys": items }))
     }
 
@@ -197,7 +220,10 @@ impl<S: Store> App<S> {
     /// Every version of a journey as the API shows it, for a caller already allowed to act on it.
     async fn versions_view(&self, id: &str, now: Timestamp) -> Result<Value, AppError> {
         let rows = self.journey_rows(id).await?;
-        let versions: Vec<Value> = rows.iter().map(|r| Ok(journey_view(r, &stored_journey(r)?, now))).collect::<Result<_, AppError>>()?;
+        let mut versions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            versions.push(self.view(row, &stored_journey(row)?, now).await?);
+        }
         Ok(json!({ "id": id, "versions": versions }))
     }
 
@@ -227,7 +253,20 @@ impl<S: Store> App<S> {
         let due = micros(ctx.now + REVIEW_EVERY);
         let approval = JourneyApproval { approver: ctx.principal.actor.clone(), hash, review_due: due, at: micros(ctx.now), move_runs };
         if !self.store.approve_journey(id, version, &approval, &ctx.audit()).await? {
-            return Err(AppError::Conflict { code: "journey_not_draft", message: "only a draft version is approved".into() });
+            return Err(AppError::Conflict { code: "journey_not_submitted", message: "only a submitted version is approved: submit it first".into() });
+        }
+        self.versions_view(id, ctx.now).await
+    }
+
+    /// Submits a draft version for approval, checked again against what exists now.
+    pub async fn submit_journey(&self, ctx: &RequestCtx, id: &str, version: i64) -> Result<Value, AppError> {
+        self.require(ctx, Scope::JourneysWrite, &crate::path_object("journey", "jrn_", id)).await?;
+        let rows = self.journey_rows(id).await?;
+        let row = rows.iter().find(|r| r.version == version).ok_or(AppError::NotFound("journey version"))?;
+        let body: Value = serde_json::from_str(&row.definition).map_err(|_| AppError::Internal("a stored journey is not JSON"))?;
+        self.checked_journey(&body).await?;
+        if !self.store.submit_journey(id, version, &ctx.audit()).await? {
+            return Err(AppError::Conflict { code: "journey_not_draft", message: format!("only a draft is submitted; this version is {}", row.state) });
         }
         self.versions_view(id, ctx.now).await
     }

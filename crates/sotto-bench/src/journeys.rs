@@ -51,6 +51,7 @@ pub async fn run(args: JourneyArgs) -> anyhow::Result<()> {
     });
     let made = app.write_journey(&who("care-team"), None, &definition).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let id = made["id"].as_str().context("journey id")?.to_owned();
+    app.submit_journey(&who("care-team"), &id, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     app.approve_journey(&who("compliance"), &id, 1, &serde_json::Value::Null).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = jiff::Timestamp::now();
     let start = (now + jiff::SignedDuration::from_hours(24 * 10)).to_string();

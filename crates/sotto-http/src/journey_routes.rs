@@ -37,6 +37,10 @@ pub(crate) async fn approve<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Pa
     Ok(Json(app.approve_journey(&ctx, &id, version, &body).await?))
 }
 
+pub(crate) async fn submit<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path((id, version)): Path<(String, i64)>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.submit_journey(&ctx, &id, version).await?))
+}
+
 pub(crate) async fn archive<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app.archive_journey(&ctx, &id).await?))
 }

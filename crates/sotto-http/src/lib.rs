@@ -103,6 +103,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/journeys/timeline", post(journey_routes::timeline::<S>))
         .route("/v1/journeys/{id}", get(journey_routes::get_one::<S>))
         .route("/v1/journeys/{id}/versions", post(journey_routes::new_version::<S>))
+        .route("/v1/journeys/{id}/versions/{version}/submit", post(journey_routes::submit::<S>))
         .route("/v1/journeys/{id}/versions/{version}/approve", post(journey_routes::approve::<S>))
         .route("/v1/journeys/{id}/review", post(journey_routes::review::<S>))
         .route("/v1/journeys/{id}/pause", post(journey_routes::pause::<S>))

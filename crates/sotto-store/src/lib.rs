@@ -268,7 +268,9 @@ pub trait JourneyStore {
     fn journey_versions(&self, id: &str) -> impl Future<Output = StoreResult<Vec<JourneyRow>>> + Send;
     /// Every version of every journey.
     fn journeys(&self) -> impl Future<Output = StoreResult<Vec<JourneyRow>>> + Send;
-    /// Approves a draft by someone other than its author, with the hash of what was approved
+    /// Submits a draft for approval. Audited.
+    fn submit_journey(&self, id: &str, version: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Approves a submitted version by someone other than its author, with the hash of what was approved
     /// and a review date; the version approved before is superseded, and the active runs the
     /// approval names move onto the new version. Audited.
     fn approve_journey(&self, id: &str, version: i64, approval: &JourneyApproval, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;

@@ -63,7 +63,8 @@ pub enum StepKind {
     /// Queue a message through the outbox: the first channel the patient can receive. The
     /// template of each channel, or chosen by a coded property (`by` names it, `choices`
     /// maps each code to a template per channel; a code without a choice sends nothing).
-    Send { channels: Vec<Channel>, templates: BTreeMap<Channel, String>, by: Option<String>, choices: BTreeMap<String, BTreeMap<Channel, String>>, next: Option<String> },
+    /// `purpose` overrides the journey's for this message.
+    Send { channels: Vec<Channel>, templates: BTreeMap<Channel, String>, by: Option<String>, choices: BTreeMap<String, BTreeMap<Channel, String>>, purpose: Option<Purpose>, next: Option<String> },
     /// Wait, then go on.
     Delay { delay: Delay, next: Option<String> },
     /// Wait for an event on the run's key, at most `timeout`.
@@ -117,8 +118,11 @@ pub struct Journey {
     /// The event property that keys runs of an event trigger (one run per value); runs of a
     /// segment or date trigger are keyed by the patient.
     pub run_key: Option<String>,
-    /// Why it sends.
+    /// Why it sends (a send step may say otherwise).
     pub purpose: Purpose,
+    /// `hipaa_authorization` when each recipient's authorization is the basis (marketing that
+    /// uses PHI needs it; the gate checks each recipient's at send).
+    pub authorization_basis: Option<String>,
     /// The preference topic.
     pub topic: Option<String>,
     /// Events that end a run at once and withdraw its queued messages.
@@ -206,6 +210,15 @@ impl Journey {
             }
         }
         out
+    }
+
+    /// Every purpose its messages are sent for.
+    pub fn purposes(&self) -> BTreeSet<Purpose> {
+        let steps = self.steps.iter().filter_map(|s| match &s.kind {
+            StepKind::Send { purpose, .. } => Some(purpose.unwrap_or(self.purpose)),
+            _ => None,
+        });
+        std::iter::once(self.purpose).chain(steps).collect()
     }
 
     /// Every template a send step may use.

@@ -139,7 +139,7 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
         Some(id) => coded(&id.replace('_', " "), &format!("{at}.id"), errors),
     }
     let allowed: &[&str] = match obj.get("type").and_then(Value::as_str) {
-        Some("send") => &["id", "type", "channels", "template_id", "by", "choices", "next"],
+        Some("send") => &["id", "type", "channels", "template_id", "by", "choices", "purpose", "next"],
         Some("delay") => &["id", "type", "duration", "until", "next"],
         Some("wait") => &["id", "type", "event", "timeout", "next", "timeout_next"],
         Some("branch") => &["id", "type", "condition", "then", "else"],
@@ -177,7 +177,8 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
             } else {
                 templates(obj.get("template_id"), &channels, &format!("{at}.template_id"), errors)
             };
-            StepKind::Send { channels, templates: plain, by, choices, next }
+            let purpose = obj.get("purpose").and_then(|p| Purpose::parse(&format!("{at}.purpose"), p.as_str().unwrap_or_default()).map_err(|e| errors.push(e)).ok());
+            StepKind::Send { channels, templates: plain, by, choices, purpose, next }
         }
         Some("delay") => {
             let delay = match (obj.get("duration").and_then(Value::as_str), obj.get("until").and_then(Value::as_object)) {
@@ -345,7 +346,7 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     let Some(obj) = body.as_object() else {
         return Err(vec![FieldError::new("invalid_body", "", "a journey is a JSON object")]);
     };
-    known(obj, &["name", "purpose", "topic", "run_key", "trigger", "exit_on", "goal", "reentry_after", "steps"], "", &mut errors);
+    known(obj, &["name", "purpose", "authorization_basis", "topic", "run_key", "trigger", "exit_on", "goal", "reentry_after", "steps"], "", &mut errors);
     let name = coded_name(obj.get("name").and_then(Value::as_str), &mut errors);
     let trigger = trigger(obj.get("trigger"), obj.get("run_key"), &mut errors);
     let purpose = Purpose::parse("purpose", obj.get("purpose").and_then(Value::as_str).unwrap_or_default()).map_err(|e| errors.push(e)).ok();
@@ -383,11 +384,25 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
         }
     };
     check_graph(&steps, &mut errors);
+    let authorization_basis = match obj.get("authorization_basis") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) if b == "hipaa_authorization" => Some(b.clone()),
+        Some(_) => {
+            errors.push(FieldError::new("invalid_authorization_basis", "authorization_basis", "authorization_basis is hipaa_authorization, or left out"));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
     let (Some(name), Some((trigger, run_key)), Some(purpose)) = (name, trigger, purpose) else {
         return Err(vec![FieldError::new("invalid_body", "", "the journey is incomplete")]);
     };
-    Ok((name, Journey { trigger, run_key, purpose, topic, exit_on, goal, reentry_after, steps }))
+    let journey = Journey { trigger, run_key, purpose, authorization_basis, topic, exit_on, goal, reentry_after, steps };
+    // A journey's messages use PHI (its runs follow appointments and traits): marketing needs
+    // each recipient's HIPAA authorization, checked by the gate at send.
+    if journey.purposes().iter().any(|p| p.is_marketing()) && journey.authorization_basis.is_none() {
+        return Err(vec![FieldError::new("authorization_basis_required", "authorization_basis", "marketing in a journey uses PHI: set authorization_basis to hipaa_authorization")]);
+    }
+    Ok((name, journey))
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{Delay, Journey, StepKind, Trigger};
 use crate::contact::Channel;
+use crate::purpose::Purpose;
 
 /// What a run knows when it moves.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +35,8 @@ pub struct SendAction {
     pub channels: Vec<Channel>,
     /// The template of each channel.
     pub templates: BTreeMap<Channel, String>,
+    /// Why it is sent.
+    pub purpose: Purpose,
 }
 
 /// Where a run is after it moved.
@@ -133,13 +136,13 @@ pub fn advance(journey: &Journey, step: &str, waiting: bool, facts: &RunFacts<'_
         out.path.push(id.clone());
         let was_waiting = std::mem::replace(&mut waiting, false);
         current = match &step.kind {
-            StepKind::Send { channels, templates, by, choices, next } => {
+            StepKind::Send { channels, templates, by, choices, purpose, next } => {
                 let chosen = match by {
                     Some(property) => facts.properties.get(property).and_then(Value::as_str).and_then(|code| choices.get(code)),
                     None => Some(templates),
                 };
                 if let Some(templates) = chosen {
-                    out.sends.push(SendAction { step: id.clone(), channels: channels.clone(), templates: templates.clone() });
+                    out.sends.push(SendAction { step: id.clone(), channels: channels.clone(), templates: templates.clone(), purpose: purpose.unwrap_or(journey.purpose) });
                 }
                 next.clone()
             }

@@ -113,6 +113,11 @@ fn definitions_that_point_nowhere_or_loop_without_a_delay_are_refused_with_the_p
     assert_eq!(codes(named)[0].1, "name");
     assert_eq!(codes(base(json!([{"id": "a", "type": "delay", "duration": "soon"}])))[0], ("invalid_delay", "steps[0]".to_owned()));
     assert_eq!(codes(base(json!([{"id": "a", "type": "send", "channels": ["sms", "email"], "template_id": {"sms": "t"}}])))[0], ("channel_without_template", "steps[0].template_id".to_owned()));
+    let mut marketing = base(json!([{"id": "a", "type": "send", "channels": ["email"], "template_id": "t", "purpose": "marketing"}]));
+    assert_eq!(codes(marketing.clone()), [("authorization_basis_required", "authorization_basis".to_owned())], "a marketing step in a treatment journey");
+    marketing["authorization_basis"] = json!("hipaa_authorization");
+    let (_, journey) = parse_journey(&marketing).expect("with its basis");
+    assert_eq!(journey.purposes().len(), 2);
     let free_text = json!([
         {"id": "a", "type": "branch", "condition": {"property": "appointment_type", "equals": "HIV positive"}, "then": "b", "else": "b"},
         {"id": "b", "type": "exit", "note": "anything"}

@@ -9,7 +9,7 @@ use sotto_core::scope::Scope;
 use sotto_store::testing::backends;
 
 use crate::consent::patient;
-use crate::journeys::{definition, messages, track};
+use crate::journeys::{definition, messages, submit, track};
 use crate::support::{TestApp, read, spawn_app_on};
 
 async fn text(t: &TestApp, key: &str, body: &str) -> String {
@@ -29,6 +29,7 @@ async fn a_c_reply_confirms_the_appointment_the_run_waits_on_and_r_asks_to_resch
         let (_, created) = t.post_json("/v1/journeys", &definition(&t).await).await;
         let id = created["id"].as_str().expect("id").to_owned();
         let reviewer = t.key(&[Scope::Compliance, Scope::JourneysRead]).await;
+        submit(&t, &id, 1).await;
         assert_eq!(read(t.post(&format!("/v1/journeys/{id}/versions/1/approve"), &reviewer).send().await.expect("send")).await.0, 200);
         let now = Timestamp::now();
         let start = now + SignedDuration::from_hours(30);

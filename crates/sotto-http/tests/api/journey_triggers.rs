@@ -21,6 +21,7 @@ async fn approved(t: &TestApp, trigger: Value) -> String {
     let (code, created) = t.post_json("/v1/journeys", &body).await;
     assert_eq!(code, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
+    crate::journeys::submit(t, &id, 1).await;
     let reviewer = t.key(&[Scope::Compliance]).await;
     assert_eq!(read(t.post(&format!("/v1/journeys/{id}/versions/1/approve"), &reviewer).send().await.expect("send")).await.0, 200);
     id

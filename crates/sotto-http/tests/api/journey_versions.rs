@@ -10,10 +10,15 @@ use sotto_core::scope::Scope;
 use sotto_store::testing::backends;
 
 use crate::consent::patient;
-use crate::journeys::{definition, track};
+use crate::journeys::{definition, submit, track};
 use crate::support::{TestApp, read, spawn_app_on};
 
+/// Submits (when `version` is still a draft) and approves with a compliance key.
 async fn approve(t: &TestApp, id: &str, version: i64, body: Value) -> (u16, Value) {
+    let (_, journey) = read(t.get(&format!("/v1/journeys/{id}"), &t.admin_key).send().await.expect("send")).await;
+    if journey["versions"].as_array().into_iter().flatten().any(|v| v["version"] == version && v["state"] == "draft") {
+        submit(t, id, version).await;
+    }
     let reviewer = t.key(&[Scope::Compliance]).await;
     read(t.post(&format!("/v1/journeys/{id}/versions/{version}/approve"), &reviewer).json(&body).send().await.expect("send")).await
 }

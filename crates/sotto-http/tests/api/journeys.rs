@@ -33,6 +33,12 @@ pub async fn definition(t: &TestApp) -> Value {
     })
 }
 
+/// Submits a draft version for approval.
+pub async fn submit(t: &TestApp, id: &str, version: i64) {
+    let (code, body) = read(t.post(&format!("/v1/journeys/{id}/versions/{version}/submit"), &t.admin_key).send().await.expect("send")).await;
+    assert_eq!(code, 200, "{body}");
+}
+
 pub async fn track(t: &TestApp, n: u32, event: &str, appointment: &str, start: Timestamp) {
     let body = json!({"userId": "p-1", "event": event, "messageId": format!("ev-{n}"), "properties": {"appointment_id": appointment, "appointment_start": start.to_string()}});
     let (code, answer) = t.post_json("/v1/track", &body).await;
@@ -52,8 +58,12 @@ async fn an_appointment_run_confirms_prepares_at_ten_two_days_before_wakes_on_co
         let (code, created) = t.post_json("/v1/journeys", &body).await;
         assert_eq!((code, created["state"].as_str(), created["version"].as_i64()), (201, Some("draft"), Some(1)), "{created}");
         assert!(created["fields_used"].as_array().is_some_and(|f| f.contains(&json!("property.appointment_start"))), "fields come from the definition: {created}");
+        assert!(created["fields_used"].as_array().is_some_and(|f| f.contains(&json!("trait.first_name"))), "and from what its templates read: {created}");
         let id = created["id"].as_str().expect("id").to_owned();
         let approve = format!("/v1/journeys/{id}/versions/1/approve");
+        let (code, refused) = read(t.post(&approve, &t.key(&[Scope::Compliance]).await).send().await.expect("send")).await;
+        assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("journey_not_submitted")), "a draft is submitted first: {refused}");
+        submit(&t, &id, 1).await;
         let (code, refused) = read(t.post(&approve, &t.admin_key).send().await.expect("send")).await;
         assert_eq!((code, refused["error"]["code"].as_str()), (409, Some("self_approval")), "{refused}");
         // A compliance key alone approves (as the README makes one) and sees the result.
@@ -115,6 +125,7 @@ async fn an_overdue_review_pauses_runs_and_says_why_until_compliance_reviews_the
         let (_, created) = t.post_json("/v1/journeys", &definition(&t).await).await;
         let id = created["id"].as_str().expect("id").to_owned();
         let reviewer = t.key(&[Scope::Compliance, Scope::JourneysRead]).await;
+        submit(&t, &id, 1).await;
         assert_eq!(read(t.post(&format!("/v1/journeys/{id}/versions/1/approve"), &reviewer).send().await.expect("send")).await.0, 200);
         sqlx::query("UPDATE journeys SET review_due = 1").execute(t.store().pool()).await.expect("overdue");
         track(&t, 1, "appointment_booked", "A-1", Timestamp::now() + SignedDuration::from_hours(24 * 5)).await;

@@ -6,7 +6,7 @@ CREATE TABLE journeys (
     version BIGINT NOT NULL,
     name TEXT NOT NULL,
     definition TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('draft', 'approved', 'superseded', 'archived')),
+    state TEXT NOT NULL CHECK (state IN ('draft', 'submitted', 'approved', 'superseded', 'archived')),
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     approved_by TEXT,

@@ -129,7 +129,7 @@ impl JourneyStore for SqlStore {
 
     async fn approve_journey(&self, id: &str, version: i64, approval: &JourneyApproval, ctx: &AuditContext) -> StoreResult<bool> {
         let (mut tx, mut head) = self.begin_write().await?;
-        let approved = sqlx::query("UPDATE journeys SET state = 'approved', approved_by = $1, approved_at = $2, approved_hash = $3, review_due = $4 WHERE id = $5 AND version = $6 AND state = 'draft' AND created_by <> $1")
+        let approved = sqlx::query("UPDATE journeys SET state = 'approved', approved_by = $1, approved_at = $2, approved_hash = $3, review_due = $4 WHERE id = $5 AND version = $6 AND state = 'submitted' AND created_by <> $1")
             .bind(approval.approver.as_str())
             .bind(approval.at)
             .bind(approval.hash.as_str())
@@ -155,13 +155,18 @@ impl JourneyStore for SqlStore {
         Ok(true)
     }
 
+    async fn submit_journey(&self, id: &str, version: i64, ctx: &AuditContext) -> StoreResult<bool> {
+        let update = sqlx::query("UPDATE journeys SET state = 'submitted' WHERE id = $1 AND version = $2 AND state = 'draft'").bind(id).bind(version);
+        self.change_one(update, ctx.event(action::JOURNEY_WRITE, format!("journey:{id}@{version}"), "submitted")).await
+    }
+
     async fn review_journey(&self, id: &str, version: i64, review_due: i64, ctx: &AuditContext) -> StoreResult<bool> {
         let update = sqlx::query("UPDATE journeys SET review_due = $1 WHERE id = $2 AND version = $3 AND state = 'approved'").bind(review_due).bind(id).bind(version);
         self.change_one(update, ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), "reviewed")).await
     }
 
     async fn archive_journey(&self, id: &str, ctx: &AuditContext) -> StoreResult<bool> {
-        let update = sqlx::query("UPDATE journeys SET state = 'archived' WHERE id = $1 AND state IN ('draft', 'approved')").bind(id);
+        let update = sqlx::query("UPDATE journeys SET state = 'archived' WHERE id = $1 AND state IN ('draft', 'submitted', 'approved')").bind(id);
         self.change_many(update, ctx.event(action::JOURNEY_CONTROL, format!("journey:{id}"), "archived")).await
     }
 
