@@ -233,6 +233,7 @@ impl RunAdvancer for Advancer<'_> {
                     topic: journey.topic.clone(),
                     template_id: template.clone(),
                     context: properties.clone(),
+                    journey_ref: Some(format!("{}@{}/{}", run.journey_id, run.version, send.step)),
                     ..OutboxRow::queued(id, run.external_id.clone(), micros(self.now))
                 })
             })

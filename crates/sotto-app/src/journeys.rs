@@ -345,7 +345,7 @@ impl<S: Store> App<S> {
             let mut messages = Vec::new();
             for id in run.messages.split_whitespace() {
                 if let Some(m) = self.store.outbox_message(id).await? {
-                    messages.push(json!({"id": m.id, "channel": m.channel, "template_id": m.template_id, "state": m.state, "reasons": m.reasons.split_whitespace().collect::<Vec<_>>(), "queued_at": when(Some(m.created_at))}));
+                    messages.push(json!({"id": m.id, "sent_by": m.journey_ref, "channel": m.channel, "template_id": m.template_id, "state": m.state, "reasons": m.reasons.split_whitespace().collect::<Vec<_>>(), "queued_at": when(Some(m.created_at))}));
                 }
             }
             items.push(json!({

@@ -62,6 +62,8 @@ pub struct OutboxRow {
     pub sent_at: Option<i64>,
     /// The campaign it belongs to.
     pub campaign_id: Option<String>,
+    /// The journey version and step that sent it (`jrn_…@3/step`).
+    pub journey_ref: Option<String>,
 }
 
 impl OutboxRow {
@@ -96,6 +98,7 @@ impl OutboxRow {
             updated_at: now,
             sent_at: None,
             campaign_id: None,
+            journey_ref: None,
         }
     }
 }

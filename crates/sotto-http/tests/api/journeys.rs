@@ -110,6 +110,7 @@ async fn an_appointment_run_confirms_prepares_at_ten_two_days_before_wakes_on_co
         assert_eq!(code, 200, "{timeline}");
         let run = &timeline["runs"][0];
         assert_eq!((run["state"].as_str(), run["exit_reason"].as_str(), run["messages"][0]["state"].as_str()), (Some("done"), Some("exit_event"), Some("cancelled")), "{timeline}");
+        assert_eq!(run["messages"][0]["sent_by"], json!(format!("{id}@1/confirmation")), "each send records the version and step: {timeline}");
         let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'journey.timeline'").fetch_one(t.store().pool()).await.expect("audit");
         assert_eq!(audited, 1);
         assert_eq!(t.post_json("/v1/journeys/timeline", &json!({})).await.1["error"]["field"], "run_key");

@@ -39,6 +39,9 @@ CREATE INDEX journey_runs_due ON journey_runs (wake_at, id) WHERE state = 'activ
 CREATE INDEX journey_runs_by_key ON journey_runs (run_key);
 CREATE INDEX journey_runs_by_patient ON journey_runs (external_id) WHERE state = 'active';
 
+-- Each message a journey sends records the version and step that sent it.
+ALTER TABLE outbox ADD COLUMN journey_ref TEXT;
+
 -- Events already stored are not replayed into journeys.
 ALTER TABLE events ADD COLUMN journeyed INTEGER NOT NULL DEFAULT 0;
 UPDATE events SET journeyed = 1;

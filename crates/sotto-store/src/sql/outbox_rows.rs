@@ -11,10 +11,10 @@ use super::SqlStore;
 use crate::{AuditContext, OutboxRow, StoreResult};
 
 /// How many columns an outbox row has.
-pub(super) const COLUMN_COUNT: usize = 27;
+pub(super) const COLUMN_COUNT: usize = 28;
 
 pub(super) const COLUMNS: &str = "id, idempotency_key, source, external_id, channel, purpose, topic, template_id, template_version, uses_phi, urgent, context, state, decision, \
-     reasons, attempts, not_before, next_attempt_at, claimed_by, lease_until, provider, provider_message_id, last_error, created_at, updated_at, sent_at, campaign_id";
+     reasons, attempts, not_before, next_attempt_at, claimed_by, lease_until, provider, provider_message_id, last_error, created_at, updated_at, sent_at, campaign_id, journey_ref";
 
 pub(super) fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
@@ -45,6 +45,7 @@ pub(super) fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow, sqlx::Error> {
         updated_at: r.try_get("updated_at")?,
         sent_at: r.try_get("sent_at")?,
         campaign_id: r.try_get("campaign_id")?,
+        journey_ref: r.try_get("journey_ref")?,
     })
 }
 
@@ -77,6 +78,7 @@ pub(super) fn bind_row<'q>(q: Query<'q, Any, AnyArguments>, r: &'q OutboxRow) ->
         .bind(r.updated_at)
         .bind(r.sent_at)
         .bind(r.campaign_id.as_deref())
+        .bind(r.journey_ref.as_deref())
 }
 
 /// Inserts messages inside a write transaction, each new one audited; a key already queued
