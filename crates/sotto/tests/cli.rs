@@ -41,7 +41,7 @@ fn the_demo_creates_its_database_master_key_and_api_key_and_can_run_twice() {
     let out = demo(&dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("40 patients"), "{}", text(&out));
-    assert!(text(&out).contains("9 library templates added"), "{}", text(&out));
+    assert!(text(&out).contains("14 library templates added"), "{}", text(&out));
     let key = std::fs::read_to_string(dir.join("demo-api-key")).expect("key file");
     assert!(key.starts_with("sotto_"));
     assert!(!text(&out).contains(key.trim()), "the all-scope key is never printed: {}", text(&out));
@@ -225,4 +225,62 @@ fn lint_writes_one_verdict_per_line_and_exits_by_the_worst_one() {
     let human = lint_with(&format!("{bad}\n"), &["--format", "human"]);
     let shown = String::from_utf8_lossy(&human.stdout);
     assert!(shown.contains("     ^^^^^^^^^^^ lab_test") && shown.contains("suggestion: You have a new secure message"), "{shown}");
+}
+
+/// Counts rows of the demo database with a query answering one integer.
+async fn count(pool: &sqlx::AnyPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect("count")
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_worker_killed_with_sigkill_again_and_again_loses_no_journey_run_and_repeats_no_step() {
+    let tmp = tempfile::tempdir().expect("dir");
+    let dir = tmp.path().join("demo");
+    let out = sotto(&["demo", "--data-dir", dir.to_str().expect("utf8"), "--patients", "3000", "--no-serve"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = format!("sqlite://{}", dir.join("sotto.db").display());
+    let master = dir.join("master.key");
+    let worker = || {
+        Command::new(env!("CARGO_BIN_EXE_sotto"))
+            .args(["worker", "--database", &db, "--master-key-file", master.to_str().expect("utf8")])
+            .env_remove("SOTTO_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn worker")
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.expect("open");
+    // The bookings are read into runs and the runs moved by the worker; it dies mid-way, three times.
+    for after in [150, 300, 450] {
+        let mut child = worker();
+        tokio::time::sleep(std::time::Duration::from_millis(after)).await;
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        let moved = count(&pool, "SELECT COUNT(*) FROM journey_runs WHERE step <> 'confirmation'").await;
+        eprintln!("killed after {after} ms: {moved} runs moved");
+    }
+    let mut child = worker();
+    let pending = "SELECT COUNT(*) FROM events WHERE journeyed = 0";
+    let unmoved = "SELECT COUNT(*) FROM journey_runs WHERE step = 'confirmation' AND state = 'active'";
+    for _ in 0..300 {
+        if count(&pool, pending).await == 0 && count(&pool, unmoved).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let runs = count(&pool, "SELECT COUNT(*) FROM journey_runs").await;
+    assert!(runs > 1_000, "every booking has its run: {runs}");
+    assert_eq!(count(&pool, pending).await, 0, "no booking is lost");
+    assert_eq!(count(&pool, unmoved).await, 0, "no run is left behind");
+    let confirmations = count(&pool, "SELECT COUNT(*) FROM outbox WHERE journey_ref LIKE '%/confirmation'").await;
+    assert_eq!(confirmations, runs, "one confirmation per run");
+    let queued = count(&pool, "SELECT COUNT(*) FROM audit_log WHERE action = 'message.queue' AND outcome LIKE '%:journey:%'").await;
+    let journey_messages = count(&pool, "SELECT COUNT(*) FROM outbox WHERE source = 'journey'").await;
+    assert_eq!(queued, journey_messages, "each journey message was queued once, never a step again");
+    let verify = sotto(&["audit", "verify", "--database", &db, "--master-key-file", master.to_str().expect("utf8")], &[]);
+    assert!(verify.status.success(), "{}", text(&verify));
 }
