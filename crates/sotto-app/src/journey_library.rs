@@ -2,7 +2,8 @@
 //! appointment is booked; two days before at 10:00 in the patient's zone, a preparation SMS
 //! with the forms link; the day before, a reminder if the patient confirmed or a request to
 //! confirm (and a wait for it) if not, then what to expect on a first visit; two days after,
-//! a follow-up chosen by the coded appointment type; an end when it is cancelled or missed.
+//! a follow-up chosen by the coded appointment type; a reschedule moves every delay; an end
+//! when it is cancelled or missed.
 //! Built from the library's approved templates, generic wording only.
 
 use serde_json::{Value, json};
@@ -46,7 +47,7 @@ fn definition(t: &Templates, follow_ups: &serde_json::Map<String, Value>) -> Val
     }
     json!({
         "name": APPOINTMENT_JOURNEY, "purpose": "treatment", "run_key": "appointment_id",
-        "trigger": {"event": "appointment_booked"}, "exit_on": ["appointment_cancelled", "appointment_no_show"],
+        "trigger": {"event": "appointment_booked"}, "exit_on": ["appointment_cancelled", "appointment_no_show"], "update_on": ["appointment_rescheduled"],
         "steps": steps,
     })
 }

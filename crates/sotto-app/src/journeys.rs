@@ -318,6 +318,7 @@ impl<S: Store> App<S> {
         let cells = |row: usize, keys: &mut dyn Iterator<Item = &String>, skip: usize| keys.enumerate().map(|(k, name)| (name.clone(), json!(shown[row][skip + k]))).collect::<serde_json::Map<_, _>>();
         Ok(json!({
             "id": id, "entered": shown[2][width], "active": shown[0][width], "exited": shown[1][width],
+            "converted": exited.keys().position(|r| r == "goal").map_or(json!(0), |k| json!(shown[1][waiting.len() + k])),
             "waiting_by_step": cells(0, &mut waiting.keys(), 0), "exited_by_reason": cells(1, &mut exited.keys(), waiting.len()),
         }))
     }

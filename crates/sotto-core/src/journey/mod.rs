@@ -1,5 +1,5 @@
 //! A journey's definition read from JSON: a trigger event and the property that keys one run
-//! per appointment (or other key), the events that end a run, an optional goal, and steps
+//! per appointment (or other key), the events that end a run or update it, an optional goal, and steps
 //! (send, delay, wait for an event, branch, exit). Every problem is reported with its path
 //! into the definition; a step that points nowhere and a cycle without a delay are refused.
 //! Pure: whether templates, events and properties exist is the caller's.
@@ -127,6 +127,9 @@ pub struct Journey {
     pub topic: Option<String>,
     /// Events that end a run at once and withdraw its queued messages.
     pub exit_on: Vec<String>,
+    /// Events whose properties update a run's context (a rescheduled appointment moves every
+    /// relative delay); a repeat of the trigger event on the key does too.
+    pub update_on: Vec<String>,
     /// An event that counts as the run's conversion and ends it.
     pub goal: Option<String>,
     /// A key whose run ended may start again this long after that run started; `None`: one
@@ -144,7 +147,7 @@ impl Journey {
 
     /// Every event the journey reads: trigger, exits, goal, waits and conditions.
     pub fn events(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.exit_on.iter().cloned().chain(self.goal.clone()).collect();
+        let mut out: BTreeSet<String> = self.exit_on.iter().chain(&self.update_on).cloned().chain(self.goal.clone()).collect();
         if let Trigger::Event { event, .. } = &self.trigger {
             out.insert(event.clone());
         }

@@ -346,7 +346,7 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     let Some(obj) = body.as_object() else {
         return Err(vec![FieldError::new("invalid_body", "", "a journey is a JSON object")]);
     };
-    known(obj, &["name", "purpose", "authorization_basis", "topic", "run_key", "trigger", "exit_on", "goal", "reentry_after", "steps"], "", &mut errors);
+    known(obj, &["name", "purpose", "authorization_basis", "topic", "run_key", "trigger", "exit_on", "update_on", "goal", "reentry_after", "steps"], "", &mut errors);
     let name = coded_name(obj.get("name").and_then(Value::as_str), &mut errors);
     let trigger = trigger(obj.get("trigger"), obj.get("run_key"), &mut errors);
     let purpose = Purpose::parse("purpose", obj.get("purpose").and_then(Value::as_str).unwrap_or_default()).map_err(|e| errors.push(e)).ok();
@@ -364,6 +364,11 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
         .get("exit_on")
         .and_then(Value::as_array)
         .map(|l| l.iter().enumerate().filter_map(|(i, e)| event_name(Some(e), &format!("exit_on[{i}]"), &mut errors)).collect())
+        .unwrap_or_default();
+    let update_on: Vec<String> = obj
+        .get("update_on")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().enumerate().filter_map(|(i, e)| event_name(Some(e), &format!("update_on[{i}]"), &mut errors)).collect())
         .unwrap_or_default();
     let goal = obj.get("goal").filter(|g| !g.is_null()).and_then(|g| event_name(Some(g), "goal", &mut errors));
     let reentry_after = match obj.get("reentry_after") {
@@ -398,7 +403,7 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
     let (Some(name), Some((trigger, run_key)), Some(purpose)) = (name, trigger, purpose) else {
         return Err(vec![FieldError::new("invalid_body", "", "the journey is incomplete")]);
     };
-    let journey = Journey { trigger, run_key, purpose, authorization_basis, topic, exit_on, goal, reentry_after, steps };
+    let journey = Journey { trigger, run_key, purpose, authorization_basis, topic, exit_on, update_on, goal, reentry_after, steps };
     // A journey's messages use PHI (its runs follow appointments and traits): marketing needs
     // each recipient's HIPAA authorization, checked by the gate at send.
     if journey.purposes().iter().any(|p| p.is_marketing()) && journey.authorization_basis.is_none() {

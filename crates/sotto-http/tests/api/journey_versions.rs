@@ -1,7 +1,7 @@
 //! Journey versions and keys over time, on both engines: a new version moves running runs
 //! only when its approver asks (step by step), a key whose run ended starts again only after
-//! the journey's re-entry interval, and an archived journey starts no run while those under
-//! way finish.
+//! the journey's re-entry interval, an archived journey starts no run while those under way
+//! finish, a reschedule moves a run's delays, and a run that meets its goal exits converted.
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -94,5 +94,36 @@ async fn a_key_whose_run_ended_starts_again_only_after_the_reentry_interval_and_
         let round = t.app.journey_round(now + SignedDuration::from_hours(24 * 44), 100).await.expect("round");
         assert_eq!(round.advanced, 1, "the run under way still moves: {round:?}");
         assert_eq!(t.post_json("/v1/journeys/timeline", &json!({"run_key": "A-2"})).await.0, 404, "no run starts on an archived journey");
+    }
+}
+
+#[tokio::test]
+async fn a_rescheduled_appointment_moves_the_runs_delay_and_a_run_that_meets_its_goal_exits_counted_as_converted() {
+    for backend in backends() {
+        let t = spawn_app_on(backend, sotto_http::HttpSettings::default()).await;
+        patient(&t, "p-1").await;
+        let mut body = definition(&t).await;
+        body["update_on"] = json!(["appointment_rescheduled"]);
+        body["goal"] = json!("appointment_completed");
+        let (_, created) = t.post_json("/v1/journeys", &body).await;
+        let id = created["id"].as_str().expect("id").to_owned();
+        assert_eq!(approve(&t, &id, 1, Value::Null).await.0, 200);
+        let now = Timestamp::now();
+        let start = now + SignedDuration::from_hours(24 * 5);
+        track(&t, 1, "appointment_booked", "A-1", start).await;
+        t.app.journey_round(now, 100).await.expect("round");
+        let before = run_of(&t, "A-1").await;
+        track(&t, 2, "appointment_rescheduled", "A-1", start + SignedDuration::from_hours(24 * 3)).await;
+        t.app.journey_round(now, 100).await.expect("round");
+        let after = run_of(&t, "A-1").await;
+        let moved = |run: &Value| run["wake_at"].as_str().and_then(|w| w.parse::<Timestamp>().ok()).expect("wake");
+        assert_eq!(moved(&after).duration_since(moved(&before)), SignedDuration::from_hours(24 * 3), "every relative delay moves with the appointment");
+
+        track(&t, 3, "appointment_completed", "A-1", start).await;
+        t.app.journey_round(now, 100).await.expect("round");
+        let done = run_of(&t, "A-1").await;
+        assert_eq!((done["state"].as_str(), done["exit_reason"].as_str()), (Some("done"), Some("goal")), "{done}");
+        let (_, runs) = read(t.get(&format!("/v1/journeys/{id}/runs"), &t.admin_key).send().await.expect("send")).await;
+        assert_eq!(runs["converted"], "fewer than 11", "{runs}");
     }
 }
