@@ -2,7 +2,7 @@
 //! event on the key updates its context and moves relative delays, a waited-for event wakes
 //! it, an exit event or the goal ends it and withdraws its queued messages), then due runs
 //! moved through their steps, each send queued in the outbox under the key (journey version,
-//! run key, step) in the transaction that moves the run. Time is passed in.
+//! run key and start, move, step) in the transaction that moves the run. Time is passed in.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +36,10 @@ pub(crate) struct Context {
     pub(crate) properties: Map<String, Value>,
     #[serde(default)]
     pub(crate) happened: BTreeSet<String>,
+    /// How many times the run has moved: part of each send's key, so a step visited again
+    /// (a loop through a delay) sends again, while a move repeated after a crash does not.
+    #[serde(default)]
+    pub(crate) moves: u64,
 }
 
 impl Context {
@@ -64,17 +68,18 @@ fn key_value(properties: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-/// A journey's approved version, and the events it reads.
+/// A journey's approved version.
 pub(crate) struct Live {
     pub(crate) version: i64,
     pub(crate) journey: Journey,
-    events: BTreeSet<String>,
 }
 
 /// The approved version of each journey, and every version runs may still be on.
 pub(crate) struct Journeys {
     pub(crate) live: BTreeMap<String, Live>,
     pub(crate) versions: BTreeMap<(String, i64), Journey>,
+    /// The events each version reads.
+    reads: BTreeMap<(String, i64), BTreeSet<String>>,
 }
 
 struct Intake<'a> {
@@ -84,21 +89,25 @@ struct Intake<'a> {
 }
 
 impl Intake<'_> {
+    /// The runs an event may touch: for every version runs may be on (an archived or
+    /// superseded one's runs still hear their exits and waits), the key it gives.
     fn touched(&self, event: &PendingEvent) -> Vec<(String, String, Map<String, Value>)> {
         let properties: Map<String, Value> = serde_json::from_str(&event.properties).unwrap_or_default();
-        self.journeys
-            .live
-            .iter()
-            .filter(|(_, live)| live.events.contains(&event.name))
-            .filter_map(|(id, live)| {
-                // Runs of a segment or date trigger are keyed by the patient.
-                let key = match &live.journey.run_key {
-                    Some(property) => key_value(&properties, property)?,
-                    None => event.external_id.clone(),
-                };
-                Some((id.clone(), key, properties.clone()))
-            })
-            .collect()
+        let mut out: Vec<(String, String, Map<String, Value>)> = Vec::new();
+        for ((id, version), journey) in &self.journeys.versions {
+            if !self.journeys.reads.get(&(id.clone(), *version)).is_some_and(|events| events.contains(&event.name)) {
+                continue;
+            }
+            // Runs of a segment or date trigger are keyed by the patient.
+            let key = match &journey.run_key {
+                Some(property) => key_value(&properties, property),
+                None => Some(event.external_id.clone()),
+            };
+            if let Some(key) = key.filter(|k| !out.iter().any(|(i, o, _)| i == id && o == k)) {
+                out.push((id.clone(), key, properties.clone()));
+            }
+        }
+        out
     }
 }
 
@@ -110,8 +119,10 @@ impl JourneyIntake for Intake<'_> {
     fn apply(&self, event: &PendingEvent, runs: &[Option<RunRow>], patient: Option<&PatientRecord>) -> Vec<RunChange> {
         let mut out = Vec::new();
         for ((id, key, properties), run) in self.touched(event).into_iter().zip(runs) {
-            let Some(Live { version: live_version, journey: live, .. }) = self.journeys.live.get(&id) else { continue };
+            let live = self.journeys.live.get(&id);
             match run {
+                // An event about another patient never touches this one's run.
+                Some(run) if run.external_id != event.external_id => {}
                 Some(run) if run.state == "active" => {
                     let Some(journey) = self.journeys.versions.get(&(run.journey_id.clone(), run.version)) else { continue };
                     let mut run = run.clone();
@@ -143,8 +154,10 @@ impl JourneyIntake for Intake<'_> {
                 }
                 // One run per key, unless the journey lets a key whose run ended start again
                 // after a stated interval.
-                Some(ended) if live.reentry_after.is_none_or(|after| ended.started_at.saturating_add(after.as_micros() as i64) > self.now) => {}
+                Some(ended) if live.is_none_or(|l| l.journey.reentry_after.is_none_or(|after| ended.started_at.saturating_add(after.as_micros() as i64) > self.now)) => {}
                 _ => {
+                    // Only an approved version starts runs.
+                    let Some(Live { version: live_version, journey: live, .. }) = live else { continue };
                     let Trigger::Event { event: trigger, condition } = &live.trigger else { continue };
                     if event.name != *trigger {
                         continue;
@@ -154,7 +167,7 @@ impl JourneyIntake for Intake<'_> {
                     if condition.as_ref().is_some_and(|c| !c.holds(&properties, &traits, &happened)) {
                         continue;
                     }
-                    let context = Context { properties, happened };
+                    let context = Context { properties, happened, ..Context::default() };
                     if let Some(run) = new_run(self.keyring, &id, *live_version, live, key, &event.external_id, &context, self.now, self.now) {
                         out.push(RunChange { run, withdraw: false });
                     }
@@ -213,7 +226,8 @@ impl RunAdvancer for Advancer<'_> {
             moved.exit_reason = Some("version_withdrawn".into());
             return (moved, Vec::new());
         };
-        let context = Context::read(&run.context);
+        let mut context = Context::read(&run.context);
+        context.moves += 1;
         let (traits, tz) = (traits_of(patient), zone_of(patient));
         let facts = RunFacts { properties: &context.properties, traits: &traits, happened: &context.happened, timezone: tz.as_ref() };
         let step = advance(journey, &run.step, run.waiting, &facts, self.now);
@@ -225,7 +239,7 @@ impl RunAdvancer for Advancer<'_> {
                 let channel = self.channel(&send.channels, patient);
                 let template = send.templates.get(&channel)?;
                 // The run's start tells a run that re-entered from the one before it.
-                let id = self.keyring.message_ref(&format!("journey:{}@{}/{}/{}/{}", run.journey_id, run.version, run.run_key, run.started_at, send.step));
+                let id = self.keyring.message_ref(&format!("journey:{}@{}/{}/{}/{}/{}", run.journey_id, run.version, run.run_key, run.started_at, context.moves, send.step));
                 Some(OutboxRow {
                     source: "journey".into(),
                     channel: channel.as_str().into(),
@@ -238,6 +252,7 @@ impl RunAdvancer for Advancer<'_> {
                 })
             })
             .collect();
+        moved.context = context.write();
         match step.position {
             Position::Waiting { step, wake_at } => {
                 moved.step = step;
@@ -258,12 +273,13 @@ impl RunAdvancer for Advancer<'_> {
 
 impl<S: Store> App<S> {
     pub(crate) async fn runnable_journeys(&self) -> Result<Journeys, AppError> {
-        let mut out = Journeys { live: BTreeMap::new(), versions: BTreeMap::new() };
+        let mut out = Journeys { live: BTreeMap::new(), versions: BTreeMap::new(), reads: BTreeMap::new() };
         for row in self.store.journeys().await?.into_iter().filter(|r| r.state != "draft") {
             let journey = stored_journey(&row)?;
             if row.state == "approved" {
-                out.live.insert(row.id.clone(), Live { version: row.version, events: journey.events(), journey: journey.clone() });
+                out.live.insert(row.id.clone(), Live { version: row.version, journey: journey.clone() });
             }
+            out.reads.insert((row.id.clone(), row.version), journey.events());
             out.versions.insert((row.id, row.version), journey);
         }
         Ok(out)

@@ -99,6 +99,9 @@ impl<S: Store> App<S> {
             // A step the run was already waiting at is listed once, where it started waiting.
             for passed in moved.path.iter().skip(usize::from(waiting)) {
                 let mut entry = json!({"step": passed, "at": at.to_string()});
+                if moved.skipped.contains(passed) {
+                    entry["skipped"] = json!("its moment had passed");
+                }
                 if let Some(send) = moved.sends.iter().find(|s| &s.step == passed) {
                     let channel = send.channels.iter().copied().find(|c| state.reachable.contains(c) && state.verified.contains(c)).or(send.channels.first().copied()).unwrap_or(Channel::Email);
                     let template_id = send.templates.get(&channel).cloned().unwrap_or_default();

@@ -39,34 +39,45 @@ fn path_of(body: &Value, needle: &str, key: Option<&str>) -> Option<String> {
 }
 
 /// Where an approval moves the active runs of earlier versions (see `approve_journey`).
-fn step_moves(request: &Value, journey: &Journey, previous: &[Journey]) -> Result<Vec<StepMove>, AppError> {
+fn step_moves(request: &Value, journey: &Journey, previous: &[(i64, Journey)]) -> Result<Vec<StepMove>, AppError> {
     let invalid = |code: &'static str, field: String, message: &str| AppError::Invalid(vec![FieldError::new(code, field, message)]);
-    if let Some(e) = request.as_object().and_then(|o| sotto_core::error::refuse_unknown(o, &["move_runs"], "", "an approval")) {
-        return Err(AppError::Invalid(vec![e]));
+    match request {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(o) => {
+            if let Some(e) = sotto_core::error::refuse_unknown(o, &["move_runs"], "", "an approval") {
+                return Err(AppError::Invalid(vec![e]));
+            }
+        }
+        _ => return Err(invalid("invalid_body", String::new(), "an approval's body is an object, or empty")),
     }
+    // Where runs at each step go: the step of the same id unless the approver says otherwise.
     let mut mapping: BTreeMap<String, String> = match request.get("move_runs") {
         None | Some(Value::Null | Value::Bool(false)) => return Ok(Vec::new()),
-        Some(Value::Bool(true) | Value::Object(_)) => previous.iter().flat_map(|p| p.steps.iter()).filter(|s| journey.step(&s.id).is_some()).map(|s| (s.id.clone(), s.id.clone())).collect(),
+        Some(Value::Bool(true) | Value::Object(_)) => previous.iter().flat_map(|(_, p)| p.steps.iter()).filter(|s| journey.step(&s.id).is_some()).map(|s| (s.id.clone(), s.id.clone())).collect(),
         Some(_) => return Err(invalid("invalid_move_runs", "move_runs".into(), "move_runs is true, or an object of old step id to new step id")),
     };
     if let Some(Value::Object(explicit)) = request.get("move_runs") {
         for (n, (from, to)) in explicit.iter().enumerate() {
             let at = format!("move_runs.#{}", n + 1);
             let to = to.as_str().filter(|t| journey.step(t).is_some()).ok_or_else(|| invalid("unknown_step", at.clone(), "runs move to a step of the version approved"))?;
-            if !previous.iter().any(|p| p.step(from).is_some()) {
+            if !previous.iter().any(|(_, p)| p.step(from).is_some()) {
                 return Err(invalid("unknown_step", at, "runs move from a step of an earlier version"));
             }
             mapping.insert(from.clone(), to.to_owned());
         }
     }
+    // Each earlier version apart: whether a run enters its new step afresh depends on the
+    // kind of step it leaves there.
     let kind = |j: &Journey, step: &str| j.step(step).map(|s| std::mem::discriminant(&s.kind));
-    Ok(mapping
-        .into_iter()
-        .map(|(from, to)| {
-            let reenter = previous.iter().rev().find_map(|p| kind(p, &from)) != kind(journey, &to);
-            StepMove { from, to, reenter }
-        })
-        .collect())
+    let mut moves = Vec::new();
+    for (version, old) in previous {
+        for (from, to) in &mapping {
+            if old.step(from).is_some() {
+                moves.push(StepMove { version: *version, from: from.clone(), to: to.clone(), reenter: kind(old, from) != kind(journey, to) });
+            }
+        }
+    }
+    Ok(moves)
 }
 
 /// A stored version, read back.
@@ -243,7 +254,7 @@ impl<S: Store> App<S> {
         }
         let body: Value = serde_json::from_str(&row.definition).map_err(|_| AppError::Internal("a stored journey is not JSON"))?;
         let (_, journey) = self.checked_journey(&body).await?;
-        let previous = rows.iter().filter(|r| r.version != version && r.state != "draft").map(stored_journey).collect::<Result<Vec<_>, _>>()?;
+        let previous = rows.iter().filter(|r| r.version != version && r.state != "draft").map(|r| Ok((r.version, stored_journey(r)?))).collect::<Result<Vec<_>, AppError>>()?;
         let move_runs = step_moves(request, &journey, &previous)?;
         let ids: Vec<String> = journey.templates().into_iter().collect();
         let approved = self.approved_versions(&ids).await?;

@@ -50,6 +50,8 @@ pub struct JourneyApproval {
 /// Where runs at one step of an earlier version go in the version approved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepMove {
+    /// The earlier version they are on.
+    pub version: i64,
     /// The step they are at.
     pub from: String,
     /// The step of the new version they go to.

@@ -6,8 +6,9 @@
 
 mod parse;
 mod run;
+mod triggers;
 
-pub use parse::{duration as parse_duration, parse_journey};
+pub use parse::{MAX_STEPS, duration as parse_duration, parse_journey};
 pub use run::{Advance, Position, RunFacts, SendAction, advance, occurrence, rewake};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -6,25 +6,31 @@ use jiff::SignedDuration;
 use jiff::civil::Time;
 use serde_json::Value;
 
-use super::{Condition, Delay, Journey, Step, StepKind, Trigger};
+use super::triggers::{event_list, event_name, trigger};
+use super::{Condition, Delay, Journey, Step, StepKind};
 use crate::contact::Channel;
 use crate::error::FieldError;
 use crate::health_terms;
 use crate::purpose::Purpose;
 
-type Errors = Vec<FieldError>;
+pub(super) type Errors = Vec<FieldError>;
 
-/// A duration such as `90m`, `48h` or `2d`.
+/// The most steps a journey has (so every walk over them stays shallow).
+pub const MAX_STEPS: usize = 200;
+
+/// A duration such as `90m`, `48h` or `2d`, of at most 366 days.
 pub fn duration(text: &str) -> Option<SignedDuration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = text.split_at(split);
-    let n: i64 = n.parse().ok().filter(|n| *n > 0 && *n <= 366 * 24 * 60)?;
-    match unit {
-        "m" => Some(SignedDuration::from_mins(n)),
-        "h" => Some(SignedDuration::from_hours(n)),
-        "d" => Some(SignedDuration::from_hours(n.checked_mul(24)?)),
-        _ => None,
-    }
+    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n.checked_mul(60)?,
+        "d" => n.checked_mul(24 * 60)?,
+        _ => return None,
+    };
+    // At most a year and a day.
+    (minutes <= 366 * 24 * 60).then(|| SignedDuration::from_mins(minutes))
 }
 
 /// Checks a name staff see, as segment and campaign names are checked.
@@ -39,7 +45,7 @@ fn coded_name(name: Option<&str>, errors: &mut Errors) -> Option<String> {
 }
 
 /// Refuses keys an object of the definition does not take (never repeating them).
-fn known(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str, errors: &mut Errors) {
+pub(super) fn known(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str, errors: &mut Errors) {
     if let Some(e) = crate::error::refuse_unknown(obj, allowed, at, if at.is_empty() { "the journey" } else { at }) {
         errors.push(e);
     }
@@ -53,11 +59,11 @@ fn coded(text: &str, at: &str, errors: &mut Errors) {
     }
 }
 
-fn name_like(text: &str) -> bool {
+pub(super) fn name_like(text: &str) -> bool {
     !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn condition(value: &Value, at: &str, errors: &mut Errors) -> Option<Condition> {
+pub(super) fn condition(value: &Value, at: &str, errors: &mut Errors) -> Option<Condition> {
     let bad = |errors: &mut Errors| {
         errors.push(FieldError::new(
             "invalid_condition",
@@ -186,7 +192,7 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
                 (None, Some(until)) => {
                     known(until, &["property", "days", "local_time"], &format!("{at}.until"), errors);
                     let property = until.get("property").and_then(Value::as_str).filter(|p| name_like(p)).map(str::to_owned);
-                    let days = until.get("days").and_then(Value::as_i64).filter(|d| d.abs() <= 366).map(|d| d as i32);
+                    let days = until.get("days").and_then(Value::as_i64).filter(|d| (-366..=366).contains(d)).map(|d| d as i32);
                     let time = until.get("local_time").and_then(Value::as_str).and_then(|t| t.parse::<Time>().ok());
                     property.zip(days).zip(time).map(|((property, days), local_time)| Delay::Until { property, days, local_time })
                 }
@@ -212,7 +218,13 @@ fn step(value: &Value, at: &str, errors: &mut Errors) -> Option<Step> {
             StepKind::Wait { event, timeout, next, timeout_next: target(obj, "timeout_next", at, false, errors) }
         }
         Some("branch") => {
-            let cond = obj.get("condition").and_then(|c| condition(c, &format!("{at}.condition"), errors));
+            let cond = match obj.get("condition") {
+                Some(c) => condition(c, &format!("{at}.condition"), errors),
+                None => {
+                    errors.push(FieldError::new("missing_field", format!("{at}.condition"), "a branch has a condition"));
+                    None
+                }
+            };
             let (then, otherwise) = (target(obj, "then", at, true, errors), target(obj, "else", at, true, errors));
             StepKind::Branch { condition: cond?, then: then?, otherwise: otherwise? }
         }
@@ -284,62 +296,6 @@ fn check_graph(steps: &[Step], errors: &mut Errors) {
     }
 }
 
-fn event_name(v: Option<&Value>, at: &str, errors: &mut Errors) -> Option<String> {
-    match v.and_then(Value::as_str).filter(|e| name_like(e)) {
-        Some(e) => Some(e.to_owned()),
-        None => {
-            errors.push(FieldError::new("invalid_event", at, "an event name is lowercase letters, digits and underscores"));
-            None
-        }
-    }
-}
-
-/// The trigger, `{"event", "condition"?}` with a `run_key`, `{"segment"}` or `{"date", "local_time",
-/// "days"?, "yearly"?}`, and the run key (an event trigger's only).
-fn trigger(value: Option<&Value>, run_key: Option<&Value>, errors: &mut Errors) -> Option<(Trigger, Option<String>)> {
-    let Some(t) = value.and_then(Value::as_object) else {
-        errors.push(FieldError::new("invalid_trigger", "trigger", "a trigger is {\"event\"}, {\"segment\"} or {\"date\", \"local_time\"}"));
-        return None;
-    };
-    if t.contains_key("segment") {
-        known(t, &["segment"], "trigger", errors);
-        if run_key.is_some() {
-            errors.push(FieldError::new("unexpected_run_key", "run_key", "runs of a segment trigger are keyed by the patient"));
-        }
-        let Some(id) = t.get("segment").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-            errors.push(FieldError::new("invalid_segment", "trigger.segment", "trigger.segment is a segment id"));
-            return None;
-        };
-        return Some((Trigger::Segment(id.to_owned()), None));
-    }
-    if t.contains_key("date") {
-        known(t, &["date", "local_time", "days", "yearly"], "trigger", errors);
-        if run_key.is_some() {
-            errors.push(FieldError::new("unexpected_run_key", "run_key", "runs of a date trigger are keyed by the patient"));
-        }
-        let property = t.get("date").and_then(Value::as_str).filter(|p| name_like(p)).map(str::to_owned);
-        let local_time = t.get("local_time").and_then(Value::as_str).and_then(|l| l.parse::<Time>().ok());
-        let days = match t.get("days") {
-            None => Some(0),
-            Some(d) => d.as_i64().filter(|d| d.abs() <= 366).map(|d| d as i32),
-        };
-        let yearly = t.get("yearly").map_or(Some(false), Value::as_bool);
-        let (Some(property), Some(local_time), Some(days), Some(yearly)) = (property, local_time, days, yearly) else {
-            errors.push(FieldError::new("invalid_trigger", "trigger", "a date trigger names a date trait, a local_time such as \"10:00\", and optional days and yearly"));
-            return None;
-        };
-        return Some((Trigger::Date { property, days, local_time, yearly }, None));
-    }
-    known(t, &["event", "condition"], "trigger", errors);
-    let event = event_name(t.get("event"), "trigger.event", errors);
-    let condition = t.get("condition").and_then(|c| condition(c, "trigger.condition", errors));
-    let run_key = run_key.and_then(Value::as_str).filter(|k| name_like(k)).map(str::to_owned);
-    if run_key.is_none() {
-        errors.push(FieldError::new("invalid_run_key", "run_key", "run_key names the event property that keys one run, such as appointment_id"));
-    }
-    Some((Trigger::Event { event: event?, condition }, Some(run_key?)))
-}
-
 /// Reads a journey request: its name and definition. Every problem is reported.
 pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -360,16 +316,8 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
             }
         },
     };
-    let exit_on: Vec<String> = obj
-        .get("exit_on")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().enumerate().filter_map(|(i, e)| event_name(Some(e), &format!("exit_on[{i}]"), &mut errors)).collect())
-        .unwrap_or_default();
-    let update_on: Vec<String> = obj
-        .get("update_on")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().enumerate().filter_map(|(i, e)| event_name(Some(e), &format!("update_on[{i}]"), &mut errors)).collect())
-        .unwrap_or_default();
+    let exit_on = event_list(obj.get("exit_on"), "exit_on", &mut errors);
+    let update_on = event_list(obj.get("update_on"), "update_on", &mut errors);
     let goal = obj.get("goal").filter(|g| !g.is_null()).and_then(|g| event_name(Some(g), "goal", &mut errors));
     let reentry_after = match obj.get("reentry_after") {
         None | Some(Value::Null) => None,
@@ -382,13 +330,23 @@ pub fn parse_journey(body: &Value) -> Result<(String, Journey), Vec<FieldError>>
         }
     };
     let steps: Vec<Step> = match obj.get("steps").and_then(Value::as_array) {
-        Some(list) if !list.is_empty() => list.iter().enumerate().filter_map(|(i, s)| step(s, &format!("steps[{i}]"), &mut errors)).collect(),
+        Some(list) if list.len() > MAX_STEPS => {
+            errors.push(FieldError::new("too_many_steps", "steps", format!("a journey has at most {MAX_STEPS} steps")));
+            Vec::new()
+        }
+        Some(list) if !list.is_empty() => {
+            let parsed: Vec<Step> = list.iter().enumerate().filter_map(|(i, s)| step(s, &format!("steps[{i}]"), &mut errors)).collect();
+            // Paths name steps by their place, so the graph is checked only when every step was read.
+            if parsed.len() == list.len() {
+                check_graph(&parsed, &mut errors);
+            }
+            parsed
+        }
         _ => {
             errors.push(FieldError::new("missing_field", "steps", "a journey has at least one step"));
             Vec::new()
         }
     };
-    check_graph(&steps, &mut errors);
     let authorization_basis = match obj.get("authorization_basis") {
         None | Some(Value::Null) => None,
         Some(Value::String(b)) if b == "hipaa_authorization" => Some(b.clone()),

@@ -61,6 +61,8 @@ pub enum Position {
 pub struct Advance {
     /// Messages to queue, in order.
     pub sends: Vec<SendAction>,
+    /// Send steps passed without sending, their moment having passed.
+    pub skipped: Vec<String>,
     /// Where it is now.
     pub position: Position,
     /// The steps it passed through, in order.
@@ -122,14 +124,22 @@ pub fn rewake(journey: &Journey, step: &str, facts: &RunFacts<'_>, now: Timestam
     }
 }
 
+/// How long after a delay's moment a run that only now reaches it still does what follows.
+pub const LATE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
 /// Moves a run from `step` (where it already waits when `waiting`) as far as it goes at
-/// `now`. A delay whose moment has passed (or cannot be computed) is passed at once; a wait
-/// goes on when its event happened and to `timeout_next` when woken without it.
+/// `now`. A run that reaches a delay whose moment passed more than [`LATE_GRACE`] ago (a
+/// booking made after "two days before") skips that moment: the messages up to the next
+/// delay or wait are not sent (they are listed in `skipped`). A wait goes on when its event
+/// happened and to `timeout_next` when woken without it.
 pub fn advance(journey: &Journey, step: &str, waiting: bool, facts: &RunFacts<'_>, now: Timestamp) -> Advance {
-    let mut out = Advance { sends: Vec::new(), position: Position::Done { reason: "completed" }, path: Vec::new() };
+    let mut out = Advance { sends: Vec::new(), skipped: Vec::new(), position: Position::Done { reason: "completed" }, path: Vec::new() };
     let mut current = Some(step.to_owned());
     let mut waiting = waiting;
-    // The definition has no cycle without a delay or a wait; the bound is a second guard.
+    let mut past_moment = false;
+    let late = now.checked_sub(LATE_GRACE).unwrap_or(now);
+    // The definition has no cycle without a delay or a wait; a loop through delays whose
+    // moments have all passed stops here instead of spinning.
     for _ in 0..=journey.steps.len() * 2 {
         let Some(id) = current.take() else { return out };
         let Some(step) = journey.step(&id) else { return out };
@@ -141,19 +151,30 @@ pub fn advance(journey: &Journey, step: &str, waiting: bool, facts: &RunFacts<'_
                     Some(property) => facts.properties.get(property).and_then(Value::as_str).and_then(|code| choices.get(code)),
                     None => Some(templates),
                 };
-                if let Some(templates) = chosen {
-                    out.sends.push(SendAction { step: id.clone(), channels: channels.clone(), templates: templates.clone(), purpose: purpose.unwrap_or(journey.purpose) });
+                match chosen {
+                    Some(_) if past_moment => out.skipped.push(id.clone()),
+                    Some(templates) => out.sends.push(SendAction { step: id.clone(), channels: channels.clone(), templates: templates.clone(), purpose: purpose.unwrap_or(journey.purpose) }),
+                    None => {}
                 }
                 next.clone()
             }
             StepKind::Delay { delay, next } => {
-                if !was_waiting && let Some(end) = delay_end(delay, facts, now).filter(|end| *end > now) {
-                    out.position = Position::Waiting { step: id, wake_at: end };
-                    return out;
+                if !was_waiting {
+                    match delay_end(delay, facts, now) {
+                        Some(end) if end > now => {
+                            out.position = Position::Waiting { step: id, wake_at: end };
+                            return out;
+                        }
+                        Some(end) => past_moment = end < late,
+                        None => {}
+                    }
+                } else {
+                    past_moment = false;
                 }
                 next.clone()
             }
             StepKind::Wait { event, timeout, next, timeout_next } => {
+                past_moment = false;
                 if facts.happened.contains(event) {
                     next.clone()
                 } else if was_waiting {
@@ -172,5 +193,6 @@ pub fn advance(journey: &Journey, step: &str, waiting: bool, facts: &RunFacts<'_
             }
         };
     }
+    out.position = Position::Done { reason: "loop_limit" };
     out
 }

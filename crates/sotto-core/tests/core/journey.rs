@@ -1,6 +1,7 @@
 //! Journeys in the core: definitions refused with the path into them (a step that points
 //! nowhere, a cycle without a delay), and runs moved on a clock the test holds: delays
-//! relative to the appointment at a local time across a daylight-saving change, waits that
+//! relative to the appointment at a local time across a daylight-saving change (a moment
+//! already past skipped), waits that
 //! end by an event or a timeout, branches, and a follow-up chosen by a coded type.
 
 use std::collections::BTreeSet;
@@ -80,7 +81,7 @@ fn a_wait_goes_on_by_its_event_or_by_its_timeout_and_the_follow_up_is_chosen_by_
 }
 
 #[test]
-fn a_rescheduled_appointment_moves_the_relative_delay_and_a_moment_already_past_is_passed() {
+fn a_rescheduled_appointment_moves_the_relative_delay_and_a_moment_already_past_is_skipped() {
     let journey = appointment_journey();
     let tz = TimeZone::get("America/New_York").expect("zone");
     let (none, traits) = (BTreeSet::new(), Map::new());
@@ -89,7 +90,10 @@ fn a_rescheduled_appointment_moves_the_relative_delay_and_a_moment_already_past_
     assert_eq!(rewake(&journey, "confirm_wait", &facts(&moved, &none, &tz, &traits), at("2026-12-01T00:00:00Z")), None, "only relative delays move");
     let soon = json!({"appointment_start": "2026-12-02T15:00:00Z"}).as_object().cloned().expect("object");
     let booked = advance(&journey, "confirmation", false, &facts(&soon, &none, &tz, &traits), at("2026-12-01T12:00:00Z"));
-    assert_eq!(booked.path, ["confirmation", "two_days_before", "preparation", "confirm_wait"], "two days before has passed: preparation goes at once");
+    assert_eq!(booked.path, ["confirmation", "two_days_before", "preparation", "confirm_wait"]);
+    assert_eq!((booked.sends.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), booked.skipped.clone()), (vec!["confirmation"], vec!["preparation".to_owned()]), "two days before has passed: its preparation is skipped");
+    let just = advance(&journey, "confirmation", false, &facts(&soon, &none, &tz, &traits), at("2026-11-30T15:30:00Z"));
+    assert_eq!(just.sends.len(), 2, "half an hour late is still on time: confirmation and preparation");
 }
 
 #[test]
@@ -113,6 +117,15 @@ fn definitions_that_point_nowhere_or_loop_without_a_delay_are_refused_with_the_p
     assert_eq!(codes(named)[0].1, "name");
     assert_eq!(codes(base(json!([{"id": "a", "type": "delay", "duration": "soon"}])))[0], ("invalid_delay", "steps[0]".to_owned()));
     assert_eq!(codes(base(json!([{"id": "a", "type": "send", "channels": ["sms", "email"], "template_id": {"sms": "t"}}])))[0], ("channel_without_template", "steps[0].template_id".to_owned()));
+    assert_eq!(codes(base(json!([{"id": "a", "type": "branch", "then": "b", "else": "b"}, {"id": "b", "type": "exit"}])))[0], ("missing_field", "steps[0].condition".to_owned()));
+    let mut listed = base(json!([{"id": "a", "type": "exit"}]));
+    listed["exit_on"] = json!("appointment_cancelled");
+    assert_eq!(codes(listed)[0], ("invalid_events", "exit_on".to_owned()), "a list, never a bare name");
+    let huge = json!([{"id": "a", "type": "delay", "until": {"property": "appointment_start", "days": i64::MIN, "local_time": "10:00"}}]);
+    assert_eq!(codes(base(huge))[0].0, "invalid_delay", "no overflow");
+    assert_eq!(codes(base(json!([{"id": "a", "type": "delay", "duration": "527040d"}])))[0].0, "invalid_delay", "at most a year and a day");
+    let chain: Vec<Value> = (0..=sotto_core::journey::MAX_STEPS).map(|i| json!({"id": format!("s{i}"), "type": "send", "channels": ["email"], "template_id": "t", "next": format!("s{}", i + 1)})).collect();
+    assert_eq!(codes(base(Value::Array(chain)))[0], ("too_many_steps", "steps".to_owned()));
     let mut marketing = base(json!([{"id": "a", "type": "send", "channels": ["email"], "template_id": "t", "purpose": "marketing"}]));
     assert_eq!(codes(marketing.clone()), [("authorization_basis_required", "authorization_basis".to_owned())], "a marketing step in a treatment journey");
     marketing["authorization_basis"] = json!("hipaa_authorization");

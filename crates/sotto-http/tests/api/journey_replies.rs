@@ -1,8 +1,10 @@
-//! Replies to a journey's texts, on both engines: "C" confirms the appointment the run is
-//! waiting on and the confirmed reminder follows, "R" records a reschedule request for it,
+//! Replies to a journey's texts, on both engines: "C" confirms the appointment whose run is
+//! waiting on it and the confirmed reminder follows, "R" records a reschedule request for the
+//! appointment whose text went out last,
 //! other words are kept as an event without them, a stranger gets the same answer, and a
 //! STOP still opts out.
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use sotto_core::scope::Scope;
@@ -32,26 +34,30 @@ async fn a_c_reply_confirms_the_appointment_the_run_waits_on_and_r_asks_to_resch
         submit(&t, &id, 1).await;
         assert_eq!(read(t.post(&format!("/v1/journeys/{id}/versions/1/approve"), &reviewer).send().await.expect("send")).await.0, 200);
         let now = Timestamp::now();
-        let start = now + SignedDuration::from_hours(30);
-        track(&t, 1, "appointment_booked", "A-100", start).await;
-        // Two days before has passed: the preparation goes at once and the run waits for a reply.
+        let chicago = TimeZone::get("America/Chicago").expect("zone");
+        let ten = |days: i64| now.to_zoned(chicago.clone()).date().checked_add(jiff::Span::new().days(days)).expect("date").at(10, 0, 0, 0).to_zoned(chicago.clone()).expect("zoned").timestamp();
+        // A-100 three days out, A-200 five: each gets its preparation text two days before.
+        track(&t, 1, "appointment_booked", "A-100", ten(3)).await;
+        track(&t, 2, "appointment_booked", "A-200", ten(5)).await;
         t.app.journey_round(now, 100).await.expect("round");
+        t.app.journey_round(ten(1), 100).await.expect("round");
         let inbound = t.key(&[Scope::InboundWrite]).await;
 
         let answer = text(&t, &inbound, "what time again?").await;
         assert!(!answer.contains("<Message>"), "{answer}");
         assert_eq!(events(&t, "sms_reply_received").await, ["{}"], "kept without its words");
 
+        // A-100 waits for the answer to its text; A-200 has sent none yet.
         let answer = text(&t, &inbound, "C").await;
         assert!(answer.contains("we received your reply"), "{answer}");
         assert_eq!(events(&t, "appointment_confirmed").await, [r#"{"appointment_id":"A-100"}"#]);
-        let woken = t.app.journey_round(now + SignedDuration::from_mins(1), 100).await.expect("round");
+        let woken = t.app.journey_round(ten(1) + SignedDuration::from_mins(1), 100).await.expect("round");
         assert_eq!(woken.advanced, 1, "{woken:?}");
         let sms: Vec<String> = messages(&t).await.into_iter().filter(|m| m.0 == "sms").map(|m| m.1).collect();
         assert_eq!(sms.len(), 2, "preparation, then the reminder for a confirmed appointment: {sms:?}");
 
-        track(&t, 2, "appointment_booked", "A-200", start + SignedDuration::from_hours(24)).await;
-        t.app.journey_round(now + SignedDuration::from_mins(2), 100).await.expect("round");
+        // Two days on, A-200's preparation text goes out: an R now answers it.
+        t.app.journey_round(ten(3), 100).await.expect("round");
         text(&t, &inbound, "R").await;
         assert_eq!(events(&t, "appointment_reschedule_requested").await, [r#"{"appointment_id":"A-200"}"#]);
 

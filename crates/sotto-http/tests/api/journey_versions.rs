@@ -40,6 +40,7 @@ async fn a_new_version_moves_running_runs_only_when_its_approver_asks_and_step_b
         assert_eq!(approve(&t, &id, 1, Value::Null).await.0, 200);
         let now = Timestamp::now();
         track(&t, 1, "appointment_booked", "A-1", now + SignedDuration::from_hours(24 * 5)).await;
+        track(&t, 9, "appointment_booked", "A-5", now + SignedDuration::from_hours(24 * 4)).await;
         t.app.journey_round(now, 100).await.expect("round");
         assert_eq!((run_of(&t, "A-1").await["version"].as_i64(), run_of(&t, "A-1").await["step"].as_str()), (Some(1), Some("two_days_before")));
 
@@ -50,6 +51,10 @@ async fn a_new_version_moves_running_runs_only_when_its_approver_asks_and_step_b
         assert_eq!(t.post_json(&format!("/v1/journeys/{id}/versions"), &v2).await.0, 201);
         assert_eq!(approve(&t, &id, 2, Value::Null).await.0, 200);
         assert_eq!(run_of(&t, "A-1").await["version"], 1, "runs finish on the version they began");
+        // The superseded version's old review date no longer pauses them: the journey's is the approved one's.
+        sqlx::query("UPDATE journeys SET review_due = 1 WHERE version = 1").execute(t.store().pool()).await.expect("overdue");
+        let wake: Timestamp = run_of(&t, "A-5").await["wake_at"].as_str().and_then(|w| w.parse().ok()).expect("wake");
+        assert_eq!(t.app.journey_round(wake, 100).await.expect("round").advanced, 1, "runs on a superseded version still move");
 
         // Version 3 is approved with a mapping: A-1 moves, keeping its wait.
         assert_eq!(t.post_json(&format!("/v1/journeys/{id}/versions"), &v2).await.0, 201);
@@ -94,6 +99,9 @@ async fn a_key_whose_run_ended_starts_again_only_after_the_reentry_interval_and_
         let round = t.app.journey_round(now + SignedDuration::from_hours(24 * 44), 100).await.expect("round");
         assert_eq!(round.advanced, 1, "the run under way still moves: {round:?}");
         assert_eq!(t.post_json("/v1/journeys/timeline", &json!({"run_key": "A-2"})).await.0, 404, "no run starts on an archived journey");
+        track(&t, 6, "appointment_cancelled", "A-1", start).await;
+        t.app.journey_round(now + SignedDuration::from_hours(24 * 44), 100).await.expect("round");
+        assert_eq!(run_of(&t, "A-1").await["exit_reason"], "exit_event", "a run under way on an archived journey still hears its exit");
     }
 }
 
@@ -117,8 +125,15 @@ async fn a_rescheduled_appointment_moves_the_runs_delay_and_a_run_that_meets_its
         t.app.journey_round(now, 100).await.expect("round");
         let after = run_of(&t, "A-1").await;
         let moved = |run: &Value| run["wake_at"].as_str().and_then(|w| w.parse::<Timestamp>().ok()).expect("wake");
-        assert_eq!(moved(&after).duration_since(moved(&before)), SignedDuration::from_hours(24 * 3), "every relative delay moves with the appointment");
+        let chicago = jiff::tz::TimeZone::get("America/Chicago").expect("zone");
+        let local = |at: Timestamp| at.to_zoned(chicago.clone()).datetime();
+        assert_eq!(local(moved(&after)), local(moved(&before)).checked_add(jiff::Span::new().days(3)).expect("date"), "every relative delay moves with the appointment, at the same local time");
 
+        patient(&t, "p-2").await;
+        let other = json!({"userId": "p-2", "event": "appointment_cancelled", "messageId": "other-1", "properties": {"appointment_id": "A-1"}});
+        assert_eq!(t.post_json("/v1/track", &other).await.0, 200);
+        t.app.journey_round(now, 100).await.expect("round");
+        assert_eq!(run_of(&t, "A-1").await["state"], "active", "another patient's event with the same key touches nothing");
         track(&t, 3, "appointment_completed", "A-1", start).await;
         t.app.journey_round(now, 100).await.expect("round");
         let done = run_of(&t, "A-1").await;

@@ -147,8 +147,8 @@ impl JourneyStore for SqlStore {
         let mut moved = 0;
         for step in &approval.move_runs {
             let afresh = if step.reenter { "waiting = 0, wake_at = $5," } else { "" };
-            let sql = format!("UPDATE journey_runs SET version = $1, step = $2, {afresh} updated_at = $5 WHERE journey_id = $3 AND state = 'active' AND version <> $1 AND step = $4");
-            moved += sqlx::query(AssertSqlSafe(sql)).bind(version).bind(step.to.as_str()).bind(id).bind(step.from.as_str()).bind(approval.at).execute(&mut *tx).await?.rows_affected();
+            let sql = format!("UPDATE journey_runs SET version = $1, step = $2, {afresh} updated_at = $5 WHERE journey_id = $3 AND state = 'active' AND version = $6 AND step = $4");
+            moved += sqlx::query(AssertSqlSafe(sql)).bind(version).bind(step.to.as_str()).bind(id).bind(step.from.as_str()).bind(approval.at).bind(step.version).execute(&mut *tx).await?.rows_affected();
         }
         head.append(&mut tx, &[ctx.event(action::JOURNEY_APPROVE, format!("journey:{id}@{version}"), &format!("approved:{}:moved:{moved}", approval.hash))]).await?;
         head.commit(tx).await?;
@@ -220,7 +220,12 @@ impl JourneyStore for SqlStore {
                 if change.withdraw {
                     let ids: Vec<&str> = change.run.messages.split_whitespace().collect();
                     if !ids.is_empty() {
-                        let sql = format!("UPDATE outbox SET state = 'cancelled', updated_at = $1 WHERE state IN ('queued', 'deferred') AND id IN ({})", super::gate_inputs::placeholders(2, ids.len()));
+                        // Undecided claims too: the worker holding one finds it gone and leaves it.
+                        let sql = format!(
+                            "UPDATE outbox SET state = 'cancelled', claimed_by = NULL, lease_until = NULL, updated_at = $1 \
+                             WHERE (state IN ('queued', 'deferred') OR (state = 'sending' AND decision IS NULL)) AND id IN ({})",
+                            super::gate_inputs::placeholders(2, ids.len())
+                        );
                         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
                         for id in ids {
                             query = query.bind(id);
@@ -252,7 +257,7 @@ impl JourneyStore for SqlStore {
         let (mut tx, mut head) = self.begin_write().await?;
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM journey_runs r WHERE r.state = 'active' AND r.wake_at <= $1 \
-             AND NOT EXISTS (SELECT 1 FROM journeys j WHERE j.id = r.journey_id AND j.version = r.version AND (j.paused <> 0 OR j.review_due <= $1)) \
+             AND NOT EXISTS (SELECT 1 FROM journeys j WHERE j.id = r.journey_id AND (j.paused <> 0 OR (j.state = 'approved' AND j.review_due <= $1))) \
              ORDER BY r.wake_at, r.id LIMIT $2 {}",
             self.skip_locked()
         );
