@@ -8,7 +8,7 @@ use sotto_core::FieldError;
 use sotto_core::audit::action;
 use sotto_core::firewall::{Change, Firewall, ProfileChanges};
 use sotto_core::ids::{ExternalId, MessageId};
-use sotto_core::ingest::{CallType, IngestCall, parse_batch, parse_call};
+use sotto_core::ingest::{CallType, IngestCall, Parsed, parse_batch, parse_call};
 use sotto_core::scope::Scope;
 use sotto_store::{EventRecord, IngestJob, IngestWrite, Store, WriteOutcome};
 
@@ -40,6 +40,9 @@ pub struct ItemResult {
     /// Why it was rejected.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Envelope parts dropped before anything was kept, by path (never their values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// The audit object of a refused call: the patient's opaque reference when the id parses.
@@ -82,12 +85,18 @@ impl<S: Store> App<S> {
         let mut refused = Vec::new();
         for (index, raw) in items.iter().enumerate() {
             match parse_call(&firewall, raw, expected) {
-                Ok(call) => {
-                    let (message_id, write) = to_write(call, now, &ctx.principal.actor);
-                    positions.push(results.len());
-                    results.push(ItemResult { index, status: ItemStatus::Accepted, message_id: Some(message_id), duplicate: false, errors: vec![] });
-                    writes.push(write);
-                }
+                Ok(Parsed { call, dropped }) => match to_write(call, now, &ctx.principal.actor) {
+                    Some((message_id, write)) => {
+                        positions.push(results.len());
+                        results.push(ItemResult { index, status: ItemStatus::Accepted, message_id: Some(message_id), duplicate: false, errors: vec![], dropped });
+                        writes.push(write);
+                    }
+                    // A group or alias call: accepted, nothing kept.
+                    None => {
+                        let message_id = raw.get("messageId").and_then(Value::as_str).map(str::to_owned);
+                        results.push(ItemResult { index, status: ItemStatus::Accepted, message_id, duplicate: false, errors: vec![], dropped });
+                    }
+                },
                 Err(errors) => {
                     let code = errors.first().map_or("invalid", |e| e.code);
                     let act = match raw.get("type").and_then(Value::as_str).or(expected.map(CallType::as_str)) {
@@ -95,7 +104,7 @@ impl<S: Store> App<S> {
                         _ => action::EVENT_TRACK,
                     };
                     refused.push(audit.event(act, audit_object(&self.keyring, raw), &format!("rejected:{code}")));
-                    results.push(ItemResult { index, status: ItemStatus::Rejected, message_id: None, duplicate: false, errors });
+                    results.push(ItemResult { index, status: ItemStatus::Rejected, message_id: None, duplicate: false, errors, dropped: vec![] });
                 }
             }
         }
@@ -158,13 +167,13 @@ fn change_text<T>(change: &Change<T>, text: impl Fn(&T) -> String) -> Option<Opt
 /// The write for a call, and the message id to answer with. The stored idempotency key is
 /// scoped to the caller (`key:<id>/m-1`): two integrations that both send `m-1` never
 /// collide, and the same integration sending `m-1` twice gets a duplicate.
-fn to_write(call: IngestCall, now: i64, source: &str) -> (String, IngestWrite<ProfileChanges>) {
+fn to_write(call: IngestCall, now: i64, source: &str) -> Option<(String, IngestWrite<ProfileChanges>)> {
     let generated = || MessageId::generated(format!("gen-{}", sotto_crypto::random_id(12)));
     match call {
         IngestCall::Identify(c) => {
             let message_id = c.message_id.unwrap_or_else(generated).as_str().to_owned();
             let write = IngestWrite::Identify { message_id: format!("{source}/{message_id}"), external_id: c.external_id.as_str().to_owned(), changes: c.changes };
-            (message_id, write)
+            Some((message_id, write))
         }
         IngestCall::Track(c) => {
             let message_id = c.message_id.unwrap_or_else(generated).as_str().to_owned();
@@ -176,7 +185,8 @@ fn to_write(call: IngestCall, now: i64, source: &str) -> (String, IngestWrite<Pr
                 occurred_at: c.timestamp.map_or(now, micros),
                 received_at: now,
             });
-            (message_id, write)
+            Some((message_id, write))
         }
+        IngestCall::Dropped(_) => None,
     }
 }

@@ -71,6 +71,8 @@ pub fn default_specs() -> Vec<FieldSpec> {
         field(Event, "sms_reply_received", NonPhi, None, "the patient replied to a text; the reply's words are never kept"),
         field(Event, "annual_checkup", OperationalPhi, None, "an annual check-up took place"),
         field(Event, "app_opened", NonPhi, None, "the patient opened the app"),
+        field(Event, "page_viewed", NonPhi, None, "a page view sent as a Segment page call (its name is not kept)"),
+        field(Event, "screen_viewed", NonPhi, None, "a screen view sent as a Segment screen call (its name is not kept)"),
         field(Event, "newsletter_signup", NonPhi, None, "the patient signed up for the newsletter"),
         field(Property, "appointment_id", OperationalPhi, Some(ValueType::String), "the scheduling system's appointment id"),
         shown_on(

@@ -1,4 +1,5 @@
-//! Extractors: the caller's [`RequestCtx`] from the bearer key, and JSON bodies parsed into
+//! Extractors: the caller's [`RequestCtx`] from the key (Bearer, or Basic as Segment's
+//! libraries send it), and JSON bodies parsed into
 //! `serde_json::Value` with errors that never quote the body.
 
 use std::net::SocketAddr;
@@ -25,15 +26,22 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
         let now = jiff::Timestamp::now();
-        // The scheme is case-insensitive (RFC 9110 section 11.1).
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim_start().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token);
-        let principal = app.authenticate(bearer, now).await?;
+        // The scheme is case-insensitive (RFC 9110 section 11.1). Segment's libraries send the
+        // key as HTTP Basic's user with an empty password.
+        let credentials = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.trim_start().split_once(' '));
+        let key = match credentials {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim().to_owned()),
+            Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .ok()
+                    .and_then(|raw| String::from_utf8(raw).ok())
+                    .and_then(|user_pass| user_pass.split_once(':').filter(|(_, password)| password.is_empty()).map(|(user, _)| user.to_owned()))
+            }
+            _ => None,
+        };
+        let principal = app.authenticate(key.as_deref(), now).await?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
         Ok(Ctx(RequestCtx { principal, request_id, source_ip, now }))

@@ -141,6 +141,8 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
     api.layer(trace)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout))
         .layer(DefaultBodyLimit::max(settings.body_limit))
+        // gzip bodies (Segment's libraries send them); the body limit applies to what they inflate to.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(request_id::assign))
         .layer(axum::middleware::from_fn(hygiene::harden))
 }

@@ -33,7 +33,11 @@ pub(crate) async fn readyz<S: Store>(State(app): AppState<S>) -> Response {
 }
 
 fn single(result: ItemResult) -> Json<Value> {
-    Json(json!({"status": "accepted", "messageId": result.message_id, "duplicate": result.duplicate}))
+    let mut answer = json!({"status": "accepted", "messageId": result.message_id, "duplicate": result.duplicate});
+    if !result.dropped.is_empty() {
+        answer["dropped"] = json!(result.dropped);
+    }
+    Json(answer)
 }
 
 pub(crate) async fn identify<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
@@ -44,9 +48,19 @@ pub(crate) async fn track<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Json
     Ok(single(app.ingest_one(&ctx, CallType::Track, &body).await?))
 }
 
-pub(crate) async fn batch<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+/// A batch answers 200 when every item was accepted. When any was refused it answers 422,
+/// so that a client library (which reads a 2xx as success) reports the refusal; the accepted
+/// items are stored all the same, and the body says which is which (`results`), with
+/// `code` and `message` at the top where Segment's libraries look for them.
+pub(crate) async fn batch<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
     let results = app.ingest_batch(&ctx, &body).await?;
-    Ok(Json(json!({"results": results})))
+    let refused = results.iter().filter(|r| r.status == sotto_app::ItemStatus::Rejected).count();
+    if refused == 0 {
+        return Ok((StatusCode::OK, Json(json!({"results": results}))));
+    }
+    let message = format!("{refused} of {} calls were refused and not stored; the others were stored (see results)", results.len());
+    let answer = json!({"code": "calls_refused", "message": message, "error": {"code": "calls_refused", "message": message}, "results": results});
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(answer)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use sotto_core::ingest::{CallType, IngestCall, parse_call};
 fn parse(call: Value, t: Option<CallType>) -> Result<IngestCall, Vec<(&'static str, String)>> {
     let dict = default_dictionary();
     let fw = Firewall { dictionary: &dict, default_region: "US" };
-    parse_call(&fw, &call, t).map_err(|es| es.into_iter().map(|e| (e.code, e.field)).collect())
+    parse_call(&fw, &call, t).map(|p| p.call).map_err(|es| es.into_iter().map(|e| (e.code, e.field)).collect())
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod pacing;
 mod provider_status;
 mod sandbox;
 mod patients;
+mod segment_library;
 mod segments;
 mod templates;
 mod support;
