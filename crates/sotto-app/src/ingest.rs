@@ -84,7 +84,11 @@ impl<S: Store> App<S> {
         let mut positions = Vec::with_capacity(items.len());
         let mut refused = Vec::new();
         for (index, raw) in items.iter().enumerate() {
-            match parse_call(&firewall, raw, expected) {
+            // The label is a call type Sotto knows, never what a client wrote.
+            let call = expected.map(CallType::as_str).or_else(|| raw.get("type").and_then(Value::as_str)).filter(|t| ["identify", "track", "page", "screen", "group", "alias"].contains(t)).unwrap_or("invalid");
+            let parsed = parse_call(&firewall, raw, expected);
+            self.metrics.ingested(call, parsed.is_ok());
+            match parsed {
                 Ok(Parsed { call, dropped }) => match to_write(call, now, &ctx.principal.actor) {
                     Some((message_id, write)) => {
                         positions.push(results.len());

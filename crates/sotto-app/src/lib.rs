@@ -34,6 +34,7 @@ mod failover;
 mod ingest;
 mod library;
 mod merge;
+mod metrics;
 mod outbox;
 mod pacing;
 mod patients;
@@ -61,6 +62,7 @@ pub use delivery_status::{DeliveryStatus, sms_error_effect};
 pub use dispatcher::Dispatcher;
 pub use outbox::{MAX_IDEMPOTENCY_KEY, message_view};
 pub use journey_library::APPOINTMENT_JOURNEY;
+pub use metrics::Metrics;
 pub use journey_runner::JourneyRoundReport;
 pub use worker::{DispatchSettings, RoundReport, retry_delay};
 pub use error::AppError;
@@ -247,13 +249,15 @@ pub struct App<S> {
     live_providers: std::sync::OnceLock<Arc<deliver::Providers>>,
     /// How far the development clock was moved forward (µs).
     clock_offset: std::sync::atomic::AtomicI64,
+    /// The Prometheus metrics.
+    metrics: metrics::Metrics,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.
@@ -286,6 +290,11 @@ impl<S: Store> App<S> {
     /// The development sink's mailbox, for wiring the sink provider.
     pub fn mailbox(&self) -> &Arc<deliver::Mailbox> {
         &self.mailbox
+    }
+
+    /// The Prometheus metrics, for the HTTP layer to count requests.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// The store, for health checks and tools.

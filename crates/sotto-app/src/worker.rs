@@ -106,6 +106,8 @@ struct Handoff {
     real: bool,
     /// Which attempt it was.
     attempt: i64,
+    /// How long the provider took.
+    seconds: f64,
 }
 
 /// What every chunk of one round shares.
@@ -269,6 +271,7 @@ impl<S: Store> App<S> {
         let audit = AuditContext { actor: format!("system:dispatch/{worker}"), request_id: String::new(), source_ip: None, at_micros: micros(now) };
         let (decided, inputs) = self.store.decide_claimed(worker, claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
         self.return_waiting_tokens(launched, &decided).await?;
+        self.metrics.verdicts(&decided);
         let mut results: Vec<(String, Finish)> = Vec::new();
         let mut handoffs = tokio::task::JoinSet::new();
         let mut needed = BTreeMap::new();
@@ -313,7 +316,9 @@ impl<S: Store> App<S> {
             let patient = claim.external_id.clone();
             let real = claim.source != "sandbox";
             handoffs.spawn(async move {
+                let started = std::time::Instant::now();
                 let answer = tokio::time::timeout(timeout, provider.send(&message)).await;
+                let seconds = started.elapsed().as_secs_f64();
                 let mut stale = Vec::new();
                 let finish = match answer {
                     Ok(Ok(accepted)) => {
@@ -333,7 +338,7 @@ impl<S: Store> App<S> {
                 };
                 // Only answers that say nothing of the recipient count against the provider.
                 let ok = matches!(finish, Finish::Sent { .. } | Finish::Failed { .. });
-                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale, real, attempt: attempts }
+                Handoff { id: message.id, finish, channel: message.channel, backup, ok, patient, stale, real, attempt: attempts, seconds }
             });
         }
         let mut channels = Vec::new();
@@ -343,6 +348,7 @@ impl<S: Store> App<S> {
                     if h.real {
                         providers.record(h.channel, h.backup, h.ok);
                         channels.push(h.channel);
+                        self.metrics.handoff(h.channel.as_str(), h.seconds, &h.finish);
                     }
                     if !h.stale.is_empty() {
                         self.forget_push_tokens(&h.id, h.attempt, &h.patient, h.stale, &audit).await;

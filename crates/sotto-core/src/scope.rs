@@ -85,6 +85,9 @@ pub enum Scope {
     /// Writing journey versions, submitting, pausing, resuming and archiving them.
     #[serde(rename = "journeys:write")]
     JourneysWrite,
+    /// Reading the Prometheus metrics (counts and latencies, no PHI).
+    #[serde(rename = "metrics:read")]
+    MetricsRead,
     /// A sandbox key: every message it queues is gated exactly as in production and then
     /// kept by the development sink, never delivered. Not part of [`Scope::ALL`]: it is a
     /// key's nature, given only when asked for.
@@ -94,7 +97,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 26] = [
+    pub const ALL: [Scope; 27] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -121,6 +124,7 @@ impl Scope {
         Scope::CampaignsWrite,
         Scope::JourneysRead,
         Scope::JourneysWrite,
+        Scope::MetricsRead,
     ];
 
     /// The wire name, such as `events:write`.
@@ -152,6 +156,7 @@ impl Scope {
             Scope::CampaignsWrite => "campaigns:write",
             Scope::JourneysRead => "journeys:read",
             Scope::JourneysWrite => "journeys:write",
+            Scope::MetricsRead => "metrics:read",
             Scope::Sandbox => "sandbox",
         }
     }

@@ -3,6 +3,7 @@
 
 mod campaign_routes;
 mod journey_routes;
+mod metrics_routes;
 mod consent_routes;
 mod error;
 mod extract;
@@ -58,6 +59,7 @@ impl Default for HttpSettings {
 pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
     let api = Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(metrics_routes::metrics::<S>))
         .route("/readyz", get(routes::readyz::<S>))
         .route("/v1/identify", post(routes::identify::<S>))
         .route("/v1/track", post(routes::track::<S>))
@@ -125,6 +127,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics_routes::record::<S>))
         .with_state(app);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {

@@ -242,6 +242,8 @@ pub trait OutboxStore {
     fn record_delivery(&self, provider: &str, provider_message_id: &str, state: &str, error: Option<&str>, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<Option<(String, String)>>> + Send;
     /// Messages counted by state.
     fn outbox_counts(&self) -> impl Future<Output = StoreResult<Vec<(String, i64)>>> + Send;
+    /// When the oldest message still waiting to go (queued or deferred) was queued (µs).
+    fn oldest_pending(&self) -> impl Future<Output = StoreResult<Option<i64>>> + Send;
     /// The gate's inputs for several patients, read now.
     fn gate_inputs(&self, external_ids: &[String], sends_since: i64) -> impl Future<Output = StoreResult<std::collections::BTreeMap<String, GateInputs>>> + Send;
     /// Whether sending is paused.

@@ -19,6 +19,7 @@ mod journey_triggers;
 mod journey_versions;
 mod journeys;
 mod logs;
+mod metrics;
 mod outbox;
 mod pacing;
 mod provider_status;

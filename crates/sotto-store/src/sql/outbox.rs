@@ -318,6 +318,10 @@ impl OutboxStore for SqlStore {
         Ok(rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?))).collect::<Result<_, sqlx::Error>>()?)
     }
 
+    async fn oldest_pending(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'deferred')").fetch_one(&self.pool).await?)
+    }
+
     async fn gate_inputs(&self, external_ids: &[String], sends_since: i64) -> StoreResult<BTreeMap<String, GateInputs>> {
         let mut conn = self.pool.acquire().await?;
         read_inputs(&mut conn, self.backend, &self.chain_key, external_ids, sends_since).await
