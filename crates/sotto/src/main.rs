@@ -6,6 +6,7 @@ mod campaign_cli;
 mod config;
 mod demo;
 mod demo_campaigns;
+mod import_cli;
 mod lint;
 mod serve;
 mod provider_config;
@@ -47,6 +48,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         command: campaign_cli::CampaignCommand,
+    },
+    /// Import patients from a CSV export through the firewall.
+    Import {
+        #[command(subcommand)]
+        command: import_cli::ImportCommand,
     },
     /// Apply database migrations.
     Migrate(ConfigArgs),
@@ -97,6 +103,7 @@ fn main() -> ExitCode {
             Command::Worker(args) => worker::run(args).await,
             Command::Dispatch { command } => worker::dispatch(command).await,
             Command::Campaign { command } => campaign_cli::run(command).await,
+            Command::Import { command } => import_cli::run(command).await,
             Command::Migrate(args) => admin::migrate(args).await,
             Command::Demo { data_dir, listen, patients, seed, no_serve } => {
                 demo::run(demo::DemoArgs { data_dir, listen, patients, seed, serve: !no_serve }).await

@@ -284,3 +284,45 @@ async fn a_worker_killed_with_sigkill_again_and_again_loses_no_journey_run_and_r
     let verify = sotto(&["audit", "verify", "--database", &db, "--master-key-file", master.to_str().expect("utf8")], &[]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+#[tokio::test]
+async fn a_csv_import_reports_refused_rows_by_line_and_column_and_resumes_after_a_kill() {
+    let tmp = tempfile::tempdir().expect("dir");
+    let (t, master) = store_with_key_file(sotto_store::Backend::Sqlite, tmp.path()).await;
+    let url = t.url.expose().to_owned();
+    let csv_path = tmp.path().join("patients.csv");
+    let mut csv = String::from("MRN,Email,Verified,Zone,Status\n");
+    for n in 0..20_000 {
+        let email = if n == 15_000 { "not-an-email".to_owned() } else { format!("p{n}@example.org") };
+        let status = if n == 15_001 { "HIV positive" } else { "active" };
+        csv.push_str(&format!("mrn-{n:06},{email},yes,America/Chicago,{status}\n"));
+    }
+    std::fs::write(&csv_path, csv).expect("csv");
+    let mapping = tmp.path().join("mapping.toml");
+    std::fs::write(&mapping, "id = \"MRN\"\n[traits]\nemail = \"Email\"\nemail_verified = \"Verified\"\ntimezone = \"Zone\"\nstatus = \"Status\"\n").expect("mapping");
+    let args = ["import", "patients", csv_path.to_str().expect("utf8"), "--mapping", mapping.to_str().expect("utf8"), "--database", &url, "--master-key-file", &master];
+    // Killed once its first thousand rows are in: the progress file says where it stopped.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sotto")).args(args).env_remove("SOTTO_DATABASE_URL").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("spawn");
+    let progress = csv_path.with_extension("import-progress");
+    for _ in 0..600 {
+        if progress.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(progress.exists(), "the first chunk left its progress");
+    let out = sotto(&args, &[]);
+    assert_eq!(out.status.code(), Some(1), "refused rows make the exit 1: {}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("resuming after line"), "{shown}");
+    assert!(shown.contains("line 15002: column \"Email\": invalid_email") && shown.contains("line 15003: column \"Status\": health_term_in_free_text"), "{shown}");
+    assert!(!shown.contains("not-an-email") && !shown.contains("HIV"), "never a value: {shown}");
+    assert!(shown.contains("2 rows refused"), "{shown}");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM patients").fetch_one(t.store.pool()).await.expect("count");
+    assert_eq!(count, 19_998, "every good row once, whatever the kill");
+    let again = sotto(&args, &[]);
+    assert!(text(&again).contains("imported 0 patients (19998 already there)"), "{}", text(&again));
+    assert!(!progress.exists(), "a finished import leaves no progress file");
+}
