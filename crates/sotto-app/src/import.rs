@@ -72,7 +72,8 @@ impl<S: Store> App<S> {
     /// Checks a mapping against a file's header: every mapped column exists, every trait is
     /// declared. Answers the column index of the id and of each trait.
     pub async fn import_columns(&self, mapping: &ImportMapping, header: &[String]) -> Result<ImportColumns, String> {
-        let column = |name: &str| header.iter().position(|h| h.trim() == name).ok_or_else(|| format!("the file has no column \"{name}\"; the header names {}", header.join(", ")));
+        // The first line is not quoted back: a file exported without a header starts with a patient.
+        let column = |name: &str| header.iter().position(|h| h.trim() == name).ok_or_else(|| format!("the file's first line names no column \"{name}\"; check the mapping, and that the file starts with a header line"));
         let id = column(&mapping.id)?;
         let dictionary = self.dictionary.get(&self.store).await.map_err(|e| e.to_string())?;
         let mut traits = Vec::new();
@@ -87,6 +88,9 @@ impl<S: Store> App<S> {
     /// ingestion batch, each row stored whole or refused whole.
     pub async fn import_rows(&self, ctx: &RequestCtx, source: &str, columns: &ImportColumns, header: &[String], rows: &[(u64, Vec<String>)]) -> Result<ImportReport, AppError> {
         let (id_column, traits) = (&columns.id, &columns.traits);
+        // A row with more or fewer cells than the header (cut short, or a stray comma) is
+        // refused whole: its cells cannot be trusted to be in their columns.
+        let (rows, ragged): (Vec<&(u64, Vec<String>)>, Vec<&(u64, Vec<String>)>) = rows.iter().partition(|(_, cells)| cells.len() == header.len());
         let calls: Vec<Value> = rows
             .iter()
             .map(|(line, cells)| {
@@ -102,6 +106,7 @@ impl<S: Store> App<S> {
             .collect();
         let results = self.ingest_calls(ctx, &calls, None).await?;
         let mut report = ImportReport::default();
+        report.refused.extend(ragged.iter().map(|(line, _)| RowRefusal { line: *line, column: "(the whole row)".into(), code: "cells_do_not_match_header" }));
         for (result, (line, _)) in results.iter().zip(rows) {
             match result.status {
                 ItemStatus::Accepted if result.duplicate => report.repeated += 1,

@@ -149,8 +149,10 @@ impl<S: Store> App<S> {
     pub async fn metrics_text(&self, ctx: &RequestCtx) -> Result<String, AppError> {
         self.require(ctx, Scope::MetricsRead, "metrics").await?;
         let metrics = &self.metrics;
-        for (state, count) in self.store.outbox_counts().await? {
-            metrics.outbox.get_or_create(&StateLabels { state }).set(count);
+        // Every state is set, so one that emptied reads 0 rather than its last count.
+        let counts: std::collections::BTreeMap<String, i64> = self.store.outbox_counts().await?.into_iter().collect();
+        for state in ["queued", "held", "deferred", "sending", "sent", "delivered", "bounced", "failed", "denied", "dead", "uncertain", "cancelled"] {
+            metrics.outbox.get_or_create(&StateLabels { state: state.to_owned() }).set(counts.get(state).copied().unwrap_or(0));
         }
         let age = self.store.oldest_pending().await?.map_or(0, |at| (micros(ctx.now) - at).max(0) / 1_000_000);
         metrics.oldest_waiting.set(age);

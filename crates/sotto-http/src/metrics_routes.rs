@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -23,7 +23,9 @@ pub(crate) async fn metrics<S: Store>(State(app): State<Arc<App<S>>>, Ctx(ctx): 
 /// Counts a request under its route template, never its raw path (which can carry ids).
 pub(crate) async fn record<S: Store>(State(app): State<Arc<App<S>>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
-    let method = request.method().as_str().to_owned();
+    // A client may send any method name: only the standard ones become labels.
+    let method = request.method();
+    let method = if [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS].contains(method) { method.as_str() } else { "other" }.to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     app.metrics().request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());

@@ -34,17 +34,25 @@ pub enum ImportCommand {
     },
 }
 
-/// The file's identity in message ids: its canonical path and size.
+/// The file's identity in message ids: its canonical path, size and modification time (a
+/// new export of the same file is a new source; the same file resumed is the same).
 fn source_of(file: &Path) -> anyhow::Result<String> {
     let path = std::fs::canonicalize(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let size = std::fs::metadata(&path)?.len();
-    let digest = sotto_crypto::hash_api_key(&format!("{}\n{size}", path.display()));
+    let meta = std::fs::metadata(&path)?;
+    let modified = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let digest = sotto_crypto::hash_api_key(&format!("{}\n{}\n{modified}", path.display(), meta.len()));
     Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
 }
 
-/// The last line stored by an earlier run of the same file, from the progress file.
-fn resume_after(progress: &Path, source: &str) -> u64 {
-    std::fs::read_to_string(progress).ok().and_then(|t| t.trim().strip_prefix(&format!("{source} ")).and_then(|l| l.parse().ok())).unwrap_or(0)
+/// The last line an earlier run of the same file stored and how many rows it refused, from
+/// the progress file (`source line refused`).
+fn resume_after(progress: &Path, source: &str) -> (u64, u64) {
+    let text = std::fs::read_to_string(progress).unwrap_or_default();
+    let mut parts = text.split_whitespace();
+    match (parts.next(), parts.next().and_then(|l| l.parse().ok()), parts.next().and_then(|r| r.parse().ok())) {
+        (Some(s), Some(line), refused) if s == source => (line, refused.unwrap_or(0)),
+        _ => (0, 0),
+    }
 }
 
 pub async fn run(command: ImportCommand) -> anyhow::Result<ExitCode> {
@@ -62,13 +70,13 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<ExitCode> {
     let columns = app.import_columns(&mapping, &header).await.map_err(|e| anyhow::anyhow!(e))?;
     let source = source_of(&file)?;
     let progress = file.with_extension("import-progress");
-    let skip = resume_after(&progress, &source);
+    let (skip, refused_before) = resume_after(&progress, &source);
     if skip > 0 {
-        eprintln!("resuming after line {skip} (from {})", progress.display());
+        eprintln!("resuming after line {skip} (from {}); {refused_before} rows refused before it were reported by the earlier run", progress.display());
     }
     let size = std::fs::metadata(&file)?.len();
     let bar = ProgressBar::new(size).with_style(ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
-    let (mut stored, mut repeated, mut refused) = (0u64, 0u64, 0u64);
+    let (mut stored, mut repeated, mut refused) = (0u64, 0u64, refused_before);
     let mut chunk: Vec<(u64, Vec<String>)> = Vec::with_capacity(CHUNK);
     let mut records = reader.records();
     loop {
@@ -101,7 +109,7 @@ pub async fn run(command: ImportCommand) -> anyhow::Result<ExitCode> {
             }
             let last = chunk.last().map_or(skip, |(line, _)| *line);
             let mut file = std::fs::File::create(&progress).with_context(|| format!("cannot write {}", progress.display()))?;
-            writeln!(file, "{source} {last}")?;
+            writeln!(file, "{source} {last} {refused}")?;
             bar.set_message(format!("{stored} stored, {refused} refused"));
             chunk.clear();
         }

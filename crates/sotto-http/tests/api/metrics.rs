@@ -18,6 +18,8 @@ async fn metrics_count_requests_calls_decisions_and_hand_offs_without_any_patien
         patient(t, "p-1").await;
         let (code, _) = t.post_json("/v1/track", &json!({"userId": "p-1", "event": "appointment_booked", "properties": {"diagnosis": "influenza"}})).await;
         assert_eq!(code, 422);
+        let brew = reqwest::Method::from_bytes(b"BREWCOFFEE").expect("method");
+        t.client.request(brew, format!("{}/v1/track", t.base)).send().await.expect("send");
         let missing = t.get("/v1/patients/mrn-secret-77", &t.admin_key).send().await.expect("send");
         assert_eq!(missing.status().as_u16(), 404);
         let template = t.library_template("Appointment confirmation (email)").await;
@@ -41,10 +43,11 @@ async fn metrics_count_requests_calls_decisions_and_hand_offs_without_any_patien
             r#"sotto_provider_handoff_seconds_count{channel="email"} 1"#,
             r#"sotto_outbox_messages{state="sent"} 1"#,
             "sotto_outbox_oldest_waiting_seconds 0",
+            r#"method="other""#,
         ] {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
-        for secret in ["mrn-secret", "ana@example.org", "influenza", "p-1", "metrics-1"] {
+        for secret in ["mrn-secret", "ana@example.org", "influenza", "p-1", "metrics-1", "BREWCOFFEE"] {
             assert!(!text.contains(secret), "{secret} in the metrics");
         }
         let (code, _) = read(t.get("/metrics", &reader).send().await.expect("send")).await;
