@@ -54,6 +54,9 @@ pub struct ImportReport {
     pub refused: Vec<RowRefusal>,
 }
 
+/// A row: its line in the file and its cells.
+type Row = (u64, Vec<String>);
+
 /// A cell read as the type the dictionary declares for its trait.
 fn typed(cell: &str, value_type: Option<ValueType>) -> Value {
     match value_type {
@@ -86,11 +89,11 @@ impl<S: Store> App<S> {
 
     /// Imports rows (line, cells) from the file `source` as identify calls, all in one
     /// ingestion batch, each row stored whole or refused whole.
-    pub async fn import_rows(&self, ctx: &RequestCtx, source: &str, columns: &ImportColumns, header: &[String], rows: &[(u64, Vec<String>)]) -> Result<ImportReport, AppError> {
+    pub async fn import_rows(&self, ctx: &RequestCtx, source: &str, columns: &ImportColumns, header: &[String], rows: &[Row]) -> Result<ImportReport, AppError> {
         let (id_column, traits) = (&columns.id, &columns.traits);
         // A row with more or fewer cells than the header (cut short, or a stray comma) is
         // refused whole: its cells cannot be trusted to be in their columns.
-        let (rows, ragged): (Vec<&(u64, Vec<String>)>, Vec<&(u64, Vec<String>)>) = rows.iter().partition(|(_, cells)| cells.len() == header.len());
+        let (rows, ragged): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|(_, cells)| cells.len() == header.len());
         let calls: Vec<Value> = rows
             .iter()
             .map(|(line, cells)| {
