@@ -138,6 +138,17 @@ impl<S: Store> App<S> {
         serde_json::from_str(&text).map_err(|_| AppError::Store(sotto_store::StoreError::Corrupt("authorization form".into())))
     }
 
+    /// The patient's data key, made now when the profile has none yet.
+    pub(crate) async fn data_key_of(&self, record: &sotto_store::PatientRecord, now: jiff::Timestamp) -> Result<sotto_crypto::DataKey, AppError> {
+        if let Some((key, _)) = open_identifiers(&self.keyring, record).map_err(|_| AppError::Crypto)? {
+            return Ok(key);
+        }
+        let owner = key_owner(&record.external_id);
+        let (_, wrapped) = self.keyring.new_data_key(&owner);
+        let stored = self.store.ensure_patient_key(&record.external_id, &wrapped, KEY_VERSION, micros(now)).await?;
+        self.keyring.unwrap_data_key(&owner, &stored).map_err(|_| AppError::Crypto)
+    }
+
     /// Records a complete marketing authorization, sealed with the patient's data key.
     pub async fn create_authorization(&self, ctx: &RequestCtx, external_id: &str, body: &Value) -> Result<Value, AppError> {
         self.require(ctx, Scope::ConsentWrite, "authorization").await?;
@@ -159,14 +170,7 @@ impl<S: Store> App<S> {
         }
         let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         let owner = key_owner(id.as_str());
-        let key = match open_identifiers(&self.keyring, &record).map_err(|_| AppError::Crypto)? {
-            Some((key, _)) => key,
-            None => {
-                let (_, wrapped) = self.keyring.new_data_key(&owner);
-                let stored = self.store.ensure_patient_key(id.as_str(), &wrapped, KEY_VERSION, micros(ctx.now)).await?;
-                self.keyring.unwrap_data_key(&owner, &stored).map_err(|_| AppError::Crypto)?
-            }
-        };
+        let key = self.data_key_of(&record, ctx.now).await?;
         let auth_id = format!("auth_{}", sotto_crypto::random_id(10));
         let document = serde_json::to_vec(&form).map_err(|_| AppError::Internal("authorization did not serialize"))?;
         let sealed = key.seal(format!("{owner}/authorization:{auth_id}").as_bytes(), &document);

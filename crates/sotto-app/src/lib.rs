@@ -39,8 +39,12 @@ mod metrics;
 mod outbox;
 mod pacing;
 mod patients;
+mod portal;
+mod portal_appointments;
+mod portal_views;
 mod push_tokens;
 mod replies;
+mod secure_messages;
 mod segments;
 mod supervise;
 mod templates;
@@ -75,6 +79,9 @@ pub use unsubscribe::UnsubscribeTarget;
 pub use ingest::{ItemResult, ItemStatus};
 pub use library::template_library;
 pub use patients::{PatientView, ViewKind};
+pub use portal::{CodeResult, LinkState, PortalCtx, PortalSession, SignIn};
+pub use portal_appointments::AppointmentAction;
+pub use portal_views::{OpenedMessage, PreferenceForm, Preferences};
 pub use segments::suppressed;
 
 use dictionary_cache::DictionaryCache;
@@ -108,6 +115,44 @@ pub struct AppSettings {
     pub send_rate: sotto_core::rate::Rate,
     /// The campaign checklist's compliance facts.
     pub compliance: Compliance,
+    /// The patient portal's lifetimes and limits.
+    pub portal: PortalSettings,
+}
+
+/// The patient portal's lifetimes and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSettings {
+    /// How long a secure message's link opens (at most until the message expires).
+    pub link_lifetime: jiff::SignedDuration,
+    /// How long a one-time code works.
+    pub code_lifetime: jiff::SignedDuration,
+    /// Wrong codes before the verification is over.
+    pub max_code_attempts: i64,
+    /// A session ends after this long without a request.
+    pub idle_timeout: jiff::SignedDuration,
+    /// A session ends this long after it began, however busy.
+    pub session_lifetime: jiff::SignedDuration,
+    /// Failed sign-ins under one name before sign-in under it waits...
+    pub sign_in_attempts: i64,
+    /// ...for this long.
+    pub sign_in_window: jiff::SignedDuration,
+    /// The topics the preference center offers.
+    pub topics: Vec<String>,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            link_lifetime: jiff::SignedDuration::from_hours(24 * 7),
+            code_lifetime: jiff::SignedDuration::from_mins(10),
+            max_code_attempts: 5,
+            idle_timeout: jiff::SignedDuration::from_mins(15),
+            session_lifetime: jiff::SignedDuration::from_hours(12),
+            sign_in_attempts: 5,
+            sign_in_window: jiff::SignedDuration::from_mins(15),
+            topics: vec!["newsletter".into(), "events".into(), "offers".into()],
+        }
+    }
 }
 
 /// What the campaign checklist reads from configuration.
@@ -159,6 +204,7 @@ impl Default for AppSettings {
             dev_mailbox: false,
             send_rate: sotto_core::rate::Rate { burst: 500.0, per_second: 200.0 },
             compliance: Compliance::default(),
+            portal: PortalSettings::default(),
         }
     }
 }

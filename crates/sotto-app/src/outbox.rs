@@ -161,7 +161,7 @@ impl<S: Store> App<S> {
         let (Some(patient), Some(channel), Some(purpose), Some(template_id), true) = (patient, channel, purpose, template_id, errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
-        let template = self.store.template(template_id).await?.ok_or(AppError::NotFound("template"))?;
+        let template = self.store.template(template_id).await?.filter(|t| !crate::secure_messages::is_builtin_template(&t.id)).ok_or(AppError::NotFound("template"))?;
         if template.channel != channel.as_str() {
             return Err(AppError::invalid(FieldError::new("channel_mismatch", "channel", format!("the template is for {}, not {channel}", template.channel))));
         }

@@ -295,8 +295,13 @@ impl<S: Store> App<S> {
             };
             fields.insert(name, value.unwrap_or(Value::Null));
         }
+        let appointment = event.get("appointment_id").and_then(Value::as_str).map(str::to_owned);
         let mut context = self.render_context(json!({"patient": fields, "event": event}));
         context["links"]["unsubscribe"] = Value::String(self.unsubscribe_url(&record.external_id, channel, topic)?);
+        if let Some(appointment) = appointment {
+            let (confirm, reschedule) = self.appointment_links(&record.external_id, &appointment, self.now())?;
+            (context["links"]["confirm"], context["links"]["reschedule"]) = (Value::String(confirm), Value::String(reschedule));
+        }
         Ok(context)
     }
 
@@ -316,7 +321,7 @@ impl<S: Store> App<S> {
             let portal = format!("{base}/portal");
             obj.insert(
                 "links".into(),
-                json!({"portal": portal, "unsubscribe": format!("{base}/u/example"), "confirm": format!("{portal}/appointments"), "reschedule": format!("{portal}/appointments")}),
+                json!({"portal": portal.clone(), "unsubscribe": format!("{base}/u/example"), "confirm": portal.clone(), "reschedule": portal}),
             );
         }
         data

@@ -124,6 +124,7 @@ struct BatchDecider<'a> {
     keyring: &'a Keyring,
     gate: &'a GatePolicy,
     urgent_gate: GatePolicy,
+    requested_gate: GatePolicy,
     templates: &'a BTreeMap<String, Option<ApprovedVersion>>,
     baa: BTreeMap<Channel, bool>,
     launched: &'a LaunchedCampaigns,
@@ -151,7 +152,13 @@ impl BatchDecider<'_> {
             provider_has_baa: self.baa.get(&channel).copied().unwrap_or(false),
         };
         // Urgent care messages pass frequency caps, never consent, suppression or the linter.
-        let policy = if claim.urgent { &self.urgent_gate } else { self.gate };
+        let policy = if crate::secure_messages::is_builtin_template(&claim.template_id) {
+            &self.requested_gate
+        } else if claim.urgent {
+            &self.urgent_gate
+        } else {
+            self.gate
+        };
         let decision = decide(&intent, state.as_deref(), policy, self.now);
         match decision {
             Decision::Allow => match template {
@@ -208,6 +215,10 @@ impl<S: Store> App<S> {
         let mut out = BTreeMap::new();
         for key in ids {
             if out.contains_key(key) {
+                continue;
+            }
+            if let Some(builtin) = crate::secure_messages::builtin_version(key) {
+                out.insert(key.clone(), Some(builtin));
                 continue;
             }
             let (id, pinned) = match key.split_once('@') {
@@ -267,7 +278,8 @@ impl<S: Store> App<S> {
         let mut urgent_gate = self.settings.gate.clone();
         urgent_gate.caps.clear();
         let baa = [Channel::Email, Channel::Sms, Channel::Push].into_iter().map(|c| (c, self.provider_has_baa(c, now))).collect();
-        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, templates, baa, launched, now };
+        let requested_gate = crate::secure_messages::requested_policy(&self.settings.gate);
+        let decider = BatchDecider { keyring: &self.keyring, gate: &self.settings.gate, urgent_gate, requested_gate, templates, baa, launched, now };
         let audit = AuditContext { actor: format!("system:dispatch/{worker}"), request_id: String::new(), source_ip: None, at_micros: micros(now) };
         let (decided, inputs) = self.store.decide_claimed(worker, claims, self.sends_horizon(now), micros(now), &decider, &audit).await?;
         self.return_waiting_tokens(launched, &decided).await?;
@@ -388,6 +400,7 @@ impl<S: Store> App<S> {
         let event: Value = serde_json::from_str(&claim.context).unwrap_or(Value::Object(Default::default()));
         let topic = if Purpose::parse("purpose", &claim.purpose).is_ok_and(Purpose::is_marketing) { claim.topic.clone() } else { None };
         let mut context = self.send_context(&inputs.patient, &ids, event, channel, &template.analysis, topic.clone()).map_err(|_| failed("context_unavailable"))?;
+        self.portal_context(&mut context, &claim.external_id);
         if claim.campaign_id.is_some() {
             self.track_links(&mut context, &claim.id, &inputs.patient.external_id, channel, topic).map_err(|_| failed("context_unavailable"))?;
         }

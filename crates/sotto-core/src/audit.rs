@@ -97,6 +97,26 @@ pub mod action {
     pub const JOURNEY_SIMULATE: &str = "journey.simulate";
     /// One appointment's timeline (its runs and their messages) was read.
     pub const JOURNEY_TIMELINE: &str = "journey.timeline";
+    /// A secure message was stored for a patient (its nudge is queued with it).
+    pub const SECURE_MESSAGE_CREATE: &str = "secure_message.create";
+    /// A secure message's status (never its content) was read.
+    pub const SECURE_MESSAGE_STATUS: &str = "secure_message.status";
+    /// The patient viewed a secure message in the portal.
+    pub const SECURE_MESSAGE_VIEW: &str = "secure_message.view";
+    /// A secure message's single-use link was used, and a one-time code sent.
+    pub const PORTAL_LINK: &str = "portal.link";
+    /// A one-time code was checked.
+    pub const PORTAL_CODE: &str = "portal.code";
+    /// A portal session began (a password or a code).
+    pub const PORTAL_SIGN_IN: &str = "portal.sign_in";
+    /// A portal session ended.
+    pub const PORTAL_SIGN_OUT: &str = "portal.sign_out";
+    /// A patient set their portal password.
+    pub const PORTAL_PASSWORD: &str = "portal.password";
+    /// A patient read the list of their secure messages (subjects) in the portal.
+    pub const PORTAL_INBOX: &str = "portal.inbox";
+    /// A patient confirmed an appointment or asked to reschedule it through its link.
+    pub const PORTAL_APPOINTMENT: &str = "portal.appointment";
 }
 
 /// How an audited action ended.

@@ -88,6 +88,12 @@ pub enum Scope {
     /// Reading the Prometheus metrics (counts and latencies, no PHI).
     #[serde(rename = "metrics:read")]
     MetricsRead,
+    /// Storing a secure message (its subject and body may carry PHI) and nudging the patient.
+    #[serde(rename = "secure_messages:write")]
+    SecureMessagesWrite,
+    /// Reading a secure message's status (never its content).
+    #[serde(rename = "secure_messages:read")]
+    SecureMessagesRead,
     /// A sandbox key: every message it queues is gated exactly as in production and then
     /// kept by the development sink, never delivered. Not part of [`Scope::ALL`]: it is a
     /// key's nature, given only when asked for.
@@ -97,7 +103,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 27] = [
+    pub const ALL: [Scope; 29] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -125,6 +131,8 @@ impl Scope {
         Scope::JourneysRead,
         Scope::JourneysWrite,
         Scope::MetricsRead,
+        Scope::SecureMessagesWrite,
+        Scope::SecureMessagesRead,
     ];
 
     /// The wire name, such as `events:write`.
@@ -157,6 +165,8 @@ impl Scope {
             Scope::JourneysRead => "journeys:read",
             Scope::JourneysWrite => "journeys:write",
             Scope::MetricsRead => "metrics:read",
+            Scope::SecureMessagesWrite => "secure_messages:write",
+            Scope::SecureMessagesRead => "secure_messages:read",
             Scope::Sandbox => "sandbox",
         }
     }

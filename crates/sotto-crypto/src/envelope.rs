@@ -108,6 +108,7 @@ pub struct Keyring {
     blind: Zeroizing<[u8; 32]>,
     token: Aes256Gcm,
     refs: crate::ChainKey,
+    secrets: Zeroizing<[u8; 32]>,
 }
 
 impl fmt::Debug for Keyring {
@@ -158,6 +159,7 @@ impl Keyring {
             blind: master.derive(b"sotto blind index v1"),
             token: <Aes256Gcm as KeyInit>::new_from_slice(master.derive(b"sotto token key v1").as_ref()).expect("32-byte key"),
             refs: master.chain_key(),
+            secrets: master.derive(b"sotto derived secrets v1"),
         }
     }
 
@@ -197,6 +199,22 @@ impl Keyring {
 }
 
 impl Keyring {
+    /// A secret derived from the master key for one purpose and one object (a portal link,
+    /// a one-time code, a form's CSRF token): the same inputs always give the same secret,
+    /// so it need not be stored, and nobody without the master key can make it.
+    pub fn derived_secret(&self, purpose: &str, object: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.secrets.as_ref()).expect("hmac takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(object.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// [`Keyring::derived_secret`] written as URL-safe base64, for links and cookies.
+    pub fn derived_token(&self, purpose: &str, object: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.derived_secret(purpose, object))
+    }
+
     /// Seals a payload into an opaque, URL-safe token bound to `purpose`: it reveals nothing,
     /// cannot be forged without the master key, and does not open for another purpose.
     pub fn seal_token(&self, purpose: &str, payload: &[u8]) -> String {

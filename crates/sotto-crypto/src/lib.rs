@@ -4,6 +4,7 @@
 pub mod audit_chain;
 pub mod checkpoint;
 pub mod envelope;
+pub mod password;
 pub mod webhook;
 
 pub use audit_chain::{ChainBreak, ChainKey, ChainVerifier};
@@ -21,6 +22,17 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     rand::rng().fill_bytes(&mut out);
     out
+}
+
+/// SHA-256 of a secret (a link, a session cookie), the only form of it that is stored.
+pub fn digest(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// A new random secret of 32 bytes in URL-safe base64 (a session cookie).
+pub fn random_token() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
 /// A new random id of `bytes` bytes, hex-encoded.

@@ -10,6 +10,9 @@ mod extract;
 mod hygiene;
 mod message_routes;
 mod pages;
+mod portal_pages;
+mod portal_prefs;
+mod portal_routes;
 mod request_id;
 mod routes;
 mod segment_routes;
@@ -124,6 +127,19 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/dev/mailbox", get(message_routes::mailbox::<S>))
         .route("/dev/clock", post(journey_routes::advance_clock::<S>))
         .route("/dev/mailbox.json", get(message_routes::mailbox_json::<S>))
+        .route("/v1/patients/{external_id}/secure-messages", post(message_routes::create_secure_message::<S>))
+        .route("/v1/secure-messages/{id}", get(message_routes::secure_message::<S>))
+        .route("/portal", get(portal_routes::home::<S>))
+        .route("/portal/portal.css", get(portal_routes::stylesheet))
+        .route("/portal/sign-in", post(portal_routes::sign_in::<S>))
+        .route("/portal/sign-out", post(portal_routes::sign_out::<S>))
+        .route("/portal/t/{token}", get(portal_routes::landing::<S>).post(portal_routes::use_link::<S>))
+        .route("/portal/verify", get(portal_routes::verify_form::<S>).post(portal_routes::verify::<S>))
+        .route("/portal/password", get(portal_routes::password_form::<S>).post(portal_routes::set_password::<S>))
+        .route("/portal/messages/{id}", get(portal_routes::message::<S>))
+        .route("/portal/preferences", get(portal_routes::preferences::<S>).post(portal_routes::save_preferences::<S>))
+        .route("/portal/authorizations/{id}/revoke", post(portal_routes::revoke::<S>))
+        .route("/portal/a/{token}", get(portal_routes::appointment::<S>).post(portal_routes::appointment_act::<S>))
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

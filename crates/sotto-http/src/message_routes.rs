@@ -1,4 +1,4 @@
-//! Handlers for the transactional send API, message status, the dispatch kill switch and the
+//! Handlers for the transactional send API, message status, secure messages, the dispatch kill switch and the
 //! development mailbox.
 
 use std::sync::Arc;
@@ -30,6 +30,16 @@ pub(crate) async fn send<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, heade
 
 pub(crate) async fn message<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     Ok(Json(app.message(&ctx, &id).await?))
+}
+
+/// Stores a secure message for a patient and queues its nudge (201 with its status).
+pub(crate) async fn create_secure_message<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(external_id): Path<String>, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(app.create_secure_message(&ctx, &external_id, &body).await?)))
+}
+
+/// A secure message's status, never its content.
+pub(crate) async fn secure_message<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(app.secure_message_status(&ctx, &id).await?))
 }
 
 pub(crate) async fn requeue<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -8,6 +8,7 @@ mod consent_records;
 mod error;
 mod journey_records;
 mod outbox_records;
+mod portal_records;
 mod records;
 mod sql;
 mod template_records;
@@ -21,6 +22,7 @@ pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
 pub use journey_records::{JourneyApproval, JourneyIntake, JourneyRow, PendingEvent, RunAdvancer, RunChange, RunCount, RunRow, StepMove};
+pub use portal_records::{CodeCheck, PortalStore, SecureMessageRow, SessionRow, VerificationRow};
 pub use outbox_records::{ClaimScope, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
@@ -342,6 +344,6 @@ pub trait CampaignStore {
 }
 
 /// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + Clone + Send + Sync + 'static {}
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + Clone + Send + Sync + 'static {}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + Clone + Send + Sync + 'static {}
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + Clone + Send + Sync + 'static {}

@@ -92,6 +92,7 @@ struct FileConfig {
     last_risk_assessment: Option<jiff::civil::Date>,
     last_staff_training: Option<jiff::civil::Date>,
     portal_configured: Option<bool>,
+    portal: Option<crate::portal_config::PortalFile>,
     campaign_audience_cap: Option<u64>,
     campaign_second_approval_above: Option<u64>,
 }
@@ -143,6 +144,8 @@ pub struct Settings {
     pub apns: Option<sotto_deliver::ApnsSettings>,
     /// What the campaign checklist reads: risk assessment and training dates, the portal.
     pub compliance: sotto_app::Compliance,
+    /// The patient portal's lifetimes and topics.
+    pub portal: sotto_app::PortalSettings,
 }
 
 impl Settings {
@@ -161,6 +164,7 @@ impl Settings {
             dev_mailbox: false,
             send_rate: sotto_app::AppSettings::default().send_rate,
             compliance: self.compliance.clone(),
+            portal: self.portal.clone(),
         }
     }
 }
@@ -325,11 +329,14 @@ impl ConfigArgs {
         let compliance = sotto_app::Compliance {
             last_risk_assessment: file.last_risk_assessment,
             last_staff_training: file.last_staff_training,
-            portal_configured: file.portal_configured.unwrap_or(false),
+            // Sotto serves its own portal at /portal; a deployment that turns it off says so.
+            portal_configured: file.portal_configured.unwrap_or(true),
             audience_cap: file.campaign_audience_cap,
             second_approval_above: file.campaign_second_approval_above,
         };
+        let portal = crate::portal_config::resolve(file.portal)?;
         Ok(Settings {
+            portal,
             compliance,
             smtp,
             twilio,

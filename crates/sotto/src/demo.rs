@@ -122,6 +122,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("journey:    {journey} (the appointment journey, approved): a run for every appointment booked, three of them three days out; move the clock:");
         println!("            curl -s -X POST -H \"Authorization: Bearer $(cat {})\" http://{listen}/dev/clock -H 'content-type: application/json' -d '{{\"advance\": \"24h\"}}'", key_file.display());
     }
+    let secure = crate::demo_campaigns::seed_secure_messages(&app, first_run).await?;
+    if secure > 0 {
+        println!("secure:     {secure} secure messages; their nudges in the mailbox link to the portal, where the one-time code (also in the mailbox) opens them");
+    }
+    println!("portal:     http://{listen}/portal (the patient portal: secure messages and preferences)");
     println!("mailbox:    http://{listen}/dev/mailbox (what the development sink kept; nothing leaves this machine)");
     println!("outbox:     curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/dispatch", key_file.display());
     checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -143,7 +148,7 @@ fn demo_settings(listen: std::net::SocketAddr) -> AppSettings {
     settings.providers = [Channel::Email, Channel::Sms].into_iter().map(|c| (c, sink.clone())).collect();
     settings.providers.insert(Channel::Push, ProviderSpec { name: "development sink for push (no BAA, like FCM and APNs)".into(), baa_signed: None, ..sink });
     let two_months_ago = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().saturating_sub(jiff::Span::new().months(2));
-    settings.compliance = sotto_app::Compliance { last_risk_assessment: Some(two_months_ago), last_staff_training: Some(two_months_ago), ..sotto_app::Compliance::default() };
+    settings.compliance = sotto_app::Compliance { last_risk_assessment: Some(two_months_ago), last_staff_training: Some(two_months_ago), portal_configured: true, ..sotto_app::Compliance::default() };
     if let Some(all_day) = Window::parse("00:00-23:59") {
         let daytime = settings.gate.window;
         settings.gate.window = all_day;

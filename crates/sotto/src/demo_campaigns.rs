@@ -1,6 +1,7 @@
 //! The demo's campaigns: a holiday-hours notice to the clinic's Spanish-speaking patients,
 //! approved by a separate reviewer and launched (the worker sends it in their language), and
-//! a draft push re-engagement whose checklist fails because the push service signs no BAA.
+//! a draft push re-engagement whose checklist fails because the push service signs no BAA;
+//! the appointment journey; and a few secure messages waiting in the portal.
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -61,4 +62,35 @@ pub async fn seed(app: &App<SqlStore>) -> anyhow::Result<Option<(String, String)
     let draft = json!({"name": "Winter re-engagement", "segment_id": lapsed, "template_id": id_of("Re-engagement (push)")?, "channels": ["push"], "purpose": "marketing", "schedule": {"now": true}});
     let made: Value = app.create_campaign(&author, &draft).await.map_err(|e| anyhow::anyhow!("cannot create the demo draft: {e}"))?;
     Ok(Some((notice_id, made["id"].as_str().context("campaign id")?.to_owned())))
+}
+
+/// Secure messages for the first few patients with a verified contact, each nudged by email
+/// (or SMS) through the outbox: the nudge in the mailbox carries the single-use portal link,
+/// and the one-time code arrives there too. Answers how many were made (first run only).
+pub async fn seed_secure_messages(app: &App<SqlStore>, first_run: bool) -> anyhow::Result<usize> {
+    if !first_run {
+        return Ok(0);
+    }
+    let templates = app.store().templates().await.context("cannot read the templates")?;
+    let id_of = |name: &str| templates.iter().find(|t| t.name == name).map(|t| t.id.clone());
+    let (Some(email), Some(sms)) = (id_of("Secure message nudge (email)"), id_of("Secure message nudge (SMS)")) else { return Ok(0) };
+    let body = json!({
+        "subject": "Your blood test results",
+        "body": "Your cholesterol panel from last week is back and every value is in the normal range.\n\nNo change to your medication is needed. We will check again at your yearly visit.\n\nDr. Rivera",
+        "category": "results",
+        "nudge": {"channels": ["email", "sms"], "template_id": {"email": email, "sms": sms}},
+    });
+    let mut made = 0;
+    for n in 1..=40 {
+        let patient = format!("demo-{n:06}");
+        match app.create_secure_message(&as_who("demo-care-team"), &patient, &body).await {
+            Ok(_) => made += 1,
+            Err(sotto_app::AppError::Invalid(_)) | Err(sotto_app::AppError::NotFound(_)) => continue,
+            Err(e) => anyhow::bail!("cannot create a demo secure message: {e}"),
+        }
+        if made == 3 {
+            break;
+        }
+    }
+    Ok(made)
 }

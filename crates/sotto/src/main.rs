@@ -9,6 +9,7 @@ mod demo_campaigns;
 mod import_cli;
 mod lint;
 mod serve;
+mod portal_config;
 mod provider_config;
 mod worker;
 

@@ -25,6 +25,7 @@ mod pacing;
 mod provider_status;
 mod sandbox;
 mod patients;
+mod portal;
 mod segment_library;
 mod segments;
 mod templates;

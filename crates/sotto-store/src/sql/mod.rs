@@ -13,6 +13,7 @@ mod journeys;
 mod outbox;
 mod outbox_rows;
 mod patients;
+mod portal;
 mod segments;
 mod send_rates;
 mod templates;

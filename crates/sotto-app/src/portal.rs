@@ -1,0 +1,316 @@
+//! The patient portal's sign-in: a secure message's single-use link, a one-time code sent
+//! over another verified channel, a password (Argon2id) for later visits, sessions with an
+//! idle timeout and an absolute lifetime, a throttle on sign-in that answers alike whether or
+//! not an account exists, and CSRF tokens bound to the session's cookie.
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use sotto_core::contact::{Channel, EmailAddress, PhoneE164};
+use sotto_core::gate::{Decision, Intent, decide};
+use sotto_core::purpose::Purpose;
+use sotto_crypto::password::{decoy_hash, hash_password, verify_password};
+use sotto_crypto::{digest, random_id, random_token};
+use sotto_store::{AuditContext, CodeCheck, IndexKind, OutboxRow, SessionRow, Store, VerificationRow};
+
+use crate::secure_messages::{CODE_KEY, CODE_TEMPLATES};
+use crate::{App, AppError, micros};
+
+/// What a portal request carries for the audit chain.
+#[derive(Debug, Clone)]
+pub struct PortalCtx {
+    /// Now, as the edge read it from its clock.
+    pub now: Timestamp,
+    /// The request id.
+    pub request_id: String,
+    /// The client address.
+    pub source_ip: Option<String>,
+}
+
+/// A live portal session.
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    /// The patient.
+    pub external_id: String,
+    /// The cookie's value.
+    pub cookie: String,
+    /// The verification it waits for; `None` once signed in.
+    pub pending: Option<String>,
+    /// `en` or `es`.
+    pub language: &'static str,
+    /// The channel the awaited code went by.
+    pub code_channel: Option<String>,
+}
+
+/// Where a secure message's link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// It opens once more.
+    Open,
+    /// It was used.
+    Used,
+    /// It, or its message, expired.
+    Expired,
+}
+
+/// How a code check ended, for the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeResult {
+    /// Signed in with the new cookie; `set_password` when the patient has none yet; the
+    /// secure message the link was for.
+    Verified { cookie: String, set_password: bool, message: Option<String> },
+    /// Wrong; tries left.
+    Wrong { left: i64 },
+    /// Over: too many tries, expired or used.
+    Over,
+}
+
+/// How a sign-in ended. Refused is the same answer whether or not an account exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    /// The new session's cookie.
+    Signed(String),
+    /// The name and password do not match an account.
+    Refused,
+    /// Too many failures under this name lately.
+    Throttled,
+}
+
+/// `en` or `es` for a stored language tag.
+pub(crate) fn page_language(tag: Option<&str>) -> &'static str {
+    match tag.and_then(|t| t.split(['-', '_']).next()) {
+        Some(p) if p.eq_ignore_ascii_case("es") => "es",
+        _ => "en",
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl PortalCtx {
+    pub(crate) fn as_patient(&self, patient_ref: &str) -> AuditContext {
+        AuditContext { actor: format!("patient:{patient_ref}"), request_id: self.request_id.clone(), source_ip: self.source_ip.clone(), at_micros: micros(self.now) }
+    }
+}
+
+impl<S: Store> App<S> {
+    fn patient_audit(&self, pctx: &PortalCtx, external_id: &str) -> AuditContext {
+        pctx.as_patient(&self.keyring.patient_ref(external_id))
+    }
+
+    /// The practice's name, for page headers.
+    pub fn clinic_name(&self) -> &str {
+        &self.settings.clinic.name
+    }
+
+    /// Whether cookies must be `Secure` (Sotto is reached over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.settings.public_url.starts_with("https://")
+    }
+
+    /// The CSRF token of the forms shown with a cookie (a session's or a visitor's).
+    pub fn portal_csrf(&self, cookie: &str) -> String {
+        self.keyring.derived_token("sotto portal csrf v1", cookie)
+    }
+
+    /// Whether a form's CSRF token belongs to the cookie it came with.
+    pub fn portal_csrf_ok(&self, cookie: Option<&str>, token: Option<&str>) -> bool {
+        matches!((cookie, token), (Some(c), Some(t)) if !c.is_empty() && same_secret(&self.portal_csrf(c), t))
+    }
+
+    async fn language_of(&self, external_id: &str) -> Result<&'static str, AppError> {
+        Ok(page_language(self.store.patient(external_id).await?.and_then(|r| r.language).as_deref()))
+    }
+
+    /// Where a secure message's link stands, and the page language of its patient.
+    pub async fn portal_landing(&self, token: &str, now: Timestamp) -> Result<(LinkState, &'static str), AppError> {
+        let row = self.store.secure_message_by_link(&digest(token)).await?.ok_or(AppError::NotFound("link"))?;
+        let state = if row.link_used_at.is_some() {
+            LinkState::Used
+        } else if row.link_expires_at <= micros(now) || row.expires_at <= micros(now) {
+            LinkState::Expired
+        } else {
+            LinkState::Open
+        };
+        Ok((state, self.language_of(&row.external_id).await?))
+    }
+
+    /// Uses a link once: sends a one-time code over a channel the gate allows (another than
+    /// the nudge's when the patient has one) and answers the waiting session's cookie and
+    /// the channel the code went by.
+    pub async fn portal_use_link(&self, token: &str, pctx: &PortalCtx) -> Result<(String, Channel), AppError> {
+        let used = || AppError::Conflict { code: "link_used", message: "this link was used already or has expired".into() };
+        let row = self.store.secure_message_by_link(&digest(token)).await?.ok_or(AppError::NotFound("link"))?;
+        if self.portal_landing(token, pctx.now).await?.0 != LinkState::Open {
+            return Err(used());
+        }
+        let nudged_by = match &row.nudge_id {
+            Some(id) => self.store.outbox_message(id).await?.map(|m| m.channel),
+            None => None,
+        };
+        let channel = self.code_channel(&row.external_id, nudged_by.as_deref(), pctx.now).await?;
+        let settings = &self.settings.portal;
+        let verification = VerificationRow {
+            id: format!("ver_{}", random_id(8)),
+            external_id: row.external_id.clone(),
+            secure_message_id: Some(row.id.clone()),
+            channel: channel.as_str().to_owned(),
+            created_at: micros(pctx.now),
+            expires_at: micros(pctx.now + settings.code_lifetime),
+            attempts: 0,
+            state: "pending".into(),
+        };
+        let cookie = random_token();
+        let session = self.new_session(&cookie, &row.external_id, Some(verification.id.clone()), pctx.now);
+        let template = CODE_TEMPLATES.iter().find(|(_, c)| *c == channel).map(|(t, _)| *t).unwrap_or("sotto_portal_code_sms");
+        let code = OutboxRow {
+            channel: channel.as_str().to_owned(),
+            purpose: Purpose::Operations.as_str().to_owned(),
+            template_id: template.to_owned(),
+            uses_phi: false,
+            urgent: true,
+            context: json!({ CODE_KEY: verification.id }).to_string(),
+            ..OutboxRow::queued(format!("msg_{}", random_id(8)), row.external_id.clone(), micros(pctx.now))
+        };
+        if !self.store.use_link(&row.id, micros(pctx.now), &verification, &session, &code, &self.patient_audit(pctx, &row.external_id)).await? {
+            return Err(used());
+        }
+        self.outbox_notify.notify_waiters();
+        Ok((cookie, channel))
+    }
+
+    /// The channel a code goes by: the first of email and SMS, other than the nudge's, that
+    /// the gate would carry a code on now; else the nudge's own.
+    async fn code_channel(&self, external_id: &str, nudged_by: Option<&str>, now: Timestamp) -> Result<Channel, AppError> {
+        let id = sotto_core::ids::ExternalId::parse("patient", external_id).map_err(AppError::invalid)?;
+        let state = self.gate_state(&id, now).await?;
+        let policy = crate::secure_messages::requested_policy(&self.settings.gate);
+        let mut order = vec![Channel::Sms, Channel::Email];
+        order.sort_by_key(|c| Some(c.as_str()) == nudged_by);
+        order
+            .into_iter()
+            .find(|&channel| {
+                let intent = Intent { channel, purpose: Purpose::Operations, topic: None, uses_phi: false, template_approved: true, lint_clean: true, provider_has_baa: self.provider_has_baa(channel, now) };
+                matches!(decide(&intent, Some(&state), &policy, now), Decision::Allow)
+            })
+            .ok_or(AppError::Conflict { code: "no_code_channel", message: "no verified channel can carry a one-time code".into() })
+    }
+
+    fn new_session(&self, cookie: &str, external_id: &str, pending: Option<String>, now: Timestamp) -> SessionRow {
+        let lifetime = if pending.is_some() { self.settings.portal.code_lifetime } else { self.settings.portal.session_lifetime };
+        SessionRow {
+            id_hash: digest(cookie),
+            external_id: external_id.to_owned(),
+            verification_id: pending,
+            created_at: micros(now),
+            last_seen_at: micros(now),
+            expires_at: micros(now + lifetime),
+            ended_at: None,
+        }
+    }
+
+    /// The live session of a cookie: not ended, not idle past the timeout, not past its end.
+    pub async fn portal_session(&self, cookie: Option<&str>, now: Timestamp) -> Result<Option<PortalSession>, AppError> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else { return Ok(None) };
+        let hash = digest(cookie);
+        let Some(row) = self.store.session(&hash).await? else { return Ok(None) };
+        let idle = micros(now) - row.last_seen_at > self.settings.portal.idle_timeout.as_micros() as i64;
+        if row.ended_at.is_some() || idle || micros(now) >= row.expires_at {
+            return Ok(None);
+        }
+        self.store.touch_session(&hash, micros(now)).await?;
+        let language = self.language_of(&row.external_id).await?;
+        let code_channel = match &row.verification_id {
+            Some(id) => self.store.verification(id).await?.map(|v| v.channel),
+            None => None,
+        };
+        Ok(Some(PortalSession { external_id: row.external_id, cookie: cookie.to_owned(), pending: row.verification_id, language, code_channel }))
+    }
+
+    /// Checks a one-time code for a waiting session.
+    pub async fn portal_check_code(&self, session: &PortalSession, code: &str, pctx: &PortalCtx) -> Result<CodeResult, AppError> {
+        let Some(verification_id) = &session.pending else { return Ok(CodeResult::Over) };
+        let verification = self.store.verification(verification_id).await?.ok_or(AppError::NotFound("verification"))?;
+        let digits: String = code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        let right = same_secret(&digits, &self.one_time_code(&verification.id, &verification.external_id));
+        let cookie = random_token();
+        let signed_in = self.new_session(&cookie, &verification.external_id, None, pctx.now);
+        let audit = self.patient_audit(pctx, &verification.external_id);
+        let max = self.settings.portal.max_code_attempts;
+        match self.store.check_code(&verification.id, right, max, micros(pctx.now), &digest(&session.cookie), &signed_in, &audit).await? {
+            CodeCheck::Verified => {
+                let set_password = self.store.portal_password(&verification.external_id).await?.is_none();
+                Ok(CodeResult::Verified { cookie, set_password, message: verification.secure_message_id })
+            }
+            CodeCheck::Wrong { left } => Ok(CodeResult::Wrong { left }),
+            CodeCheck::Over => Ok(CodeResult::Over),
+        }
+    }
+
+    /// Signs in with an email address or mobile number and a password. Every failure, for an
+    /// account that exists or not, counts under the keyed hash of the name typed, and costs
+    /// one Argon2id check.
+    pub async fn portal_sign_in(&self, name: &str, password: &str, pctx: &PortalCtx) -> Result<SignIn, AppError> {
+        let settings = &self.settings.portal;
+        let name = name.trim().to_lowercase();
+        let throttle = self.keyring.blind_index("portal sign-in", &name);
+        let since = micros(pctx.now - settings.sign_in_window);
+        if self.store.sign_in_failures(&throttle, since).await? >= settings.sign_in_attempts {
+            return Ok(SignIn::Throttled);
+        }
+        let index = if name.contains('@') {
+            EmailAddress::parse("name", &name).ok().map(|e| (IndexKind::Email, self.keyring.blind_index("email", &e.lookup_key())))
+        } else {
+            PhoneE164::parse("name", &name, &self.settings.default_region).ok().map(|p| (IndexKind::Phone, self.keyring.blind_index("phone", p.expose())))
+        };
+        let candidates = match index {
+            Some((kind, index)) => self.store.patients_by_index(kind, &index).await?,
+            None => Vec::new(),
+        };
+        let mut accounts = Vec::new();
+        for id in candidates {
+            if let Some(hash) = self.store.portal_password(&id).await? {
+                accounts.push((id, hash));
+            }
+        }
+        if accounts.is_empty() {
+            accounts.push((String::new(), decoy_hash().to_owned()));
+        }
+        let password = password.to_owned();
+        let found = tokio::task::spawn_blocking(move || accounts.into_iter().find(|(_, hash)| verify_password(&password, hash)).map(|(id, _)| id))
+            .await
+            .map_err(|_| AppError::Internal("password check ended abnormally"))?
+            .filter(|id| !id.is_empty());
+        let Some(external_id) = found else {
+            self.store.count_sign_in_failure(&throttle, micros(pctx.now), since).await?;
+            return Ok(SignIn::Refused);
+        };
+        self.store.clear_sign_in_failures(&throttle).await?;
+        let cookie = random_token();
+        self.store.start_session(&self.new_session(&cookie, &external_id, None, pctx.now), &self.patient_audit(pctx, &external_id)).await?;
+        Ok(SignIn::Signed(cookie))
+    }
+
+    /// Sets the signed-in patient's password; answers the rule it breaks, if any.
+    pub async fn portal_set_password(&self, session: &PortalSession, password: &str, confirm: &str, pctx: &PortalCtx) -> Result<Option<&'static str>, AppError> {
+        let length = password.chars().count();
+        if !(12..=128).contains(&length) {
+            return Ok(Some("password_length"));
+        }
+        if password != confirm {
+            return Ok(Some("password_mismatch"));
+        }
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Internal("password hashing ended abnormally"))?;
+        self.store.set_portal_password(&session.external_id, &hash, micros(pctx.now), &self.patient_audit(pctx, &session.external_id)).await?;
+        Ok(None)
+    }
+
+    /// Ends a session.
+    pub async fn portal_sign_out(&self, session: &PortalSession, pctx: &PortalCtx) -> Result<(), AppError> {
+        self.store.end_session(&digest(&session.cookie), micros(pctx.now), &self.patient_audit(pctx, &session.external_id)).await?;
+        Ok(())
+    }
+}
