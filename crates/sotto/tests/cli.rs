@@ -1,5 +1,5 @@
-//! The `sotto` binary end to end: the demo, configuration errors, keys, and `audit verify`'s
-//! exit codes after rows are tampered with in SQL.
+//! The `sotto` binary end to end: the demo (and its patient portal in headless Chromium),
+//! configuration errors, keys, and `audit verify`'s exit codes after rows are tampered with in SQL.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 use sqlx::Executor;
 
 use sotto_store::testing::{backends, fresh_store};
+
+#[path = "cli/portal_browser.rs"]
+mod portal_browser;
 
 /// Arguments, environment, and a phrase the error must contain.
 type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
@@ -41,7 +44,7 @@ fn the_demo_creates_its_database_master_key_and_api_key_and_can_run_twice() {
     let out = demo(&dir);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("40 patients"), "{}", text(&out));
-    assert!(text(&out).contains("14 library templates added"), "{}", text(&out));
+    assert!(text(&out).contains("15 library templates added"), "{}", text(&out));
     let key = std::fs::read_to_string(dir.join("demo-api-key")).expect("key file");
     assert!(key.starts_with("sotto_"));
     assert!(!text(&out).contains(key.trim()), "the all-scope key is never printed: {}", text(&out));
