@@ -273,3 +273,34 @@ async fn sign_in_answers_alike_whether_or_not_the_account_exists_and_throttles_a
         assert_eq!(b.post(&t, "/portal/sign-in", &[("name", "ana@example.org"), ("password", "x")]).await.0, 403, "no CSRF token");
     }
 }
+
+#[tokio::test]
+async fn an_appointment_link_asks_first_then_records_the_confirmation_once() {
+    for backend in sotto_store::testing::backends() {
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), dev_settings()).await;
+        patient(&t, "p-1").await;
+        let template = t.library_template("Appointment confirmation (email)").await;
+        let body = json!({"patient": "p-1", "template_id": template, "channel": "email", "purpose": "treatment",
+            "context": {"appointment_start": "2026-12-20T15:30:00Z", "appointment_id": "appt-9"}});
+        let (code, queued) = read(t.post("/v1/messages", &t.admin_key).header("Idempotency-Key", "confirm-1").json(&body).send().await.expect("send")).await;
+        assert_eq!(code, 202, "{queued}");
+        round(&t).await;
+        let sink = mailbox(&t);
+        assert!(!sink.contains("appt-9"), "the appointment id is sealed in the link");
+        let path = link(&sink, "/portal/a/");
+        let path = path[path.find("/portal").expect("path")..].to_owned();
+        let events = t.counts().await.1;
+        let mut b = Browser::new();
+        for press in 0..2 {
+            let (code, page) = b.get(&t, &path).await;
+            assert_eq!(code, 200, "{page}");
+            assert_eq!(t.counts().await.1, events + press, "a visit alone records nothing");
+            let (code, page) = b.post(&t, &path, &[("csrf", &csrf(&page))]).await;
+            assert_eq!(code, 200, "{page}");
+            assert!(page.contains("confirmed") || page.contains("another time"), "{page}");
+        }
+        assert_eq!(t.counts().await.1, events + 1, "one event, however often it is pressed");
+        let (code, _) = b.get(&t, "/portal/a/forged-token").await;
+        assert_eq!(code, 404);
+    }
+}
