@@ -51,6 +51,9 @@ pub(crate) struct Page {
     pub status: StatusCode,
     pub template: &'static str,
     pub title: String,
+    /// The page's heading when it differs from its title (a message's subject: the title,
+    /// kept in the browser's history, stays generic).
+    pub heading: Option<String>,
     pub lang: &'static str,
     pub csrf: Option<String>,
     pub signed_in: bool,
@@ -63,7 +66,7 @@ pub(crate) struct Page {
 impl Page {
     /// A page with its template and title key, in a language.
     pub(crate) fn new(template: &'static str, title: &'static str, lang: &'static str) -> Self {
-        Self { status: StatusCode::OK, template, title: text(lang, title), lang, csrf: None, signed_in: false, notice: None, error: None, extra: Map::new(), cookies: Vec::new() }
+        Self { status: StatusCode::OK, template, title: text(lang, title), heading: None, lang, csrf: None, signed_in: false, notice: None, error: None, extra: Map::new(), cookies: Vec::new() }
     }
 
     /// A plain notice page with a link to sign in.
@@ -85,6 +88,7 @@ impl Page {
         let mut ctx = self.extra;
         ctx.insert("lang".into(), lang.into());
         ctx.insert("t".into(), strings()[if lang == "es" { "es" } else { "en" }].clone());
+        ctx.insert("heading".into(), self.heading.unwrap_or_else(|| self.title.clone()).into());
         ctx.insert("title".into(), self.title.into());
         ctx.insert("csrf".into(), self.csrf.unwrap_or_default().into());
         ctx.insert("signed_in".into(), self.signed_in.into());

@@ -326,8 +326,8 @@ pub(crate) async fn message<S: Store>(State(app): AppState<S>, v: Visit, axum::e
     match app.portal_read(&s, &id, &v.pctx).await {
         Ok(m) => {
             let when = day(&m.sent_at);
-            let mut p = Page::new("message.html", "home_title", s.language).with("clinic", app.clinic_name()).with("message", serde_json::json!({"body": m.body, "sent_at_text": when}));
-            (p.csrf, p.signed_in, p.title) = (Some(app.portal_csrf(&s.cookie)), true, m.subject);
+            let mut p = Page::new("message.html", "message_title", s.language).with("clinic", app.clinic_name()).with("message", serde_json::json!({"body": m.body, "sent_at_text": when}));
+            (p.csrf, p.signed_in, p.heading) = (Some(app.portal_csrf(&s.cookie)), true, Some(m.subject));
             p.render()
         }
         Err(e) => failure(&app, &e, s.language),

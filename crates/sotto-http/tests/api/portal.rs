@@ -155,7 +155,8 @@ async fn a_secure_message_is_read_only_in_the_portal_after_a_one_time_code_and_e
         assert_eq!((code, to.clone()), (303, format!("/portal/messages/{id}")));
         let (code, page) = b.get(&t, &to).await;
         assert_eq!(code, 200);
-        assert!(page.contains("Your potassium result") && page.contains("Please call us today."), "{page}");
+        assert!(page.contains("<h1>Your potassium result</h1>") && page.contains("Please call us today."), "{page}");
+        assert!(page.contains("<title>Secure message · "), "the title, kept in the browser's history, stays generic");
         let (_, status) = read(t.get(&format!("/v1/secure-messages/{id}"), &t.admin_key).send().await.expect("status")).await;
         assert_eq!(status["status"], "read");
         let (_, audit) = read(t.get("/v1/audit?limit=1000", &t.admin_key).send().await.expect("audit")).await;
@@ -195,6 +196,18 @@ async fn a_link_opens_once_and_an_expired_link_does_not_open() {
         let second = link(&newest.text, "/portal/t/");
         let second = second[second.find("/portal").expect("path")..].to_owned();
         assert_ne!(second, path);
+        // A Spanish-speaking patient's link opens in Spanish.
+        let traits = json!({"email": "luz@example.org", "email_verified": true, "language": "es-MX", "timezone": "America/Chicago"});
+        assert_eq!(t.post_json("/v1/identify", &json!({"userId": "p-es", "traits": traits})).await.0, 200);
+        assert_eq!(t.post_json("/v1/patients/p-es/secure-messages", &body).await.0, 201);
+        round(&t).await;
+        let entries = t.app.mailbox().list();
+        let spanish = entries.iter().find(|e| e.to.contains("luz@")).expect("the Spanish nudge");
+        assert!(spanish.subject.contains("Tiene un nuevo mensaje seguro"), "{}", spanish.subject);
+        let es_path = link(&spanish.text, "/portal/t/");
+        let (code, page) = Browser::new().get(&t, &es_path[es_path.find("/portal").expect("path")..]).await;
+        assert_eq!(code, 200);
+        assert!(page.contains("<html lang=\"es\">") && page.contains("Tiene un mensaje seguro") && page.contains("Enviar mi código"), "{page}");
         advance(&t, "8d").await;
         let (code, page) = Browser::new().get(&t, &second).await;
         assert_eq!(code, 410, "{page}");
