@@ -11,7 +11,7 @@ use sotto_core::gate::{Decision, Intent, decide};
 use sotto_core::purpose::Purpose;
 use sotto_crypto::password::{decoy_hash, hash_password, verify_password};
 use sotto_crypto::{digest, random_id, random_token};
-use sotto_store::{AuditContext, CodeCheck, IndexKind, OutboxRow, SessionRow, Store, VerificationRow};
+use sotto_store::{AuditContext, CodeAttempt, CodeCheck, IndexKind, OutboxRow, SessionRow, Store, VerificationRow};
 
 use crate::secure_messages::{CODE_KEY, CODE_TEMPLATES};
 use crate::{App, AppError, micros};
@@ -239,7 +239,9 @@ impl<S: Store> App<S> {
         let signed_in = self.new_session(&cookie, &verification.external_id, None, pctx.now);
         let audit = self.patient_audit(pctx, &verification.external_id);
         let max = self.settings.portal.max_code_attempts;
-        match self.store.check_code(&verification.id, right, max, micros(pctx.now), &digest(&session.cookie), &signed_in, &audit).await? {
+        let waiting = digest(&session.cookie);
+        let attempt = CodeAttempt { verification_id: &verification.id, right, max_attempts: max, now: micros(pctx.now), waiting: &waiting };
+        match self.store.check_code(attempt, &signed_in, &audit).await? {
             CodeCheck::Verified => {
                 let set_password = self.store.portal_password(&verification.external_id).await?.is_none();
                 Ok(CodeResult::Verified { cookie, set_password, message: verification.secure_message_id })

@@ -22,7 +22,7 @@ pub use checkpoints::{CheckpointDir, CheckpointError};
 pub use consent_records::{AuthorizationRow, ConsentRow, DecisionRow, ProfileFacts, RevokeOutcome, SegmentRow, SendRow};
 pub use error::StoreError;
 pub use journey_records::{JourneyApproval, JourneyIntake, JourneyRow, PendingEvent, RunAdvancer, RunChange, RunCount, RunRow, StepMove};
-pub use portal_records::{CodeCheck, PortalStore, SecureMessageRow, SessionRow, VerificationRow};
+pub use portal_records::{CodeAttempt, CodeCheck, PortalStore, SecureMessageRow, SessionRow, VerificationRow};
 pub use outbox_records::{ClaimScope, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};

@@ -75,6 +75,21 @@ pub struct SessionRow {
     pub ended_at: Option<i64>,
 }
 
+/// A one-time code as typed, checked against a verification.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeAttempt<'a> {
+    /// The verification.
+    pub verification_id: &'a str,
+    /// Whether the code typed was right (the caller derives and compares it).
+    pub right: bool,
+    /// Wrong codes before it is over.
+    pub max_attempts: i64,
+    /// Now (µs).
+    pub now: i64,
+    /// The hash of the waiting session's cookie.
+    pub waiting: &'a [u8],
+}
+
 /// How checking a one-time code ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {
@@ -104,7 +119,7 @@ pub trait PortalStore {
     fn verification(&self, id: &str) -> impl Future<Output = StoreResult<Option<VerificationRow>>> + Send;
     /// Checks a code: right ends the waiting session and starts `signed_in`; wrong counts a
     /// try and locks the verification at `max_attempts` (audited either way).
-    fn check_code(&self, verification_id: &str, right: bool, max_attempts: i64, now: i64, waiting: &[u8], signed_in: &SessionRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<CodeCheck>> + Send;
+    fn check_code(&self, attempt: CodeAttempt<'_>, signed_in: &SessionRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<CodeCheck>> + Send;
     /// A session by the hash of its cookie.
     fn session(&self, id_hash: &[u8]) -> impl Future<Output = StoreResult<Option<SessionRow>>> + Send;
     /// Moves a session's last-seen time forward.

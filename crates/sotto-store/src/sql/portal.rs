@@ -9,7 +9,7 @@ use sotto_core::audit::{Outcome, action};
 
 use super::SqlStore;
 use super::outbox_rows::insert_messages;
-use crate::{AuditContext, CodeCheck, OutboxRow, PortalStore, SecureMessageRow, SessionRow, StoreResult, VerificationRow};
+use crate::{AuditContext, CodeAttempt, CodeCheck, OutboxRow, PortalStore, SecureMessageRow, SessionRow, StoreResult, VerificationRow};
 
 const MESSAGE_COLUMNS: &str = "id, external_id, sealed, category, created_at, created_by, expires_at, nudge_id, link_hash, link_expires_at, link_used_at, read_at";
 const SESSION_COLUMNS: &str = "id_hash, external_id, verification_id, created_at, last_seen_at, expires_at, ended_at";
@@ -152,7 +152,8 @@ impl PortalStore for SqlStore {
         }))
     }
 
-    async fn check_code(&self, id: &str, right: bool, max_attempts: i64, now: i64, waiting: &[u8], signed_in: &SessionRow, ctx: &AuditContext) -> StoreResult<CodeCheck> {
+    async fn check_code(&self, attempt: CodeAttempt<'_>, signed_in: &SessionRow, ctx: &AuditContext) -> StoreResult<CodeCheck> {
+        let CodeAttempt { verification_id: id, right, max_attempts, now, waiting } = attempt;
         let (mut tx, mut head) = self.begin_write().await?;
         let object = self.patient_object(&signed_in.external_id);
         let open = "id = $1 AND state = 'pending' AND expires_at > $2 AND attempts < $3";
