@@ -90,7 +90,7 @@ impl<S: Store> App<S> {
     }
 
     async fn template_and_versions(&self, id: &str) -> Result<(TemplateRow, Vec<TemplateVersionRow>), AppError> {
-        let template = self.store.template(id).await?.ok_or(AppError::NotFound("template"))?;
+        let template = self.store.template(id).await?.filter(|t| !crate::secure_messages::is_builtin_template(&t.id)).ok_or(AppError::NotFound("template"))?;
         let versions = self.store.template_versions(id).await?;
         Ok((template, versions))
     }
@@ -145,7 +145,8 @@ impl<S: Store> App<S> {
     pub async fn templates(&self, ctx: &RequestCtx) -> Result<Value, AppError> {
         self.require(ctx, Scope::TemplatesRead, "templates").await?;
         let mut out = Vec::new();
-        for template in self.store.templates().await? {
+        // Sotto's own messages (the portal's one-time codes) are not the deployment's templates.
+        for template in self.store.templates().await?.into_iter().filter(|t| !crate::secure_messages::is_builtin_template(&t.id)) {
             let versions = self.store.template_versions(&template.id).await?;
             out.push(template_view(&template, &versions));
         }
