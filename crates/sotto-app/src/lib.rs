@@ -19,6 +19,7 @@ mod dispatcher;
 mod eligibility;
 mod engagement;
 mod gate_state;
+mod hl7;
 mod import;
 mod inbound;
 mod journey_library;
@@ -78,6 +79,7 @@ pub use inbound::SmsReply;
 pub use unsubscribe::UnsubscribeTarget;
 pub use ingest::{ItemResult, ItemStatus};
 pub use library::template_library;
+pub use hl7::Hl7Answer;
 pub use patients::{PatientView, ViewKind};
 pub use portal::{CodeResult, LinkState, PortalCtx, PortalSession, SignIn};
 pub use portal_appointments::AppointmentAction;
@@ -117,6 +119,8 @@ pub struct AppSettings {
     pub compliance: Compliance,
     /// The patient portal's lifetimes and limits.
     pub portal: PortalSettings,
+    /// How HL7 v2 messages are read (the identifier type, service codes, the senders' zone).
+    pub hl7: sotto_core::hl7::Hl7Settings,
 }
 
 /// The patient portal's lifetimes and limits.
@@ -205,6 +209,7 @@ impl Default for AppSettings {
             send_rate: sotto_core::rate::Rate { burst: 500.0, per_second: 200.0 },
             compliance: Compliance::default(),
             portal: PortalSettings::default(),
+            hl7: sotto_core::hl7::Hl7Settings::default(),
         }
     }
 }

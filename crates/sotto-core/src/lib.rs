@@ -15,6 +15,7 @@ pub mod firewall;
 pub mod gate;
 pub mod gate_policy;
 pub mod health_terms;
+pub mod hl7;
 pub mod ids;
 pub mod ingest;
 pub mod journey;

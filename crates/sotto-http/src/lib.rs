@@ -8,7 +8,9 @@ mod consent_routes;
 mod error;
 mod extract;
 mod hygiene;
+mod hl7_routes;
 mod message_routes;
+pub mod mllp;
 mod pages;
 mod portal_pages;
 mod portal_prefs;
@@ -129,6 +131,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/dev/mailbox.json", get(message_routes::mailbox_json::<S>))
         .route("/v1/patients/{external_id}/secure-messages", post(message_routes::create_secure_message::<S>))
         .route("/v1/secure-messages/{id}", get(message_routes::secure_message::<S>))
+        .route("/hl7/v2", post(hl7_routes::message::<S>))
         .route("/portal", get(portal_routes::home::<S>))
         .route("/portal/portal.css", get(portal_routes::stylesheet))
         .route("/portal/sign-in", post(portal_routes::sign_in::<S>))

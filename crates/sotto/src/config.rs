@@ -93,6 +93,7 @@ struct FileConfig {
     last_staff_training: Option<jiff::civil::Date>,
     portal_configured: Option<bool>,
     portal: Option<crate::portal_config::PortalFile>,
+    hl7: Option<crate::hl7_config::Hl7File>,
     campaign_audience_cap: Option<u64>,
     campaign_second_approval_above: Option<u64>,
 }
@@ -146,6 +147,8 @@ pub struct Settings {
     pub compliance: sotto_app::Compliance,
     /// The patient portal's lifetimes and topics.
     pub portal: sotto_app::PortalSettings,
+    /// How HL7 v2 messages are read.
+    pub hl7: sotto_core::hl7::Hl7Settings,
 }
 
 impl Settings {
@@ -165,6 +168,7 @@ impl Settings {
             send_rate: sotto_app::AppSettings::default().send_rate,
             compliance: self.compliance.clone(),
             portal: self.portal.clone(),
+            hl7: self.hl7.clone(),
         }
     }
 }
@@ -335,7 +339,9 @@ impl ConfigArgs {
             second_approval_above: file.campaign_second_approval_above,
         };
         let portal = crate::portal_config::resolve(file.portal)?;
+        let hl7 = crate::hl7_config::resolve(file.hl7, &default_region)?;
         Ok(Settings {
+            hl7,
             portal,
             compliance,
             smtp,

@@ -9,6 +9,7 @@ mod demo_campaigns;
 mod import_cli;
 mod lint;
 mod serve;
+mod hl7_config;
 mod portal_config;
 mod provider_config;
 mod worker;
@@ -37,6 +38,9 @@ enum Command {
         /// Serve the API only; run `sotto worker` to send.
         #[arg(long)]
         no_worker: bool,
+        /// Also take HL7 v2 messages over MLLP on this address (such as 0.0.0.0:2575).
+        #[arg(long, value_name = "ADDR")]
+        mllp: Option<String>,
     },
     /// Run the dispatch worker alone: claim due messages, decide, render and send them.
     Worker(ConfigArgs),
@@ -100,7 +104,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { config, no_worker } => serve::run(config, !no_worker).await,
+            Command::Serve { config, no_worker, mllp } => serve::run(config, !no_worker, mllp).await,
             Command::Worker(args) => worker::run(args).await,
             Command::Dispatch { command } => worker::dispatch(command).await,
             Command::Campaign { command } => campaign_cli::run(command).await,

@@ -84,7 +84,7 @@ pub async fn serve_app(
     served
 }
 
-pub async fn run(args: ConfigArgs, with_worker: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ConfigArgs, with_worker: bool, mllp: Option<String>) -> anyhow::Result<ExitCode> {
     let settings = args.resolve("127.0.0.1:8080", None)?;
     init_logs(settings.log_format);
     let master = settings.master_key.clone().context(
@@ -98,6 +98,16 @@ pub async fn run(args: ConfigArgs, with_worker: bool) -> anyhow::Result<ExitCode
     let patients = app.load_segment_index(|_| {}).await.map_err(|e| anyhow::anyhow!("cannot build the segment index: {e}"))?;
     tracing::info!(patients, "segment index built");
     let dispatcher = if with_worker { crate::worker::start(&app, providers, &settings.database)? } else { None };
+    if let Some(address) = mllp {
+        let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot listen for MLLP on {address}: is it a free host:port? (--mllp)"))?;
+        tracing::info!(address = %address, "taking HL7 v2 over MLLP");
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sotto_http::mllp::serve(listener, app, sotto_http::mllp::MllpSettings::default(), shutdown_signal()).await {
+                tracing::error!(error = %e, "the MLLP listener stopped");
+            }
+        });
+    }
     serve_app(app, settings.listen, &settings.http, checkpoints, settings.checkpoint_policy, dispatcher).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 mod campaign;
 mod email_report;
 mod gate;
+mod hl7;
 mod ingest;
 mod journey;
 mod lint;
