@@ -195,8 +195,13 @@ pub fn unescape(text: &str, e: &Encoding) -> String {
             ".br" => out.push('\n'),
             hex if hex.starts_with('X') && hex.len() > 1 && hex.len() % 2 == 1 => {
                 let bytes: Option<Vec<u8>> = (1..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect();
+                // The bytes are in the message's character set: UTF-8 when they read as it,
+                // else ISO 8859-1 (HL7's default), one character per byte.
                 if let Some(bytes) = bytes {
-                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    match std::str::from_utf8(&bytes) {
+                        Ok(text) => out.push_str(text),
+                        Err(_) => out.extend(bytes.iter().map(|&b| char::from(b))),
+                    }
                 }
             }
             _ => {}

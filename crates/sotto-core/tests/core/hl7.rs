@@ -73,6 +73,8 @@ fn the_service_code_maps_through_the_table_and_an_unmapped_one_is_dropped() {
 fn escape_sequences_repetitions_and_other_separators_read_as_the_sender_meant() {
     let e = Encoding::default();
     assert_eq!(unescape(r"Smith\S\Jones \T\ Co\F\ \R\ \E\ \X4F4B\\.br\end", &e), "Smith^Jones & Co| ~ \\ OK\nend");
+    assert_eq!(unescape(r"N\XFA\\XF1\ez", &e), "Núñez", "ISO 8859-1 bytes, as python-hl7 writes them");
+    assert_eq!(unescape(r"N\XC3BA\\XC3B1\ez", &e), "Núñez", "UTF-8 bytes");
     for text in ["a|b^c&d~e\\f", "plain", "O'Brien", "línea"] {
         assert_eq!(unescape(&escape(text, &e), &e), text, "{text}");
     }

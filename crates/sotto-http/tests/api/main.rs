@@ -11,6 +11,7 @@ mod inbound;
 mod lint;
 mod dictionary;
 mod dispatch;
+mod hl7;
 mod hygiene;
 mod ingest;
 mod journey_replies;

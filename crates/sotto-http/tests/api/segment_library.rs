@@ -3,26 +3,14 @@
 //! call type with its envelope. The calls are kept without the envelope's identifiers, and a
 //! call Sotto refuses is reported by the library as a failure.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 
 use sotto_store::testing::backends;
 
-use crate::support::spawn_app_on;
-
-/// The test environment's Python (`SOTTO_TEST_PYTHON`, or `target/test-venv` made by
-/// `scripts/test`). Without it the test is skipped locally and fails in CI.
-fn python() -> Option<PathBuf> {
-    let path = std::env::var_os("SOTTO_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python"));
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(std::env::var("CI").is_err(), "CI must provide the test virtual environment with segment-analytics-python (scripts/test makes it)");
-    eprintln!("skipped: no test virtual environment at {}; run scripts/test to make it", path.display());
-    None
-}
+use crate::support::{python, spawn_app_on};
 
 #[tokio::test]
 async fn segments_official_python_library_sends_every_call_type_and_sees_a_refusal() {

@@ -101,3 +101,41 @@ pub async fn each_app(test: impl AsyncFn(&TestApp)) {
         test(&app).await;
     }
 }
+
+/// The test environment's Python (`SOTTO_TEST_PYTHON`, or `target/test-venv` made by
+/// `scripts/test`). Without it a test that needs it is skipped locally and fails in CI.
+pub fn python() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("SOTTO_TEST_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var("CI").is_err(), "CI must provide the test virtual environment (scripts/test makes it)");
+    eprintln!("skipped: no test virtual environment at {}; run scripts/test to make it", path.display());
+    None
+}
+
+/// Every value of every table, as text (bytes read as UTF-8 where they are), for scans that
+/// prove something was never stored.
+pub async fn database_text(t: &TestApp) -> String {
+    use sqlx::{Column, Row};
+    let pool = t.store().pool();
+    let tables: Vec<String> = match sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'").fetch_all(pool).await {
+        Ok(names) => names,
+        Err(_) => sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").fetch_all(pool).await.expect("tables"),
+    };
+    let mut out = String::new();
+    for table in tables.iter().filter(|t| !t.starts_with("_sqlx") && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}"))).fetch_all(pool).await.expect("rows");
+        for row in rows {
+            for i in 0..row.columns().len() {
+                if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                    out.push_str(&text);
+                } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
