@@ -41,6 +41,7 @@ impl Dispatcher {
     pub fn spawn<S: Store>(app: Arc<App<S>>, providers: Providers, settings: DispatchSettings, recover_at_start: bool) -> Self {
         let name = format!("worker-{}-{:08x}", std::process::id(), rand::random::<u32>());
         let (stop, stop_rx) = watch::channel(false);
+        let (app_for_webhooks, app_poster, stop_rx_webhooks) = (app.clone(), app.webhook_poster.get().cloned(), stop_rx.clone());
         let (done_tx, done) = watch::channel(false);
         let providers = Arc::new(providers);
         app.set_live_providers(providers.clone());
@@ -53,6 +54,9 @@ impl Dispatcher {
                 let _ = done_tx.send(true);
             }
         });
+        if let Some(poster) = app_poster {
+            spawn_webhook_sender(app_for_webhooks, poster, stop_rx_webhooks);
+        }
         tracing::info!(worker = %name, "dispatch worker started");
         Self { name, stop, done, restarts }
     }
@@ -78,6 +82,33 @@ impl Dispatcher {
         }
         tracing::info!(worker = %self.name, "dispatch worker stopped");
     }
+}
+
+/// How often the webhook sender looks for due deliveries when the last round was not full.
+const WEBHOOKS_EVERY: Duration = Duration::from_secs(1);
+
+/// The webhook sender: its own supervised task, so a slow receiver never holds up messages.
+fn spawn_webhook_sender<S: Store>(app: Arc<App<S>>, poster: Arc<dyn crate::webhooks::WebhookPoster>, stop: watch::Receiver<bool>) {
+    supervise("webhook sender", move || {
+        let (app, poster, mut stop) = (app.clone(), poster.clone(), stop.clone());
+        async move {
+            while !*stop.borrow() {
+                let full = match app.webhook_round(poster.as_ref(), app.now(), 50).await {
+                    Ok(posted) => posted == 50,
+                    Err(e) => {
+                        tracing::error!(error = %e, "webhook round failed; its deliveries are tried again when their lease ends");
+                        false
+                    }
+                };
+                if !full {
+                    tokio::select! {
+                        () = tokio::time::sleep(WEBHOOKS_EVERY) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+    });
 }
 
 async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchSettings, worker: &str, mut stop: watch::Receiver<bool>, recover_at_start: bool) {

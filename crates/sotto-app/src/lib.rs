@@ -28,6 +28,7 @@ mod journey_scan;
 mod journey_simulate;
 mod journeys;
 mod unsubscribe;
+pub mod webhooks;
 pub mod demo;
 mod dictionary_cache;
 mod dispatch;
@@ -304,13 +305,15 @@ pub struct App<S> {
     clock_offset: std::sync::atomic::AtomicI64,
     /// The Prometheus metrics.
     metrics: metrics::Metrics,
+    /// What carries webhook deliveries, when this process sends them.
+    webhook_poster: std::sync::OnceLock<Arc<dyn webhooks::WebhookPoster>>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default(), webhook_poster: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.
@@ -343,6 +346,11 @@ impl<S: Store> App<S> {
     /// The development sink's mailbox, for wiring the sink provider.
     pub fn mailbox(&self) -> &Arc<deliver::Mailbox> {
         &self.mailbox
+    }
+
+    /// Sends webhook deliveries from this process's dispatch worker through `poster`.
+    pub fn set_webhook_poster(&self, poster: Arc<dyn webhooks::WebhookPoster>) {
+        let _ = self.webhook_poster.set(poster);
     }
 
     /// The Prometheus metrics, for the HTTP layer to count requests.

@@ -113,6 +113,8 @@ pub mod action {
     pub const PORTAL_SIGN_OUT: &str = "portal.sign_out";
     /// A patient set their portal password.
     pub const PORTAL_PASSWORD: &str = "portal.password";
+    /// A webhook subscription was made or turned off.
+    pub const WEBHOOK_SUBSCRIPTION: &str = "webhook.subscription";
     /// A patient read the list of their secure messages (subjects) in the portal.
     pub const PORTAL_INBOX: &str = "portal.inbox";
     /// A patient confirmed an appointment or asked to reschedule it through its link.

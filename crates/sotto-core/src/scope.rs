@@ -94,6 +94,9 @@ pub enum Scope {
     /// Reading a secure message's status (never its content).
     #[serde(rename = "secure_messages:read")]
     SecureMessagesRead,
+    /// Making, listing and turning off webhook subscriptions, and reading their deliveries.
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
     /// A sandbox key: every message it queues is gated exactly as in production and then
     /// kept by the development sink, never delivered. Not part of [`Scope::ALL`]: it is a
     /// key's nature, given only when asked for.
@@ -103,7 +106,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 29] = [
+    pub const ALL: [Scope; 30] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -133,6 +136,7 @@ impl Scope {
         Scope::MetricsRead,
         Scope::SecureMessagesWrite,
         Scope::SecureMessagesRead,
+        Scope::WebhooksManage,
     ];
 
     /// The wire name, such as `events:write`.
@@ -167,6 +171,7 @@ impl Scope {
             Scope::MetricsRead => "metrics:read",
             Scope::SecureMessagesWrite => "secure_messages:write",
             Scope::SecureMessagesRead => "secure_messages:read",
+            Scope::WebhooksManage => "webhooks:manage",
             Scope::Sandbox => "sandbox",
         }
     }

@@ -9,6 +9,7 @@ mod push;
 mod smtp;
 mod smtp_pool;
 mod twilio;
+mod webhook;
 
 pub use apns::{ApnsProvider, ApnsSettings};
 pub use fcm::{FcmProvider, FcmSettings, PushConfigError};
@@ -16,6 +17,7 @@ pub use jwt::KeyError;
 pub use push::PushProvider;
 pub use smtp::{DkimAlgorithm, DkimSettings, SmtpConfigError, SmtpProvider, SmtpSecurity, SmtpSettings};
 pub use twilio::{TwilioConfigError, TwilioProvider, TwilioSettings};
+pub use webhook::HttpWebhookPoster;
 
 /// Makes ring the process's TLS crypto provider for HTTP clients, once.
 pub(crate) fn install_crypto_provider() {

@@ -20,6 +20,7 @@ mod routes;
 mod segment_routes;
 mod server;
 mod template_routes;
+mod webhook_routes;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -131,6 +132,9 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/dev/mailbox.json", get(message_routes::mailbox_json::<S>))
         .route("/v1/patients/{external_id}/secure-messages", post(message_routes::create_secure_message::<S>))
         .route("/v1/secure-messages/{id}", get(message_routes::secure_message::<S>))
+        .route("/v1/webhooks", get(webhook_routes::list::<S>).post(webhook_routes::create::<S>))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhook_routes::disable::<S>))
+        .route("/v1/webhooks/{id}/deliveries", get(webhook_routes::deliveries::<S>))
         .route("/hl7/v2", post(hl7_routes::message::<S>))
         .route("/portal", get(portal_routes::home::<S>))
         .route("/portal/portal.css", get(portal_routes::stylesheet))

@@ -14,6 +14,7 @@ mod sql;
 mod template_records;
 pub mod testing;
 mod verify;
+mod webhook_records;
 
 use std::future::Future;
 
@@ -28,6 +29,7 @@ pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrit
 pub use sql::{Backend, DatabaseUrl, SqlStore};
 pub use template_records::{Review, TemplateRow, TemplateVersionRow};
 pub use verify::verify_audit_chain;
+pub use webhook_records::{DeliveryEnd, DeliveryRow, DueDelivery, SubscriptionRow, WebhookStore};
 
 use sotto_core::audit::{AuditEvent, AuditRecord};
 use sotto_core::dictionary::FieldSpec;
@@ -344,6 +346,6 @@ pub trait CampaignStore {
 }
 
 /// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + Clone + Send + Sync + 'static {}
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + WebhookStore + Clone + Send + Sync + 'static {}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + Clone + Send + Sync + 'static {}
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + WebhookStore + Clone + Send + Sync + 'static {}

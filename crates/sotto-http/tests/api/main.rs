@@ -30,4 +30,5 @@ mod portal;
 mod segment_library;
 mod segments;
 mod templates;
+mod webhooks;
 mod support;

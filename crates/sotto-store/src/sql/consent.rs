@@ -8,6 +8,8 @@ use sotto_core::audit::{AuditEvent, Outcome, action};
 
 use super::bulk::insert_rows;
 use super::SqlStore;
+use super::webhooks::{Fact, queue};
+use serde_json::json;
 use crate::{AuditContext, AuthorizationRow, ConsentRow, ConsentStore, DecisionRow, RevokeOutcome, SendRow, StoreResult};
 
 pub(super) fn consent_from_row(r: &AnyRow) -> Result<ConsentRow, sqlx::Error> {
@@ -95,6 +97,11 @@ impl SqlStore {
             })
             .collect();
         events.extend(audit);
+        let facts: Vec<Fact> = rows
+            .iter()
+            .map(|r| Fact { kind: "consent.changed", data: json!({"patient": r.external_id, "channel": r.channel, "topic": r.topic, "status": r.status, "source": r.source}) })
+            .collect();
+        queue(tx, &facts, ctx.at_micros).await?;
         head.append(tx, &events).await
     }
 }
@@ -208,6 +215,10 @@ impl ConsentStore for SqlStore {
         .await?
         .rows_affected()
             == 1;
+        if inserted {
+            let fact = Fact { kind: "authorization.revoked", data: json!({"patient": external_id, "authorization_id": id, "source": source}) };
+            queue(&mut tx, &[fact], ctx.at_micros).await?;
+        }
         let outcome = if inserted { RevokeOutcome::Revoked } else { RevokeOutcome::AlreadyRevoked };
         let text = if inserted { "success" } else { "duplicate" };
         let object = format!("patient:{}/authorization:{id}", self.chain_key.patient_ref(external_id));

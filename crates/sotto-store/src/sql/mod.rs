@@ -17,6 +17,7 @@ mod portal;
 mod segments;
 mod send_rates;
 mod templates;
+mod webhooks;
 
 use std::fmt;
 use std::str::FromStr;

@@ -11,6 +11,8 @@ use sotto_core::audit::{Outcome, action};
 use super::gate_inputs::{placeholders, read_inputs};
 use super::outbox_rows::{COLUMN_COUNT, COLUMNS, bind_row, insert_messages, object, outbox_from_row};
 use super::SqlStore;
+use super::webhooks::{Fact, queue};
+use serde_json::json;
 use crate::{AuditContext, ClaimScope, DecisionRow, Decided, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, OutboxStore, StoreResult, Verdict};
 
 impl OutboxStore for SqlStore {
@@ -108,6 +110,7 @@ impl OutboxStore for SqlStore {
             return Err(crate::StoreError::Aborted("the decider answered a different number of verdicts than claims".into()));
         }
         let mut decisions = Vec::with_capacity(held.len());
+        let mut facts = Vec::new();
         for (claim, verdict) in held.iter().zip(&verdicts) {
             let patient = self.chain_key.patient_ref(&claim.external_id);
             let (name, reasons) = match verdict {
@@ -157,12 +160,14 @@ impl OutboxStore for SqlStore {
                         .bind(claim.id.as_str())
                         .execute(&mut *tx)
                         .await?;
+                    facts.push(Fact { kind: "message.denied", data: json!({"message_id": claim.id, "channel": claim.channel, "status": "denied", "reasons": reasons.split_whitespace().collect::<Vec<_>>()}) });
                     ("deny", reasons.clone())
                 }
             };
             decisions.push(DecisionRow { decided_at: now, patient, channel: claim.channel.clone(), purpose: claim.purpose.clone(), decision: name.into(), reasons });
         }
         self.insert_decisions(&mut tx, &mut head, &decisions, ctx).await?;
+        queue(&mut tx, &facts, now).await?;
         head.commit(tx).await?;
         Ok((held.into_iter().zip(verdicts).collect(), inputs))
     }
@@ -173,6 +178,7 @@ impl OutboxStore for SqlStore {
         }
         let (mut tx, mut head) = self.begin_write().await?;
         let mut events = Vec::with_capacity(results.len());
+        let mut facts = Vec::new();
         for (id, finish) in results {
             const HELD: &str = "WHERE id = $1 AND state = 'sending' AND claimed_by = $2 RETURNING external_id, channel, purpose, template_version";
             const FREE: &str = "attempts = attempts + 1, claimed_by = NULL, lease_until = NULL, updated_at = $5";
@@ -217,6 +223,14 @@ impl OutboxStore for SqlStore {
             if release {
                 sqlx::query("DELETE FROM sends WHERE outbox_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
             }
+            let channel: String = row.try_get("channel")?;
+            let fact = match finish {
+                Finish::Sent { .. } => Some(("message.sent", json!({"message_id": id, "channel": channel, "status": "sent"}))),
+                Finish::Failed { error } | Finish::Dead { error } => Some(("message.failed", json!({"message_id": id, "channel": channel, "status": finish.state(), "error": error}))),
+                Finish::Refused { reasons } => Some(("message.denied", json!({"message_id": id, "channel": channel, "status": "denied", "reasons": reasons.split_whitespace().collect::<Vec<_>>()}))),
+                Finish::Retry { .. } | Finish::Uncertain { .. } => None,
+            };
+            facts.extend(fact.map(|(kind, data)| Fact { kind, data }));
             let (act, outcome) = match finish {
                 Finish::Sent { provider, .. } => {
                     let version: Option<i64> = row.try_get("template_version")?;
@@ -227,6 +241,7 @@ impl OutboxStore for SqlStore {
             };
             events.push(ctx.event(act, object(self, id, &external_id), &outcome));
         }
+        queue(&mut tx, &facts, now).await?;
         head.append(&mut tx, &events).await?;
         head.commit(tx).await
     }
@@ -308,6 +323,8 @@ impl OutboxStore for SqlStore {
             Some(e) => format!("{state}:{e}"),
             None => state.to_owned(),
         };
+        let fact = Fact { kind: if state == "delivered" { "message.delivered" } else if state == "bounced" { "message.bounced" } else { "message.failed" }, data: json!({"message_id": id, "channel": channel, "status": state, "error": error}) };
+        queue(&mut tx, &[fact], now).await?;
         head.append(&mut tx, &[ctx.event(action::MESSAGE_OUTCOME, object(self, &id, &external_id), &outcome)]).await?;
         head.commit(tx).await?;
         Ok(Some((external_id, channel)))
