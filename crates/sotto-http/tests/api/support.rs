@@ -117,7 +117,7 @@ pub fn python() -> Option<std::path::PathBuf> {
 /// Every value of every table, as text (bytes read as UTF-8 where they are), for scans that
 /// prove something was never stored.
 pub async fn database_text(t: &TestApp) -> String {
-    use sqlx::{Column, Row};
+    use sqlx::Row;
     let pool = t.store().pool();
     let tables: Vec<String> = match sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'").fetch_all(pool).await {
         Ok(names) => names,
