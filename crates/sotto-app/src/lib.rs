@@ -34,6 +34,7 @@ mod dictionary_cache;
 mod dispatch;
 mod error;
 mod failover;
+pub mod fhir;
 mod ingest;
 mod library;
 mod merge;
@@ -122,6 +123,8 @@ pub struct AppSettings {
     pub portal: PortalSettings,
     /// How HL7 v2 messages are read (the identifier type, service codes, the senders' zone).
     pub hl7: sotto_core::hl7::Hl7Settings,
+    /// How FHIR resources are read (the Patient identifier system, type codes).
+    pub fhir: sotto_core::fhir::FhirSettings,
 }
 
 /// The patient portal's lifetimes and limits.
@@ -211,6 +214,7 @@ impl Default for AppSettings {
             compliance: Compliance::default(),
             portal: PortalSettings::default(),
             hl7: sotto_core::hl7::Hl7Settings::default(),
+            fhir: sotto_core::fhir::FhirSettings { region: "US".into(), ..Default::default() },
         }
     }
 }

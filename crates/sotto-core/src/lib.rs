@@ -11,6 +11,7 @@ pub mod dictionary;
 pub mod disclosure;
 pub mod email_report;
 pub mod error;
+pub mod fhir;
 pub mod firewall;
 pub mod gate;
 pub mod gate_policy;

@@ -16,6 +16,7 @@ pub struct HttpWebhookPoster {
 impl HttpWebhookPoster {
     /// A poster whose posts give up after `timeout`.
     pub fn new(timeout: Duration) -> Result<Self, String> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
         Ok(Self { client })
     }

@@ -38,11 +38,11 @@ fn code_for(status: StatusCode) -> (&'static str, &'static str) {
 }
 
 /// Whether a response body is already one of Sotto's own shapes (JSON, a page, an SMS reply,
-/// an HL7 acknowledgement).
+/// an HL7 acknowledgement, a FHIR OperationOutcome).
 fn is_own_shape(response: &Response) -> bool {
     response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
         let t = t.to_ascii_lowercase();
-        t.starts_with("application/json") || t.starts_with("x-application/hl7-v2+er7") || t.starts_with("text/html") || t.starts_with("text/xml") || t.starts_with("application/xml")
+        t.starts_with("application/json") || t.starts_with("application/fhir+json") || t.starts_with("x-application/hl7-v2+er7") || t.starts_with("text/html") || t.starts_with("text/xml") || t.starts_with("application/xml")
     })
 }
 

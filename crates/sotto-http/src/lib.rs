@@ -7,6 +7,7 @@ mod metrics_routes;
 mod consent_routes;
 mod error;
 mod extract;
+mod fhir_routes;
 mod hygiene;
 mod hl7_routes;
 mod message_routes;
@@ -135,6 +136,10 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/webhooks", get(webhook_routes::list::<S>).post(webhook_routes::create::<S>))
         .route("/v1/webhooks/{id}", axum::routing::delete(webhook_routes::disable::<S>))
         .route("/v1/webhooks/{id}/deliveries", get(webhook_routes::deliveries::<S>))
+        .route("/fhir", post(fhir_routes::bundle::<S>))
+        .route("/fhir/Patient", post(fhir_routes::create_patient::<S>))
+        .route("/fhir/Appointment", post(fhir_routes::create_appointment::<S>))
+        .route("/fhir/Appointment/{id}", axum::routing::put(fhir_routes::update_appointment::<S>))
         .route("/hl7/v2", post(hl7_routes::message::<S>))
         .route("/portal", get(portal_routes::home::<S>))
         .route("/portal/portal.css", get(portal_routes::stylesheet))

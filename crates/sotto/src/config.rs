@@ -94,6 +94,7 @@ struct FileConfig {
     portal_configured: Option<bool>,
     portal: Option<crate::portal_config::PortalFile>,
     hl7: Option<crate::hl7_config::Hl7File>,
+    fhir: Option<crate::fhir_config::FhirFile>,
     campaign_audience_cap: Option<u64>,
     campaign_second_approval_above: Option<u64>,
 }
@@ -149,6 +150,8 @@ pub struct Settings {
     pub portal: sotto_app::PortalSettings,
     /// How HL7 v2 messages are read.
     pub hl7: sotto_core::hl7::Hl7Settings,
+    /// How FHIR resources are read.
+    pub fhir: sotto_core::fhir::FhirSettings,
 }
 
 impl Settings {
@@ -169,6 +172,7 @@ impl Settings {
             compliance: self.compliance.clone(),
             portal: self.portal.clone(),
             hl7: self.hl7.clone(),
+            fhir: self.fhir.clone(),
         }
     }
 }
@@ -340,7 +344,9 @@ impl ConfigArgs {
         };
         let portal = crate::portal_config::resolve(file.portal)?;
         let hl7 = crate::hl7_config::resolve(file.hl7, &default_region)?;
+        let fhir = crate::fhir_config::resolve(file.fhir, &default_region)?;
         Ok(Settings {
+            fhir,
             hl7,
             portal,
             compliance,

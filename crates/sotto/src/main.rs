@@ -9,6 +9,7 @@ mod demo_campaigns;
 mod import_cli;
 mod lint;
 mod serve;
+mod fhir_config;
 mod hl7_config;
 mod portal_config;
 mod provider_config;

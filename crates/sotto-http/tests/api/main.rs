@@ -11,6 +11,7 @@ mod inbound;
 mod lint;
 mod dictionary;
 mod dispatch;
+mod fhir;
 mod hl7;
 mod hygiene;
 mod ingest;

@@ -59,17 +59,18 @@ fn the_portal_works_end_to_end_in_headless_chromium_with_no_serious_accessibilit
     let tmp = tempfile::tempdir().expect("dir");
     let dir = tmp.path().join("demo");
     let address = format!("127.0.0.1:{}", free_port());
+    let log = tmp.path().join("demo.log");
     let child = Command::new(env!("CARGO_BIN_EXE_sotto"))
         .args(["demo", "--data-dir", dir.to_str().expect("utf8"), "--patients", "40", "--listen", &address])
         .env_remove("SOTTO_DATABASE_URL")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("start the demo");
     let _demo = Demo(child);
     let started = Instant::now();
     while !answers(&address) {
-        assert!(started.elapsed() < Duration::from_secs(120), "the demo did not start");
+        assert!(started.elapsed() < Duration::from_secs(120), "the demo did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         std::thread::sleep(Duration::from_millis(200));
     }
     let key = std::fs::read_to_string(dir.join("demo-api-key")).expect("the demo's key");
