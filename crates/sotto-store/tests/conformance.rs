@@ -244,7 +244,8 @@ async fn template_versions_move_through_review_once_and_never_by_their_author() 
         let versions = s.template_versions("tpl_1").await.expect("versions");
         assert_eq!(versions.iter().map(|v| v.status.as_str()).collect::<Vec<_>>(), ["draft", "approved"]);
         assert_eq!((versions[1].submitted_at, versions[1].reviewer.as_deref(), versions[1].reviewed_at), (Some(6), Some("key:reviewer"), Some(8)));
-        assert_eq!(s.templates().await.expect("list").len(), 1);
+        // Beside the migrations' own rows for Sotto's built-in code messages (`sotto_…`).
+        assert_eq!(s.templates().await.expect("list").iter().filter(|t| !t.id.starts_with("sotto_")).count(), 1);
         assert!(verify_audit_chain(s, &t.master.chain_key(), &[], |_| ()).await.expect("read").is_ok(), "the chain verifies");
     })
     .await;
