@@ -125,6 +125,8 @@ pub struct AppSettings {
     pub hl7: sotto_core::hl7::Hl7Settings,
     /// How FHIR resources are read (the Patient identifier system, type codes).
     pub fhir: sotto_core::fhir::FhirSettings,
+    /// Whether webhooks may post to this machine (development and tests only).
+    pub webhooks_allow_loopback: bool,
 }
 
 /// The patient portal's lifetimes and limits.
@@ -146,6 +148,8 @@ pub struct PortalSettings {
     pub sign_in_window: jiff::SignedDuration,
     /// The topics the preference center offers.
     pub topics: Vec<String>,
+    /// The categories a secure message may carry (codes, stored in the clear).
+    pub categories: Vec<String>,
 }
 
 impl Default for PortalSettings {
@@ -159,6 +163,7 @@ impl Default for PortalSettings {
             sign_in_attempts: 5,
             sign_in_window: jiff::SignedDuration::from_mins(15),
             topics: vec!["newsletter".into(), "events".into(), "offers".into()],
+            categories: ["results", "appointments", "billing", "forms", "care_team", "general"].map(String::from).to_vec(),
         }
     }
 }
@@ -215,6 +220,7 @@ impl Default for AppSettings {
             portal: PortalSettings::default(),
             hl7: sotto_core::hl7::Hl7Settings::default(),
             fhir: sotto_core::fhir::FhirSettings { region: "US".into(), ..Default::default() },
+            webhooks_allow_loopback: false,
         }
     }
 }

@@ -84,6 +84,18 @@ pub(crate) fn page_language(tag: Option<&str>) -> &'static str {
     }
 }
 
+/// Lowercase hex of bytes.
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Argon2id checks (19 MiB each) run at most this many at a time in the process, so a flood of
+/// sign-ins cannot exhaust memory.
+fn password_checks() -> &'static tokio::sync::Semaphore {
+    static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+    &CHECKS
+}
+
 /// Compares two secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -251,22 +263,33 @@ impl<S: Store> App<S> {
         }
     }
 
-    /// Signs in with an email address or mobile number and a password. Every failure, for an
-    /// account that exists or not, counts under the keyed hash of the name typed, and costs
-    /// one Argon2id check.
+    /// Signs in with an email address or mobile number and a password. Every attempt counts
+    /// first (one statement, so parallel guesses cannot slip past the limit) under the keyed
+    /// hash of the address or number as Sotto reads it (so other spellings of one number share
+    /// a count), whether or not an account exists; a sign-in that works clears the count. Each
+    /// costs one Argon2id check, a few at a time across the process; refusals are audited.
     pub async fn portal_sign_in(&self, name: &str, password: &str, pctx: &PortalCtx) -> Result<SignIn, AppError> {
         let settings = &self.settings.portal;
         let name = name.trim().to_lowercase();
-        let throttle = self.keyring.blind_index("portal sign-in", &name);
-        let since = micros(pctx.now - settings.sign_in_window);
-        if self.store.sign_in_failures(&throttle, since).await? >= settings.sign_in_attempts {
-            return Ok(SignIn::Throttled);
-        }
         let index = if name.contains('@') {
             EmailAddress::parse("name", &name).ok().map(|e| (IndexKind::Email, self.keyring.blind_index("email", &e.lookup_key())))
         } else {
             PhoneE164::parse("name", &name, &self.settings.default_region).ok().map(|p| (IndexKind::Phone, self.keyring.blind_index("phone", p.expose())))
         };
+        let throttle = match &index {
+            Some((_, key)) => self.keyring.blind_index("portal sign-in", &hex_of(key)),
+            None => self.keyring.blind_index("portal sign-in text", &name),
+        };
+        let since = micros(pctx.now - settings.sign_in_window);
+        let attempts = self.store.count_sign_in_attempt(&throttle, micros(pctx.now), since).await?;
+        let refusal = |outcome: &str| {
+            let ctx = AuditContext { actor: "patient:unknown".into(), request_id: pctx.request_id.clone(), source_ip: pctx.source_ip.clone(), at_micros: micros(pctx.now) };
+            ctx.event(sotto_core::audit::action::PORTAL_SIGN_IN, format!("portal:sign_in/{}", &hex_of(&throttle)[..16]), outcome)
+        };
+        if attempts > settings.sign_in_attempts {
+            self.store.append_audit(vec![refusal("rejected:throttled")]).await?;
+            return Ok(SignIn::Throttled);
+        }
         let candidates = match index {
             Some((kind, index)) => self.store.patients_by_index(kind, &index).await?,
             None => Vec::new(),
@@ -277,16 +300,20 @@ impl<S: Store> App<S> {
                 accounts.push((id, hash));
             }
         }
-        if accounts.is_empty() {
-            accounts.push((String::new(), decoy_hash().to_owned()));
-        }
         let password = password.to_owned();
-        let found = tokio::task::spawn_blocking(move || accounts.into_iter().find(|(_, hash)| verify_password(&password, hash)).map(|(id, _)| id))
-            .await
-            .map_err(|_| AppError::Internal("password check ended abnormally"))?
-            .filter(|id| !id.is_empty());
+        let _permit = password_checks().acquire().await.map_err(|_| AppError::Internal("password checks closed"))?;
+        let found = tokio::task::spawn_blocking(move || {
+            if accounts.is_empty() {
+                // As long as a real check, so the answer's timing says nothing.
+                let _ = verify_password(&password, decoy_hash());
+                return None;
+            }
+            accounts.into_iter().find(|(_, hash)| verify_password(&password, hash)).map(|(id, _)| id)
+        })
+        .await
+        .map_err(|_| AppError::Internal("password check ended abnormally"))?;
         let Some(external_id) = found else {
-            self.store.count_sign_in_failure(&throttle, micros(pctx.now), since).await?;
+            self.store.append_audit(vec![refusal("rejected:wrong_name_or_password")]).await?;
             return Ok(SignIn::Refused);
         };
         self.store.clear_sign_in_failures(&throttle).await?;
@@ -295,8 +322,9 @@ impl<S: Store> App<S> {
         Ok(SignIn::Signed(cookie))
     }
 
-    /// Sets the signed-in patient's password; answers the rule it breaks, if any.
-    pub async fn portal_set_password(&self, session: &PortalSession, password: &str, confirm: &str, pctx: &PortalCtx) -> Result<Option<&'static str>, AppError> {
+    /// Sets the signed-in patient's password; answers the rule it breaks, if any. Changing an
+    /// existing password needs the current one, and ends every other session of the patient.
+    pub async fn portal_set_password(&self, session: &PortalSession, current: Option<&str>, password: &str, confirm: &str, pctx: &PortalCtx) -> Result<Option<&'static str>, AppError> {
         let length = password.chars().count();
         if !(12..=128).contains(&length) {
             return Ok(Some("password_length"));
@@ -304,10 +332,27 @@ impl<S: Store> App<S> {
         if password != confirm {
             return Ok(Some("password_mismatch"));
         }
-        let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Internal("password hashing ended abnormally"))?;
+        let existing = self.store.portal_password(&session.external_id).await?;
+        let (password, current) = (password.to_owned(), current.unwrap_or_default().to_owned());
+        let _permit = password_checks().acquire().await.map_err(|_| AppError::Internal("password checks closed"))?;
+        let had = existing.is_some();
+        let hash = tokio::task::spawn_blocking(move || match existing {
+            Some(stored) if !verify_password(&current, &stored) => None,
+            _ => Some(hash_password(&password)),
+        })
+        .await
+        .map_err(|_| AppError::Internal("password hashing ended abnormally"))?;
+        let Some(hash) = hash else { return Ok(Some("password_current")) };
         self.store.set_portal_password(&session.external_id, &hash, micros(pctx.now), &self.patient_audit(pctx, &session.external_id)).await?;
+        if had {
+            self.store.end_other_sessions(&session.external_id, &digest(&session.cookie), micros(pctx.now)).await?;
+        }
         Ok(None)
+    }
+
+    /// Whether the signed-in patient has a password already (changing it needs the current one).
+    pub async fn portal_has_password(&self, session: &PortalSession) -> Result<bool, AppError> {
+        Ok(self.store.portal_password(&session.external_id).await?.is_some())
     }
 
     /// Ends a session.

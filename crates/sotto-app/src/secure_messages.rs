@@ -84,7 +84,7 @@ impl<S: Store> App<S> {
         crate::only_fields(body, FIELDS, "", "a secure message")?;
         crate::only_fields(body.get("nudge").unwrap_or(&Value::Null), &["channels", "template_id"], "nudge", "a nudge")?;
         let id = self.existing_patient(external_id).await?;
-        let parsed = parse_request(body, ctx.now)?;
+        let parsed = parse_request(body, ctx.now, &self.settings.portal.categories)?;
         let record = self.store.patient(id.as_str()).await?.ok_or(AppError::NotFound("patient"))?;
         let (_, verified) = contact_channels(&self.keyring, &record)?;
         let Some(channel) = parsed.channels.iter().copied().find(|c| verified.contains(c)) else {
@@ -182,7 +182,7 @@ impl Request {
     }
 }
 
-fn parse_request(body: &Value, now: Timestamp) -> Result<Request, AppError> {
+fn parse_request(body: &Value, now: Timestamp, categories: &[String]) -> Result<Request, AppError> {
     let mut errors = Vec::new();
     let mut text = |field: &'static str, max: usize| match body.get(field).and_then(Value::as_str).map(str::trim) {
         Some(t) if !t.is_empty() && t.chars().count() <= max => t.to_owned(),
@@ -198,9 +198,10 @@ fn parse_request(body: &Value, now: Timestamp) -> Result<Request, AppError> {
     let (subject, text_body) = (text("subject", MAX_SUBJECT), text("body", MAX_BODY));
     let category = match body.get("category") {
         None | Some(Value::Null) => None,
-        Some(Value::String(c)) if !c.is_empty() && c.len() <= 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => Some(c.clone()),
+        // Only the deployment's own codes: a category is kept in the clear and shown in statuses.
+        Some(Value::String(c)) if categories.contains(c) => Some(c.clone()),
         Some(_) => {
-            errors.push(FieldError::new("invalid_category", "category", "category must be a code of lowercase letters and underscores (such as results or billing)"));
+            errors.push(FieldError::new("unknown_category", "category", format!("category must be one of {}", categories.join(", "))));
             None
         }
     };

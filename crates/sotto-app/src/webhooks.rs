@@ -36,21 +36,36 @@ fn backoff(attempt: i64) -> SignedDuration {
     SignedDuration::from_secs((30i64 << attempt.clamp(1, 8).saturating_sub(1)).min(3_600))
 }
 
-/// A URL a subscription may post to: HTTPS, or HTTP to this machine only; no credentials.
-fn check_url(raw: &str) -> Result<String, FieldError> {
-    let bad = || FieldError::new("invalid_url", "url", "url must be an https:// address (http:// only to localhost), without credentials");
+/// Whether an address is this machine's, a private network's or link-local (cloud metadata).
+fn internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.to_ipv4_mapped().is_some_and(|v4| internal(v4.into())),
+    }
+}
+
+/// A URL a subscription may post to: HTTPS to a public host, without credentials; HTTP or
+/// HTTPS to this machine only where the deployment allows it (development).
+fn check_url(raw: &str, allow_loopback: bool) -> Result<String, FieldError> {
+    let bad = || FieldError::new("invalid_url", "url", "url must be an https:// address of a public host, without credentials (this machine only where webhooks_allow_loopback is set)");
     let (scheme, rest) = raw.split_once("://").ok_or_else(bad)?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-    let local = ["localhost", "127.0.0.1", "[::1]"].contains(&host);
     if authority.is_empty() || authority.contains('@') || raw.len() > 2_000 || raw.chars().any(char::is_whitespace) {
         return Err(bad());
     }
-    match scheme {
-        "https" => Ok(raw.to_owned()),
-        "http" if local => Ok(raw.to_owned()),
-        _ => Err(bad()),
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    let local = host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback());
+    if local {
+        return if allow_loopback && (scheme == "http" || scheme == "https") { Ok(raw.to_owned()) } else { Err(bad()) };
     }
+    if ip.is_some_and(internal) || host.ends_with(".internal") || host.ends_with(".local") {
+        return Err(bad());
+    }
+    if scheme == "https" { Ok(raw.to_owned()) } else { Err(bad()) }
 }
 
 fn view(row: &SubscriptionRow) -> Value {
@@ -63,7 +78,7 @@ impl<S: Store> App<S> {
         self.require(ctx, Scope::WebhooksManage, "webhooks").await?;
         crate::only_fields(body, &["url", "events"], "", "a webhook subscription")?;
         let mut errors = Vec::new();
-        let url = check_url(body.get("url").and_then(Value::as_str).unwrap_or_default()).map_err(|e| errors.push(e)).ok();
+        let url = check_url(body.get("url").and_then(Value::as_str).unwrap_or_default(), self.settings.webhooks_allow_loopback).map_err(|e| errors.push(e)).ok();
         let events: Vec<String> = match body.get("events").and_then(Value::as_array) {
             Some(list) if !list.is_empty() => list
                 .iter()
@@ -129,14 +144,16 @@ impl<S: Store> App<S> {
 
     /// One sender round: posts what is due (at most `limit`), answers how many were posted.
     pub async fn webhook_round(&self, poster: &dyn WebhookPoster, now: Timestamp, limit: i64) -> Result<usize, AppError> {
-        let due = self.store.claim_deliveries(micros(now), micros(now + SignedDuration::from_mins(2)), limit).await?;
+        // Posts go one at a time, each bounded by the poster's timeout: the lease covers the round.
+        let due = self.store.claim_deliveries(micros(now), micros(now + SignedDuration::from_mins(15)), limit).await?;
         let posts = due.iter().map(|d| async move {
             let end = match self.keyring.open_token(SECRET_PURPOSE, &d.sealed_secret) {
                 Ok(secret) => {
                     let secret = Secret::new(String::from_utf8_lossy(&secret).into_owned());
                     let headers = vec![
                         ("content-type", "application/json".to_owned()),
-                        ("sotto-signature", sign_event(&secret, now.as_second(), d.delivery.payload.as_bytes())),
+                        // Signed as it leaves, so a receiver's replay window holds however long the round.
+                        ("sotto-signature", sign_event(&secret, Timestamp::now().as_second(), d.delivery.payload.as_bytes())),
                         ("sotto-event", d.delivery.event_type.clone()),
                         ("sotto-delivery", d.delivery.id.clone()),
                     ];
@@ -175,4 +192,32 @@ async fn in_turn<F: Future<Output = (String, DeliveryEnd)>>(futures: impl Iterat
         out.push(f.await);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn a_webhook_url_is_https_to_a_public_host_and_this_machine_only_where_allowed() {
+        assert!(check_url("https://ehr.example.org/hooks", false).is_ok());
+        for refused in [
+            "http://ehr.example.org/hooks",
+            "https://user:pw@ehr.example.org/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.8/hook",
+            "https://192.168.1.20/hook",
+            "https://[fd00::1]/hook",
+            "https://[::ffff:10.0.0.1]/hook",
+            "https://metadata.internal/",
+            "http://localhost:8080/hook",
+            "https://127.0.0.1/hook",
+            "ftp://ehr.example.org/",
+        ] {
+            assert!(check_url(refused, false).is_err(), "{refused}");
+        }
+        assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok(), "development may post to this machine");
+        assert!(check_url("http://[::1]/hook", true).is_ok());
+        assert!(check_url("https://10.0.0.8/hook", true).is_err(), "never to a private network");
+    }
 }

@@ -276,8 +276,9 @@ pub(crate) fn message_id(raw: Option<&str>) -> Option<String> {
     raw.filter(|m| m.len() == 19 && m.starts_with("sm_") && m[3..].bytes().all(|b| b.is_ascii_hexdigit())).map(str::to_owned)
 }
 
-fn password_page<S: Store>(app: &App<S>, s: &PortalSession, next: Option<String>, status: StatusCode, error: Option<&str>) -> Response {
-    let mut p = page(app, "password.html", "password_title", s.language).with("next_id", next.unwrap_or_default());
+async fn password_page<S: Store>(app: &App<S>, s: &PortalSession, next: Option<String>, status: StatusCode, error: Option<&str>) -> Response {
+    let needs_current = app.portal_has_password(s).await.unwrap_or(true);
+    let mut p = page(app, "password.html", "password_title", s.language).with("next_id", next.unwrap_or_default()).with("needs_current", needs_current);
     (p.status, p.error, p.csrf, p.signed_in) = (status, error.map(|e| text(s.language, e)), Some(app.portal_csrf(&s.cookie)), true);
     p.render()
 }
@@ -290,7 +291,7 @@ pub(crate) struct NextQuery {
 /// The form that sets a password.
 pub(crate) async fn password_form<S: Store>(State(app): AppState<S>, v: Visit, axum::extract::Query(q): axum::extract::Query<NextQuery>) -> Response {
     match signed_in(&app, &v).await {
-        Ok(Some(s)) => password_page(&app, &s, message_id(q.next.as_deref()), StatusCode::OK, None),
+        Ok(Some(s)) => password_page(&app, &s, message_id(q.next.as_deref()), StatusCode::OK, None).await,
         Ok(None) => see_other("/portal", &[]),
         Err(e) => failure(&app, &e, v.lang),
     }
@@ -308,9 +309,9 @@ pub(crate) async fn set_password<S: Store>(State(app): AppState<S>, v: Visit, bo
         return form_expired(&app, s.language);
     }
     let next = message_id(field(&f, "next"));
-    match app.portal_set_password(&s, field(&f, "password").unwrap_or_default(), field(&f, "confirm").unwrap_or_default(), &v.pctx).await {
+    match app.portal_set_password(&s, field(&f, "current"), field(&f, "password").unwrap_or_default(), field(&f, "confirm").unwrap_or_default(), &v.pctx).await {
         Ok(None) => see_other(&next.map(|m| format!("/portal/messages/{m}")).unwrap_or_else(|| "/portal".into()), &[]),
-        Ok(Some(rule)) => password_page(&app, &s, next, StatusCode::UNPROCESSABLE_ENTITY, Some(rule)),
+        Ok(Some(rule)) => password_page(&app, &s, next, StatusCode::UNPROCESSABLE_ENTITY, Some(rule)).await,
         Err(e) => failure(&app, &e, s.language),
     }
 }

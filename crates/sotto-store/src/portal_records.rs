@@ -132,10 +132,11 @@ pub trait PortalStore {
     fn portal_password(&self, external_id: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
     /// Sets a patient's password hash (audited).
     fn set_portal_password(&self, external_id: &str, hash: &str, now: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Failed sign-ins under a key since `since` (µs).
-    fn sign_in_failures(&self, key_hash: &[u8], since: i64) -> impl Future<Output = StoreResult<i64>> + Send;
-    /// Counts a failed sign-in under a key; a window older than `since` starts again.
-    fn count_sign_in_failure(&self, key_hash: &[u8], now: i64, since: i64) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Counts a sign-in attempt under a key and answers the attempts in the window (one
+    /// statement); a window that began before `since` starts again.
+    fn count_sign_in_attempt(&self, key_hash: &[u8], now: i64, since: i64) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Ends every live session of a patient but one (after a password change).
+    fn end_other_sessions(&self, external_id: &str, keep: &[u8], now: i64) -> impl Future<Output = StoreResult<()>> + Send;
     /// Forgets the failures under a key (after a sign-in that worked).
     fn clear_sign_in_failures(&self, key_hash: &[u8]) -> impl Future<Output = StoreResult<()>> + Send;
     /// Records that the patient viewed a secure message (audited every time; read once).

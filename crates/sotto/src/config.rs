@@ -95,6 +95,7 @@ struct FileConfig {
     portal: Option<crate::portal_config::PortalFile>,
     hl7: Option<crate::hl7_config::Hl7File>,
     fhir: Option<crate::fhir_config::FhirFile>,
+    webhooks_allow_loopback: Option<bool>,
     campaign_audience_cap: Option<u64>,
     campaign_second_approval_above: Option<u64>,
 }
@@ -152,6 +153,8 @@ pub struct Settings {
     pub hl7: sotto_core::hl7::Hl7Settings,
     /// How FHIR resources are read.
     pub fhir: sotto_core::fhir::FhirSettings,
+    /// Whether webhooks may post to this machine.
+    pub webhooks_allow_loopback: bool,
 }
 
 impl Settings {
@@ -173,6 +176,7 @@ impl Settings {
             portal: self.portal.clone(),
             hl7: self.hl7.clone(),
             fhir: self.fhir.clone(),
+            webhooks_allow_loopback: self.webhooks_allow_loopback,
         }
     }
 }
@@ -345,7 +349,12 @@ impl ConfigArgs {
         let portal = crate::portal_config::resolve(file.portal)?;
         let hl7 = crate::hl7_config::resolve(file.hl7, &default_region)?;
         let fhir = crate::fhir_config::resolve(file.fhir, &default_region)?;
+        let webhooks_allow_loopback = file.webhooks_allow_loopback.unwrap_or(false);
+        if webhooks_allow_loopback && production {
+            bail!("webhooks_allow_loopback is for development: in production a webhook may only post to a public https:// host; remove it");
+        }
         Ok(Settings {
+            webhooks_allow_loopback,
             fhir,
             hl7,
             portal,

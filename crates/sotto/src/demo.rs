@@ -144,7 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// the checklist finds a risk assessment and training from two months ago.
 fn demo_settings(listen: std::net::SocketAddr) -> AppSettings {
     let sink = ProviderSpec { name: "development sink (nothing leaves this machine)".into(), kind: ProviderKind::Sink, baa_signed: "2026-01-01".parse().ok(), baa_expires: None, rate_per_second: None, backup: None };
-    let mut settings = AppSettings { public_url: format!("http://{listen}"), dev_mailbox: true, ..AppSettings::default() };
+    let mut settings = AppSettings { public_url: format!("http://{listen}"), dev_mailbox: true, webhooks_allow_loopback: true, ..AppSettings::default() };
     settings.providers = [Channel::Email, Channel::Sms].into_iter().map(|c| (c, sink.clone())).collect();
     settings.providers.insert(Channel::Push, ProviderSpec { name: "development sink for push (no BAA, like FCM and APNs)".into(), baa_signed: None, ..sink });
     let two_months_ago = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().saturating_sub(jiff::Span::new().months(2));

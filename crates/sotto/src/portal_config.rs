@@ -1,5 +1,6 @@
-//! The `[portal]` table: the patient portal's session and link lifetimes and the topics its
-//! preference center offers, checked at start with errors that name the setting.
+//! The `[portal]` table: the patient portal's session and link lifetimes, the topics its
+//! preference center offers and the categories of secure messages, checked at start with
+//! errors that name the setting.
 
 use anyhow::bail;
 use jiff::SignedDuration;
@@ -14,6 +15,7 @@ pub struct PortalFile {
     link_days: Option<i64>,
     code_minutes: Option<i64>,
     topics: Option<Vec<String>>,
+    categories: Option<Vec<String>>,
 }
 
 /// The portal's settings from `[portal]`, defaults where it is silent.
@@ -39,5 +41,14 @@ pub fn resolve(file: Option<PortalFile>) -> anyhow::Result<sotto_app::PortalSett
             bail!("{}", e.message);
         }
     }
-    Ok(sotto_app::PortalSettings { idle_timeout: idle, session_lifetime: session, link_lifetime: link, code_lifetime: code, topics, ..defaults })
+    let categories = file.categories.unwrap_or(defaults.categories.clone());
+    if categories.is_empty() || categories.iter().any(|c| c.is_empty() || c.len() > 40 || !c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')) {
+        bail!("[portal] categories must be codes of lowercase letters and underscores, such as [\"results\", \"billing\"]");
+    }
+    for (i, category) in categories.iter().enumerate() {
+        if sotto_core::health_terms::find(&category.replace('_', " ")).is_some() {
+            bail!("[portal] categories[{i}] reveals health information; categories are stored in the clear: use a neutral code");
+        }
+    }
+    Ok(sotto_app::PortalSettings { idle_timeout: idle, session_lifetime: session, link_lifetime: link, code_lifetime: code, topics, categories, ..defaults })
 }

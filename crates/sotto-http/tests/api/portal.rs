@@ -171,6 +171,17 @@ async fn a_secure_message_is_read_only_in_the_portal_after_a_one_time_code_and_e
         assert_eq!((code, to.as_str()), (303, "/portal"));
         let (_, inbox) = later.get(&t, "/portal").await;
         assert!(inbox.contains("Your potassium result"), "{inbox}");
+        // Changing the password needs the current one, and ends every other session.
+        let (_, page) = later.get(&t, "/portal/password").await;
+        assert!(page.contains("name=\"current\""), "{page}");
+        let token = csrf(&page);
+        let (code, _) = later.post(&t, "/portal/password", &[("csrf", &token), ("password", "green lantern evening"), ("confirm", "green lantern evening")]).await;
+        assert_eq!(code, 422, "without the current password");
+        let (code, _) = later.post(&t, "/portal/password", &[("csrf", &token), ("current", "blue kettle morning"), ("password", "green lantern evening"), ("confirm", "green lantern evening")]).await;
+        assert_eq!(code, 303);
+        assert_eq!(later.get(&t, "/portal").await.0, 200);
+        let (_, first) = b.get(&t, "/portal").await;
+        assert!(first.contains("action=\"/portal/sign-in\""), "the other session ended: {first}");
     }
 }
 
@@ -284,6 +295,12 @@ async fn sign_in_answers_alike_whether_or_not_the_account_exists_and_throttles_a
         let (code, page) = b.post(&t, "/portal/sign-in", &[("csrf", &token), ("name", "nobody@example.org"), ("password", "again")]).await;
         assert_eq!(code, 429, "{page}");
         assert_eq!(b.post(&t, "/portal/sign-in", &[("name", "ana@example.org"), ("password", "x")]).await.0, 403, "no CSRF token");
+        // Other spellings of one number share its count.
+        let spellings = ["(312) 253-0142", "312-253-0142", "+1 312 253 0142", "3122530142", "+13122530142"];
+        for spelling in spellings {
+            assert_eq!(b.post(&t, "/portal/sign-in", &[("csrf", &token), ("name", spelling), ("password", "guess")]).await.0, 401, "{spelling}");
+        }
+        assert_eq!(b.post(&t, "/portal/sign-in", &[("csrf", &token), ("name", "312.253.0142"), ("password", "guess")]).await.0, 429);
     }
 }
 

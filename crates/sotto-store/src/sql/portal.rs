@@ -239,22 +239,23 @@ impl PortalStore for SqlStore {
         Ok(())
     }
 
-    async fn sign_in_failures(&self, key_hash: &[u8], since: i64) -> StoreResult<i64> {
-        let failures: Option<i64> = sqlx::query_scalar("SELECT failures FROM portal_throttle WHERE key_hash = $1 AND window_start > $2").bind(key_hash).bind(since).fetch_optional(&self.pool).await?;
-        Ok(failures.unwrap_or(0))
-    }
-
-    async fn count_sign_in_failure(&self, key_hash: &[u8], now: i64, since: i64) -> StoreResult<()> {
-        sqlx::query(
+    async fn count_sign_in_attempt(&self, key_hash: &[u8], now: i64, since: i64) -> StoreResult<i64> {
+        let attempts: i64 = sqlx::query_scalar(
             "INSERT INTO portal_throttle (key_hash, failures, window_start) VALUES ($1, 1, $2) ON CONFLICT (key_hash) DO UPDATE SET \
              failures = CASE WHEN portal_throttle.window_start > $3 THEN portal_throttle.failures + 1 ELSE 1 END, \
-             window_start = CASE WHEN portal_throttle.window_start > $3 THEN portal_throttle.window_start ELSE $2 END",
+             window_start = CASE WHEN portal_throttle.window_start > $3 THEN portal_throttle.window_start ELSE $2 END \
+             RETURNING failures",
         )
         .bind(key_hash)
         .bind(now)
         .bind(since)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
+        Ok(attempts)
+    }
+
+    async fn end_other_sessions(&self, external_id: &str, keep: &[u8], now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE portal_sessions SET ended_at = $3 WHERE external_id = $1 AND id_hash <> $2 AND ended_at IS NULL").bind(external_id).bind(keep).bind(now).execute(&self.pool).await?;
         Ok(())
     }
 
