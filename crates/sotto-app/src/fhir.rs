@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use sotto_core::fhir::{Issue, Mapped, map_appointment, map_patient, outcome, patient::patient_external_id};
+use sotto_core::fhir::{Issue, Mapped, map_appointment, map_consent, map_patient, outcome, patient::patient_external_id};
 use sotto_core::firewall::Firewall;
 use sotto_core::ingest::parse_call;
 use sotto_core::scope::Scope;
@@ -43,6 +43,9 @@ impl<S: Store> App<S> {
     /// updated (`PUT …/{id}`).
     pub async fn fhir_resource(&self, ctx: &RequestCtx, kind: &str, id: Option<&str>, body: &Value) -> Result<FhirAnswer, AppError> {
         self.require(ctx, Scope::EventsWrite, "fhir").await?;
+        if kind == "Consent" {
+            return self.fhir_consent(ctx, body).await;
+        }
         let generated = format!("sotto-{}", sotto_crypto::random_id(8));
         let mapped = match self.map_resource(kind, body, id, &generated, &BTreeMap::new()) {
             Ok(m) => m,
@@ -55,6 +58,25 @@ impl<S: Store> App<S> {
         let issues: Vec<Issue> = mapped.dropped.iter().map(|d| Issue::dropped(d)).collect();
         let status = if id.is_some() { 200 } else { 201 };
         Ok(FhirAnswer { status, body: outcome(&issues), location: Some(format!("{kind}/{}", mapped.id)) })
+    }
+
+    /// A Consent that ends an authorization on file: revoked at once (consent:write), so queued
+    /// marketing that needs it is denied at dispatch.
+    async fn fhir_consent(&self, ctx: &RequestCtx, body: &Value) -> Result<FhirAnswer, AppError> {
+        self.require(ctx, Scope::ConsentWrite, "fhir:consent").await?;
+        let revocation = match map_consent(body, &self.settings.fhir) {
+            Ok(r) => r,
+            Err(issues) => return Ok(refused(422, &issues)),
+        };
+        let revoke = json!({"source": "api"});
+        match self.revoke_authorization(ctx, &revocation.external_id, &revocation.authorization_id, &revoke).await {
+            Ok(_) => {
+                let issues: Vec<Issue> = revocation.dropped.iter().map(|d| Issue::dropped(d)).collect();
+                Ok(FhirAnswer { status: 200, body: outcome(&issues), location: None })
+            }
+            Err(AppError::NotFound(_)) => Ok(refused(404, &[Issue::error("not-found", "Consent.identifier", "no such authorization of this patient is on file")])),
+            Err(e) => Err(e),
+        }
     }
 
     fn map_resource(&self, kind: &str, resource: &Value, put_id: Option<&str>, generated: &str, patients: &BTreeMap<String, String>) -> Result<Mapped, Vec<Issue>> {

@@ -50,6 +50,14 @@ pub(crate) async fn create_patient<S: Store>(State(app): AppState<S>, Ctx(ctx): 
     Ok(answer(app.fhir_resource(&ctx, "Patient", None, &body).await?))
 }
 
+pub(crate) async fn consent<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, body: Body) -> Result<Response, ApiError> {
+    let body = match json_body(&body) {
+        Ok(b) => b,
+        Err(refusal) => return Ok(answer(refusal)),
+    };
+    Ok(answer(app.fhir_resource(&ctx, "Consent", None, &body).await?))
+}
+
 pub(crate) async fn create_appointment<S: Store>(State(app): AppState<S>, Ctx(ctx): Ctx, body: Body) -> Result<Response, ApiError> {
     let body = match json_body(&body) {
         Ok(b) => b,

@@ -138,6 +138,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/v1/webhooks/{id}/deliveries", get(webhook_routes::deliveries::<S>))
         .route("/fhir", post(fhir_routes::bundle::<S>))
         .route("/fhir/Patient", post(fhir_routes::create_patient::<S>))
+        .route("/fhir/Consent", post(fhir_routes::consent::<S>))
         .route("/fhir/Appointment", post(fhir_routes::create_appointment::<S>))
         .route("/fhir/Appointment/{id}", axum::routing::put(fhir_routes::update_appointment::<S>))
         .route("/hl7/v2", post(hl7_routes::message::<S>))

@@ -1,10 +1,11 @@
 //! FHIR R4 as Sotto takes it: Patient and Appointment resources (alone, or in a batch or
-//! transaction Bundle) mapped to ingestion calls. Names, telecoms, birth date and address
+//! transaction Bundle) mapped to ingestion calls, and a Consent that ends an authorization. Names, telecoms, birth date and address
 //! become sealed identifiers; coded types map to vault codes through a table, never their
 //! display text; every other element (narrative, reasons, comments, instructions, …) is
 //! dropped and named by its path. Problems are OperationOutcome issues naming an expression.
 
 pub mod appointment;
+pub mod consent;
 pub mod patient;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 pub use appointment::map_appointment;
+pub use consent::map_consent;
 pub use patient::map_patient;
 
 /// How a deployment reads FHIR resources.

@@ -145,3 +145,25 @@ async fn a_transaction_stores_all_or_nothing_and_a_batch_answers_entry_by_entry(
         assert_eq!(status, 422);
     }
 }
+
+#[tokio::test]
+async fn a_consent_ends_an_authorization_on_file_and_anything_else_is_refused_with_a_reason() {
+    for backend in sotto_store::testing::backends() {
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), settings()).await;
+        crate::consent::patient(&t, "p-1").await;
+        crate::consent::publish_form(&t).await;
+        let (_, auth) = t.post_json("/v1/patients/p-1/authorizations", &crate::consent::authorization()).await;
+        let id = auth["id"].as_str().expect("id").to_owned();
+        let consent = |status: &str, auth: &str| json!({"resourceType": "Consent", "status": status, "patient": {"reference": "Patient/p-1"}, "identifier": [{"system": "urn:sotto:authorization", "value": auth}], "scope": {"text": "marketing"}, "category": [{"text": "HIPAA authorization"}]}).to_string();
+        let (status, answer) = fhir(&t, "POST", "/fhir/Consent", &consent("active", &id)).await;
+        assert_eq!((status, answer["issue"][0]["expression"][0].as_str()), (422, Some("Consent.status")), "{answer}");
+        let (status, answer) = fhir(&t, "POST", "/fhir/Consent", &consent("inactive", "auth_0000000000000000")).await;
+        assert_eq!(status, 404, "{answer}");
+        let (status, answer) = fhir(&t, "POST", "/fhir/Consent", &consent("inactive", &id)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer.to_string().contains("Consent.scope") && !answer.to_string().contains("HIPAA authorization"), "dropped paths, never values: {answer}");
+        let (_, consents) = crate::support::read(t.get("/v1/patients/p-1/consents", &t.admin_key).send().await.expect("consents")).await;
+        let (_, eligibility) = crate::support::read(t.get("/v1/patients/p-1/eligibility?channel=email&purpose=marketing&uses_phi=true", &t.admin_key).send().await.expect("eligibility")).await;
+        assert!(eligibility["reasons"].as_array().is_some_and(|r| r.iter().any(|x| x == "authorization_revoked")), "{eligibility} {consents}");
+    }
+}
