@@ -22,6 +22,9 @@ const RECOVERY_EVERY: Duration = Duration::from_secs(15);
 /// How often the worker moves due journey runs (and reads new events into runs).
 const JOURNEYS_EVERY: Duration = Duration::from_millis(250);
 
+/// How often it deletes portal sessions, verifications and sign-in counts that are over.
+const PURGE_EVERY: Duration = Duration::from_secs(3_600);
+
 /// How often it looks for runs that segment and date triggers start.
 const SCAN_EVERY: Duration = Duration::from_secs(60);
 
@@ -125,6 +128,7 @@ async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchS
     let mut last_recovery = Instant::now();
     let mut last_journeys = Instant::now() - JOURNEYS_EVERY;
     let mut last_scan = Instant::now() - SCAN_EVERY;
+    let mut last_purge = Instant::now() - PURGE_EVERY;
     loop {
         if *stop.borrow() {
             break;
@@ -136,6 +140,12 @@ async fn run<S: Store>(app: &App<S>, providers: &Providers, settings: &DispatchS
                 Ok((requeued, uncertain)) if requeued + uncertain > 0 => tracing::warn!(requeued, uncertain, "claims whose lease ran out recovered"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "cannot recover expired claims"),
+            }
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = Instant::now();
+            if let Err(e) = app.purge_portal(app.now()).await {
+                tracing::error!(error = %e, "portal housekeeping failed; the next hour's does it");
             }
         }
         if last_scan.elapsed() >= SCAN_EVERY {

@@ -84,6 +84,20 @@ pub(crate) fn page_language(tag: Option<&str>) -> &'static str {
     }
 }
 
+/// The outbox row that carries a verification's code (Sotto's own template, urgent care).
+fn code_message(channel: Channel, verification: &VerificationRow, now: Timestamp) -> OutboxRow {
+    let template = CODE_TEMPLATES.iter().find(|(_, c)| *c == channel).map(|(t, _)| *t).unwrap_or("sotto_portal_code_sms");
+    OutboxRow {
+        channel: channel.as_str().to_owned(),
+        purpose: Purpose::Operations.as_str().to_owned(),
+        template_id: template.to_owned(),
+        uses_phi: false,
+        urgent: true,
+        context: json!({ CODE_KEY: verification.id }).to_string(),
+        ..OutboxRow::queued(format!("msg_{}", random_id(8)), verification.external_id.clone(), micros(now))
+    }
+}
+
 /// Lowercase hex of bytes.
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -176,21 +190,40 @@ impl<S: Store> App<S> {
         };
         let cookie = random_token();
         let session = self.new_session(&cookie, &row.external_id, Some(verification.id.clone()), pctx.now);
-        let template = CODE_TEMPLATES.iter().find(|(_, c)| *c == channel).map(|(t, _)| *t).unwrap_or("sotto_portal_code_sms");
-        let code = OutboxRow {
-            channel: channel.as_str().to_owned(),
-            purpose: Purpose::Operations.as_str().to_owned(),
-            template_id: template.to_owned(),
-            uses_phi: false,
-            urgent: true,
-            context: json!({ CODE_KEY: verification.id }).to_string(),
-            ..OutboxRow::queued(format!("msg_{}", random_id(8)), row.external_id.clone(), micros(pctx.now))
-        };
+        let code = code_message(channel, &verification, pctx.now);
         if !self.store.use_link(&row.id, micros(pctx.now), &verification, &session, &code, &self.patient_audit(pctx, &row.external_id)).await? {
             return Err(used());
         }
         self.outbox_notify.notify_waiters();
         Ok((cookie, channel))
+    }
+
+    /// Sends a new code to a waiting session (the old one stops working), at most three codes
+    /// for one secure message; answers whether one went.
+    pub async fn portal_resend_code(&self, session: &PortalSession, pctx: &PortalCtx) -> Result<bool, AppError> {
+        let Some(old) = &session.pending else { return Ok(false) };
+        let Some(previous) = self.store.verification(old).await? else { return Ok(false) };
+        let channel = Channel::parse("channel", &previous.channel).map_err(AppError::invalid)?;
+        let verification = VerificationRow {
+            id: format!("ver_{}", random_id(8)),
+            created_at: micros(pctx.now),
+            expires_at: micros(pctx.now + self.settings.portal.code_lifetime),
+            attempts: 0,
+            state: "pending".into(),
+            ..previous
+        };
+        let code = code_message(channel, &verification, pctx.now);
+        let sent = self.store.resend_code(&digest(&session.cookie), old, &verification, &code, 3, &self.patient_audit(pctx, &verification.external_id)).await?;
+        if sent {
+            self.outbox_notify.notify_waiters();
+        }
+        Ok(sent)
+    }
+
+    /// Deletes portal sessions and verifications over for a day and sign-in counts whose window
+    /// ended (the dispatcher does it hourly).
+    pub async fn purge_portal(&self, now: Timestamp) -> Result<u64, AppError> {
+        Ok(self.store.purge_portal(micros(now), micros(now - self.settings.portal.sign_in_window)).await?)
     }
 
     /// The channel a code goes by: the first of email and SMS, other than the nudge's, that

@@ -148,6 +148,7 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/portal/sign-out", post(portal_routes::sign_out::<S>))
         .route("/portal/t/{token}", get(portal_routes::landing::<S>).post(portal_routes::use_link::<S>))
         .route("/portal/verify", get(portal_routes::verify_form::<S>).post(portal_routes::verify::<S>))
+        .route("/portal/verify/resend", post(portal_routes::resend::<S>))
         .route("/portal/password", get(portal_routes::password_form::<S>).post(portal_routes::set_password::<S>))
         .route("/portal/messages/{id}", get(portal_routes::message::<S>))
         .route("/portal/preferences", get(portal_routes::preferences::<S>).post(portal_routes::save_preferences::<S>))

@@ -219,10 +219,32 @@ pub(crate) async fn use_link<S: Store>(State(app): AppState<S>, v: Visit, axum::
 }
 
 fn code_page<S: Store>(app: &App<S>, s: &PortalSession, status: StatusCode, error: Option<String>) -> Response {
+    code_page_with(app, s, status, error, None)
+}
+
+fn code_page_with<S: Store>(app: &App<S>, s: &PortalSession, status: StatusCode, error: Option<String>, notice: Option<String>) -> Response {
     let by = if s.code_channel.as_deref() == Some("email") { "code_by_email" } else { "code_by_sms" };
     let mut p = page(app, "code.html", "code_title", s.language).with("sent_by", text(s.language, by));
-    (p.status, p.error, p.csrf) = (status, error, Some(app.portal_csrf(&s.cookie)));
+    (p.status, p.error, p.csrf, p.notice) = (status, error, Some(app.portal_csrf(&s.cookie)), notice);
     p.render()
+}
+
+/// Sends a new code to the waiting session (the old one stops working; three codes at most).
+pub(crate) async fn resend<S: Store>(State(app): AppState<S>, v: Visit, body: Bytes) -> Response {
+    let f = form(&body);
+    let s = match waiting(&app, &v).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return notice(&app, StatusCode::UNAUTHORIZED, "session_title", "session_over", v.lang),
+        Err(e) => return failure(&app, &e, v.lang),
+    };
+    if !app.portal_csrf_ok(Some(&s.cookie), field(&f, "csrf")) {
+        return form_expired(&app, s.language);
+    }
+    match app.portal_resend_code(&s, &v.pctx).await {
+        Ok(true) => code_page_with(&app, &s, StatusCode::OK, None, Some(text(s.language, "resent"))),
+        Ok(false) => code_page(&app, &s, StatusCode::TOO_MANY_REQUESTS, Some(text(s.language, "resend_over"))),
+        Err(e) => failure(&app, &e, s.language),
+    }
 }
 
 async fn waiting<S: Store>(app: &App<S>, v: &Visit) -> Result<Option<PortalSession>, AppError> {

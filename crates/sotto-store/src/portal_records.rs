@@ -115,6 +115,13 @@ pub trait PortalStore {
     /// and stores the verification, the session that waits for its code and the message that
     /// carries the code, in one transaction (audited). False when it was used already.
     fn use_link(&self, secure_message_id: &str, now: i64, verification: &VerificationRow, session: &SessionRow, code: &OutboxRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Replaces a waiting session's verification with a new one and queues its code, when the
+    /// old one is still pending and fewer than `max_codes` were sent for the same secure
+    /// message (audited). False otherwise.
+    fn resend_code(&self, waiting: &[u8], old: &str, new: &VerificationRow, code: &OutboxRow, max_codes: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Deletes what the portal no longer needs: sessions and verifications over for a day,
+    /// throttle counts whose window ended. Answers the rows removed.
+    fn purge_portal(&self, now: i64, window_start_before: i64) -> impl Future<Output = StoreResult<u64>> + Send;
     /// One verification.
     fn verification(&self, id: &str) -> impl Future<Output = StoreResult<Option<VerificationRow>>> + Send;
     /// Checks a code: right ends the waiting session and starts `signed_in`; wrong counts a

@@ -334,3 +334,29 @@ async fn an_appointment_link_asks_first_then_records_the_confirmation_once() {
         assert_eq!(code, 404);
     }
 }
+
+#[tokio::test]
+async fn a_new_code_replaces_the_old_one_three_codes_at_most_and_old_sessions_are_purged() {
+    for backend in sotto_store::testing::backends() {
+        let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), dev_settings()).await;
+        let (id, path) = secure_message(&t).await;
+        let mut b = open_link(&t, &path).await;
+        round(&t).await;
+        let first = last_code(&t);
+        let (_, page) = b.get(&t, "/portal/verify").await;
+        let token = csrf(&page);
+        for expected in [200, 200, 429] {
+            let (code, page) = b.post(&t, "/portal/verify/resend", &[("csrf", &token)]).await;
+            assert_eq!(code, expected, "{page}");
+            round(&t).await;
+        }
+        let newest = last_code(&t);
+        if newest != first {
+            assert_eq!(b.post(&t, "/portal/verify", &[("csrf", &token), ("code", &first)]).await.0, 422, "the first code no longer works");
+        }
+        let (code, to) = b.post(&t, "/portal/verify", &[("csrf", &token), ("code", &newest)]).await;
+        assert_eq!((code, to), (303, format!("/portal/password?next={id}")));
+        assert_eq!(t.app.purge_portal(jiff::Timestamp::now()).await.expect("purge"), 0, "nothing is over for a day yet");
+        assert!(t.app.purge_portal(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(48)).await.expect("purge") >= 2, "sessions and verifications over for a day");
+    }
+}

@@ -137,6 +137,48 @@ impl PortalStore for SqlStore {
         Ok(true)
     }
 
+    async fn resend_code(&self, waiting: &[u8], old: &str, v: &VerificationRow, code: &OutboxRow, max_codes: i64, ctx: &AuditContext) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM portal_verifications WHERE external_id = $1 AND secure_message_id IS NOT DISTINCT FROM $2")
+            .bind(v.external_id.as_str())
+            .bind(v.secure_message_id.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+        if sent >= max_codes {
+            return Ok(false);
+        }
+        let replaced = sqlx::query("UPDATE portal_verifications SET state = 'locked' WHERE id = $1 AND state = 'pending'").bind(old).execute(&mut *tx).await?.rows_affected() == 1;
+        if !replaced {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO portal_verifications (id, external_id, secure_message_id, channel, created_at, expires_at, attempts, state) VALUES ($1, $2, $3, $4, $5, $6, 0, 'pending')")
+            .bind(v.id.as_str())
+            .bind(v.external_id.as_str())
+            .bind(v.secure_message_id.as_deref())
+            .bind(v.channel.as_str())
+            .bind(v.created_at)
+            .bind(v.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE portal_sessions SET verification_id = $2, expires_at = $3 WHERE id_hash = $1 AND ended_at IS NULL").bind(waiting).bind(v.id.as_str()).bind(v.expires_at).execute(&mut *tx).await?;
+        insert_messages(self, &mut tx, &mut head, std::slice::from_ref(code), ctx).await?;
+        head.append(&mut tx, &[ctx.event(action::PORTAL_CODE, format!("{}/verification:{}", self.patient_object(&v.external_id), v.id), &format!("success:resent_by_{}", v.channel))]).await?;
+        head.commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn purge_portal(&self, now: i64, window_start_before: i64) -> StoreResult<u64> {
+        let day = 86_400_000_000_i64;
+        let mut removed = sqlx::query("DELETE FROM portal_sessions WHERE (ended_at IS NOT NULL AND ended_at < $1) OR expires_at < $1").bind(now - day).execute(&self.pool).await?.rows_affected();
+        removed += sqlx::query("DELETE FROM portal_verifications WHERE expires_at < $1 AND id NOT IN (SELECT verification_id FROM portal_sessions WHERE verification_id IS NOT NULL)")
+            .bind(now - day)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        removed += sqlx::query("DELETE FROM portal_throttle WHERE window_start < $1").bind(window_start_before).execute(&self.pool).await?.rows_affected();
+        Ok(removed)
+    }
+
     async fn verification(&self, id: &str) -> StoreResult<Option<VerificationRow>> {
         let row = sqlx::query("SELECT id, external_id, secure_message_id, channel, created_at, expires_at, attempts, state FROM portal_verifications WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         let Some(r) = row else { return Ok(None) };
