@@ -4,6 +4,7 @@
 mod campaign_routes;
 mod journey_routes;
 mod metrics_routes;
+pub mod openapi;
 mod consent_routes;
 mod error;
 mod extract;
@@ -66,6 +67,7 @@ impl Default for HttpSettings {
 pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
     let api = Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics_routes::metrics::<S>))
         .route("/readyz", get(routes::readyz::<S>))
         .route("/v1/identify", post(routes::identify::<S>))

@@ -56,7 +56,19 @@ impl Issue {
 
 /// An OperationOutcome of these issues.
 pub fn outcome(issues: &[Issue]) -> Value {
-    let issues: Vec<Value> = issues.iter().map(|i| json!({"severity": i.severity, "code": i.code, "diagnostics": i.diagnostics, "expression": [i.expression]})).collect();
+    // An OperationOutcome has at least one issue: a clean answer says so.
+    let accepted = [Issue { severity: "information", code: "informational", expression: String::new(), diagnostics: "accepted; nothing was dropped".into() }];
+    let issues = if issues.is_empty() { &accepted[..] } else { issues };
+    let issues: Vec<Value> = issues
+        .iter()
+        .map(|i| {
+            let mut issue = json!({"severity": i.severity, "code": i.code, "diagnostics": i.diagnostics});
+            if !i.expression.is_empty() {
+                issue["expression"] = json!([i.expression]);
+            }
+            issue
+        })
+        .collect();
     json!({"resourceType": "OperationOutcome", "issue": issues})
 }
 

@@ -26,6 +26,10 @@ pub fn map_patient(resource: &Value, settings: &FhirSettings) -> Result<Mapped, 
         vec![Issue::error("required", path, "the Patient has no identifier of the configured system (the external id)")]
     })?;
     let mut dropped = unused(resource, "Patient", USED);
+    if settings.patient_system.is_none() && resource.get("identifier").is_some() {
+        // The logical id names the patient: the identifiers are not kept.
+        dropped.push("Patient.identifier".into());
+    }
     let mut traits = Map::new();
     let names = resource["name"].as_array().cloned().unwrap_or_default();
     let name = names.iter().find(|n| matches!(n["use"].as_str(), Some("official" | "usual"))).or(names.first());
