@@ -22,6 +22,7 @@ mod journey_versions;
 mod journeys;
 mod logs;
 mod metrics;
+mod openapi;
 mod outbox;
 mod pacing;
 mod provider_status;
