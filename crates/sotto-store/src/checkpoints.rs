@@ -56,7 +56,9 @@ impl CheckpointDir {
     pub fn write(&self, signed: &SignedCheckpoint) -> Result<(), CheckpointError> {
         let c = &signed.checkpoint;
         let file = self.path.join(format!("{:020}.checkpoint", c.seq));
-        let temporary = self.path.join(format!(".{:020}.{}.tmp", c.seq, std::process::id()));
+        // A name of its own for each write: two writers of one process (the periodic one and the
+        // last one at shutdown) may sign the same head at once.
+        let temporary = self.path.join(format!(".{:020}.{}.{}.tmp", c.seq, std::process::id(), sotto_crypto::random_id(6)));
         let text = format!("sotto-audit-checkpoint v1\nseq {}\nhash {}\nat {}\nsignature {}\n", c.seq, hex::encode(&c.hash), c.at_micros, hex::encode(signed.signature));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -138,5 +140,24 @@ mod tests {
         let text = std::fs::read_to_string(&file).expect("read").replace("seq 7", "seq 3");
         std::fs::write(&file, text).expect("edit");
         assert!(matches!(checkpoints.load(&signer.verifier()), Err(CheckpointError::Forged(_))));
+    }
+
+    #[test]
+    fn two_writers_of_one_process_signing_the_same_head_at_once_both_succeed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let checkpoints = std::sync::Arc::new(CheckpointDir::open(dir.path().join("cp")).expect("open"));
+        let signer = std::sync::Arc::new(MasterKey::generate().checkpoint_signer());
+        for seq in 1..=200 {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (checkpoints, signer) = (checkpoints.clone(), signer.clone());
+                    std::thread::spawn(move || checkpoints.write(&signer.sign(Checkpoint { seq, hash: vec![3; 32], at_micros: seq })))
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("thread").expect("both writes succeed");
+            }
+        }
+        assert_eq!(checkpoints.last_seq().expect("last"), 200);
     }
 }
