@@ -358,6 +358,11 @@ impl<S: Store> App<S> {
         &self.mailbox
     }
 
+    /// Whether webhooks may post to this machine (development).
+    pub fn webhooks_allow_loopback(&self) -> bool {
+        self.settings.webhooks_allow_loopback
+    }
+
     /// Sends webhook deliveries from this process's dispatch worker through `poster`.
     pub fn set_webhook_poster(&self, poster: Arc<dyn webhooks::WebhookPoster>) {
         let _ = self.webhook_poster.set(poster);

@@ -131,6 +131,11 @@ impl<S: Store> App<S> {
         &self.settings.clinic.name
     }
 
+    /// The session's idle timeout and the sign-in throttle's window, in minutes, for pages.
+    pub fn portal_minutes(&self) -> (i64, i64) {
+        (self.settings.portal.idle_timeout.as_mins(), self.settings.portal.sign_in_window.as_mins())
+    }
+
     /// Whether cookies must be `Secure` (Sotto is reached over HTTPS).
     pub fn secure_cookies(&self) -> bool {
         self.settings.public_url.starts_with("https://")

@@ -36,8 +36,9 @@ fn backoff(attempt: i64) -> SignedDuration {
     SignedDuration::from_secs((30i64 << attempt.clamp(1, 8).saturating_sub(1)).min(3_600))
 }
 
-/// Whether an address is this machine's, a private network's or link-local (cloud metadata).
-fn internal(ip: std::net::IpAddr) -> bool {
+/// Whether an address is this machine's, a private network's or link-local (cloud metadata):
+/// no webhook goes there, whether the URL names it or a name resolves to it.
+pub fn internal(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]),
         std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.to_ipv4_mapped().is_some_and(|v4| internal(v4.into())),

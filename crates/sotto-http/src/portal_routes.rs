@@ -87,11 +87,18 @@ pub(crate) fn see_other(to: &str, cookies: &[String]) -> Response {
 }
 
 pub(crate) fn page<S: Store>(app: &App<S>, template: &'static str, title: &'static str, lang: &'static str) -> Page {
-    Page::new(template, title, lang).with("clinic", app.clinic_name())
+    framed(app, Page::new(template, title, lang))
+}
+
+/// What every page shows of the deployment: the practice's name, the session's idle minutes
+/// and the sign-in throttle's window.
+fn framed<S: Store>(app: &App<S>, page: Page) -> Page {
+    let (idle, window) = app.portal_minutes();
+    page.with("clinic", app.clinic_name()).with("idle", idle).with("window", window)
 }
 
 pub(crate) fn notice<S: Store>(app: &App<S>, status: StatusCode, title: &'static str, message: &'static str, lang: &'static str) -> Response {
-    Page::notice(status, title, &text(lang, message), lang).with("clinic", app.clinic_name()).render()
+    framed(app, Page::notice(status, title, &text(lang, message), lang)).render()
 }
 
 /// A failure as a page: not found, unavailable, or trouble; never the error's text.
@@ -349,7 +356,7 @@ pub(crate) async fn message<S: Store>(State(app): AppState<S>, v: Visit, axum::e
     match app.portal_read(&s, &id, &v.pctx).await {
         Ok(m) => {
             let when = day(&m.sent_at);
-            let mut p = Page::new("message.html", "message_title", s.language).with("clinic", app.clinic_name()).with("message", serde_json::json!({"body": m.body, "sent_at_text": when}));
+            let mut p = page(&app, "message.html", "message_title", s.language).with("message", serde_json::json!({"body": m.body, "sent_at_text": when}));
             (p.csrf, p.signed_in, p.heading) = (Some(app.portal_csrf(&s.cookie)), true, Some(m.subject));
             p.render()
         }

@@ -129,7 +129,7 @@ pub fn start(app: &Arc<App<SqlStore>>, providers: Providers, db: &sotto_store::D
         _ => None,
     };
     // Webhook deliveries go out from the process that dispatches.
-    let poster = sotto_deliver::HttpWebhookPoster::new(std::time::Duration::from_secs(10)).map_err(|e| anyhow::anyhow!("cannot make the webhook client: {e}"))?;
+    let poster = sotto_deliver::HttpWebhookPoster::new(std::time::Duration::from_secs(10), app.webhooks_allow_loopback()).map_err(|e| anyhow::anyhow!("cannot make the webhook client: {e}"))?;
     app.set_webhook_poster(Arc::new(poster));
     let dispatcher = Dispatcher::spawn(app.clone(), providers, DispatchSettings::default(), single.is_some());
     // The lock is held until the process ends.

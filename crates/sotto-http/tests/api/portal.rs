@@ -294,6 +294,7 @@ async fn sign_in_answers_alike_whether_or_not_the_account_exists_and_throttles_a
         }
         let (code, page) = b.post(&t, "/portal/sign-in", &[("csrf", &token), ("name", "nobody@example.org"), ("password", "again")]).await;
         assert_eq!(code, 429, "{page}");
+        assert!(page.contains("wait 15 minutes") && page.contains("after 15 minutes without activity"), "the configured minutes: {page}");
         assert_eq!(b.post(&t, "/portal/sign-in", &[("name", "ana@example.org"), ("password", "x")]).await.0, 403, "no CSRF token");
         // Other spellings of one number share its count.
         let spellings = ["(312) 253-0142", "312-253-0142", "+1 312 253 0142", "3122530142", "+13122530142"];

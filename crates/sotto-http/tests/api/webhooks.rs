@@ -78,7 +78,13 @@ async fn events_are_posted_signed_with_ids_and_codes_only_and_retried_after_a_fa
         let (_, queued) = read(t.post("/v1/messages", &t.admin_key).header("Idempotency-Key", "w-1").json(&body).send().await.expect("send")).await;
         t.app.dispatch_round("w", &Providers::sink(t.app.mailbox()), &DispatchSettings::default(), daytime()).await.expect("round");
 
-        let poster = sotto_deliver::HttpWebhookPoster::new(std::time::Duration::from_secs(5)).expect("poster");
+        let poster = sotto_deliver::HttpWebhookPoster::new(std::time::Duration::from_secs(5), true).expect("poster");
+        // Without the development allowance, a name that resolves to this machine is not reached.
+        let strict = sotto_deliver::HttpWebhookPoster::new(std::time::Duration::from_secs(5), false).expect("poster");
+        let by_name = url.replace("127.0.0.1", "localhost");
+        assert!(sotto_app::webhooks::WebhookPoster::post(&strict, &by_name, vec![], "{}".into()).await.is_err(), "a name resolving to loopback");
+        let reached = received.lock().expect("lock").len();
+        assert_eq!(reached, 0, "nothing arrived");
         let now = jiff::Timestamp::now();
         assert_eq!(t.app.webhook_round(&poster, now, 50).await.expect("round"), 3);
         let (_, deliveries) = read(t.get(&format!("/v1/webhooks/{id}/deliveries"), &t.admin_key).send().await.expect("deliveries")).await;
