@@ -22,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["SOTTO_BASE"].rstrip("/")
@@ -82,15 +82,37 @@ def check_a11y(driver, page):
     assert not bad, f"axe found serious or critical violations on {page}: {bad}"
 
 
+def settled(action, attempts=10):
+    """Runs a read of the page again while the browser is still replacing the document."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except WebDriverException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+
+
 def text(driver):
-    return driver.find_element(By.TAG_NAME, "body").text
+    return settled(lambda: driver.find_element(By.TAG_NAME, "body").text)
+
+
+def replaced(element):
+    """Whether the page an element belonged to is gone (ChromeDriver may report a stale element
+    as stale, or as a node that no longer belongs to the document)."""
+    try:
+        element.is_enabled()
+        return False
+    except WebDriverException:
+        return True
 
 
 def submit(driver, button_text):
     """Presses a form's button and waits for the page it leads to."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    old = settled(lambda: driver.find_element(By.TAG_NAME, "html"))
+    button = settled(lambda: driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']"))
+    button.click()
+    WebDriverWait(driver, 30).until(lambda _: replaced(old))
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
@@ -198,7 +220,7 @@ def main():
         advance("31h")
         for _ in range(120):
             status = api("GET", f"/v1/messages/{queued['id']}")
-            if status["status"] not in ("queued", "claimed"):
+            if status["status"] not in ("queued", "sending"):
                 break
             time.sleep(0.25)
         assert status["status"] == "denied" and "authorization_revoked" in status["reasons"], status
