@@ -84,6 +84,17 @@ pub(crate) fn page_language(tag: Option<&str>) -> &'static str {
     }
 }
 
+/// Where a secure message's link stands at `now`.
+fn link_state(row: &sotto_store::SecureMessageRow, now: Timestamp) -> LinkState {
+    if row.link_used_at.is_some() {
+        LinkState::Used
+    } else if row.link_expires_at <= micros(now) || row.expires_at <= micros(now) {
+        LinkState::Expired
+    } else {
+        LinkState::Open
+    }
+}
+
 /// The outbox row that carries a verification's code (Sotto's own template, urgent care).
 fn code_message(channel: Channel, verification: &VerificationRow, now: Timestamp) -> OutboxRow {
     let template = CODE_TEMPLATES.iter().find(|(_, c)| *c == channel).map(|(t, _)| *t).unwrap_or("sotto_portal_code_sms");
@@ -158,14 +169,7 @@ impl<S: Store> App<S> {
     /// Where a secure message's link stands, and the page language of its patient.
     pub async fn portal_landing(&self, token: &str, now: Timestamp) -> Result<(LinkState, &'static str), AppError> {
         let row = self.store.secure_message_by_link(&digest(token)).await?.ok_or(AppError::NotFound("link"))?;
-        let state = if row.link_used_at.is_some() {
-            LinkState::Used
-        } else if row.link_expires_at <= micros(now) || row.expires_at <= micros(now) {
-            LinkState::Expired
-        } else {
-            LinkState::Open
-        };
-        Ok((state, self.language_of(&row.external_id).await?))
+        Ok((link_state(&row, now), self.language_of(&row.external_id).await?))
     }
 
     /// Uses a link once: sends a one-time code over a channel the gate allows (another than
@@ -174,7 +178,7 @@ impl<S: Store> App<S> {
     pub async fn portal_use_link(&self, token: &str, pctx: &PortalCtx) -> Result<(String, Channel), AppError> {
         let used = || AppError::Conflict { code: "link_used", message: "this link was used already or has expired".into() };
         let row = self.store.secure_message_by_link(&digest(token)).await?.ok_or(AppError::NotFound("link"))?;
-        if self.portal_landing(token, pctx.now).await?.0 != LinkState::Open {
+        if link_state(&row, pctx.now) != LinkState::Open {
             return Err(used());
         }
         let nudged_by = match &row.nudge_id {

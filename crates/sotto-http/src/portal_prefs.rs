@@ -11,7 +11,7 @@ use sotto_app::{App, AppError, AppointmentAction, PortalSession, PreferenceForm}
 use sotto_store::Store;
 
 use crate::portal_pages::text;
-use crate::portal_routes::{VISIT, Visit, failure, field, form, form_expired, notice, page, see_other, set_cookie, signed_in, visitor};
+use crate::portal_routes::{VISIT, Visit, failure, field, form, form_expired, form_session, notice, page, see_other, set_cookie, signed_in, visitor};
 
 type AppState<S> = State<Arc<App<S>>>;
 
@@ -35,22 +35,9 @@ pub(crate) async fn preferences<S: Store>(State(app): AppState<S>, v: Visit) -> 
     }
 }
 
-async fn session_for_form<S: Store>(app: &App<S>, v: &Visit, body: &Bytes) -> Result<(PortalSession, Vec<(String, String)>), Response> {
-    let f = form(body);
-    let s = match signed_in(app, v).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(notice(app, StatusCode::UNAUTHORIZED, "session_title", "session_over", v.lang)),
-        Err(e) => return Err(failure(app, &e, v.lang)),
-    };
-    if !app.portal_csrf_ok(Some(&s.cookie), field(&f, "csrf")) {
-        return Err(form_expired(app, s.language));
-    }
-    Ok((s, f))
-}
-
 /// Saves the preference form: each change a ledger record with source `portal`.
 pub(crate) async fn save_preferences<S: Store>(State(app): AppState<S>, v: Visit, body: Bytes) -> Response {
-    let (s, f) = match session_for_form(&app, &v, &body).await {
+    let (s, f) = match form_session(&app, &v, &body, false).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -74,7 +61,7 @@ pub(crate) async fn save_preferences<S: Store>(State(app): AppState<S>, v: Visit
 
 /// Revokes an authorization at once.
 pub(crate) async fn revoke<S: Store>(State(app): AppState<S>, v: Visit, Path(id): Path<String>, body: Bytes) -> Response {
-    let (s, _) = match session_for_form(&app, &v, &body).await {
+    let (s, _) = match form_session(&app, &v, &body, false).await {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -238,20 +238,32 @@ fn code_page_with<S: Store>(app: &App<S>, s: &PortalSession, status: StatusCode,
 
 /// Sends a new code to the waiting session (the old one stops working; three codes at most).
 pub(crate) async fn resend<S: Store>(State(app): AppState<S>, v: Visit, body: Bytes) -> Response {
-    let f = form(&body);
-    let s = match waiting(&app, &v).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return notice(&app, StatusCode::UNAUTHORIZED, "session_title", "session_over", v.lang),
-        Err(e) => return failure(&app, &e, v.lang),
+    let (s, _) = match form_session(&app, &v, &body, true).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal,
     };
-    if !app.portal_csrf_ok(Some(&s.cookie), field(&f, "csrf")) {
-        return form_expired(&app, s.language);
-    }
     match app.portal_resend_code(&s, &v.pctx).await {
         Ok(true) => code_page_with(&app, &s, StatusCode::OK, None, Some(text(s.language, "resent"))),
         Ok(false) => code_page(&app, &s, StatusCode::TOO_MANY_REQUESTS, Some(text(s.language, "resend_over"))),
         Err(e) => failure(&app, &e, s.language),
     }
+}
+
+/// The live session a form came with (waiting for a code when `pending`, else signed in) and
+/// the form's fields; or the page that refuses it: the session is over, or the form's CSRF
+/// token is not its cookie's.
+pub(crate) async fn form_session<S: Store>(app: &App<S>, v: &Visit, body: &Bytes, pending: bool) -> Result<(PortalSession, Vec<(String, String)>), Response> {
+    let f = form(body);
+    let found = if pending { waiting(app, v).await } else { signed_in(app, v).await };
+    let s = match found {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(notice(app, StatusCode::UNAUTHORIZED, "session_title", "session_over", v.lang)),
+        Err(e) => return Err(failure(app, &e, v.lang)),
+    };
+    if !app.portal_csrf_ok(Some(&s.cookie), field(&f, "csrf")) {
+        return Err(form_expired(app, s.language));
+    }
+    Ok((s, f))
 }
 
 async fn waiting<S: Store>(app: &App<S>, v: &Visit) -> Result<Option<PortalSession>, AppError> {
@@ -269,15 +281,10 @@ pub(crate) async fn verify_form<S: Store>(State(app): AppState<S>, v: Visit) -> 
 
 /// Checks the code: signed in (and a password to set on a first visit), or refused.
 pub(crate) async fn verify<S: Store>(State(app): AppState<S>, v: Visit, body: Bytes) -> Response {
-    let f = form(&body);
-    let s = match waiting(&app, &v).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return notice(&app, StatusCode::UNAUTHORIZED, "session_title", "session_over", v.lang),
-        Err(e) => return failure(&app, &e, v.lang),
+    let (s, f) = match form_session(&app, &v, &body, true).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal,
     };
-    if !app.portal_csrf_ok(Some(&s.cookie), field(&f, "csrf")) {
-        return form_expired(&app, s.language);
-    }
     match app.portal_check_code(&s, field(&f, "code").unwrap_or_default(), &v.pctx).await {
         Ok(CodeResult::Verified { cookie, set_password, message }) => {
             let to = match (set_password, message) {
@@ -328,15 +335,10 @@ pub(crate) async fn password_form<S: Store>(State(app): AppState<S>, v: Visit, a
 
 /// Sets the password, then shows the message the visit was for.
 pub(crate) async fn set_password<S: Store>(State(app): AppState<S>, v: Visit, body: Bytes) -> Response {
-    let f = form(&body);
-    let s = match signed_in(&app, &v).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return notice(&app, StatusCode::UNAUTHORIZED, "session_title", "session_over", v.lang),
-        Err(e) => return failure(&app, &e, v.lang),
+    let (s, f) = match form_session(&app, &v, &body, false).await {
+        Ok(found) => found,
+        Err(refusal) => return refusal,
     };
-    if !app.portal_csrf_ok(Some(&s.cookie), field(&f, "csrf")) {
-        return form_expired(&app, s.language);
-    }
     let next = message_id(field(&f, "next"));
     match app.portal_set_password(&s, field(&f, "current"), field(&f, "password").unwrap_or_default(), field(&f, "confirm").unwrap_or_default(), &v.pctx).await {
         Ok(None) => see_other(&next.map(|m| format!("/portal/messages/{m}")).unwrap_or_else(|| "/portal".into()), &[]),

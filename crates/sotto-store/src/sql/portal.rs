@@ -52,6 +52,19 @@ impl SqlStore {
         format!("patient:{}", self.chain_key.patient_ref(external_id))
     }
 
+    async fn insert_verification(tx: &mut sqlx::Transaction<'static, sqlx::Any>, v: &VerificationRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO portal_verifications (id, external_id, secure_message_id, channel, created_at, expires_at, attempts, state) VALUES ($1, $2, $3, $4, $5, $6, 0, 'pending')")
+            .bind(v.id.as_str())
+            .bind(v.external_id.as_str())
+            .bind(v.secure_message_id.as_deref())
+            .bind(v.channel.as_str())
+            .bind(v.created_at)
+            .bind(v.expires_at)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn insert_session(tx: &mut sqlx::Transaction<'static, sqlx::Any>, s: &SessionRow) -> StoreResult<()> {
         sqlx::query(AssertSqlSafe(format!("INSERT INTO portal_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)")))
             .bind(s.id_hash.as_slice())
@@ -121,15 +134,7 @@ impl PortalStore for SqlStore {
         if !used {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO portal_verifications (id, external_id, secure_message_id, channel, created_at, expires_at, attempts, state) VALUES ($1, $2, $3, $4, $5, $6, 0, 'pending')")
-            .bind(v.id.as_str())
-            .bind(v.external_id.as_str())
-            .bind(v.secure_message_id.as_deref())
-            .bind(v.channel.as_str())
-            .bind(v.created_at)
-            .bind(v.expires_at)
-            .execute(&mut *tx)
-            .await?;
+        Self::insert_verification(&mut tx, v).await?;
         Self::insert_session(&mut tx, session).await?;
         insert_messages(self, &mut tx, &mut head, std::slice::from_ref(code), ctx).await?;
         head.append(&mut tx, &[ctx.event(action::PORTAL_LINK, self.secure_object(id, &v.external_id), &format!("success:code_by_{}", v.channel))]).await?;
@@ -151,15 +156,7 @@ impl PortalStore for SqlStore {
         if !replaced {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO portal_verifications (id, external_id, secure_message_id, channel, created_at, expires_at, attempts, state) VALUES ($1, $2, $3, $4, $5, $6, 0, 'pending')")
-            .bind(v.id.as_str())
-            .bind(v.external_id.as_str())
-            .bind(v.secure_message_id.as_deref())
-            .bind(v.channel.as_str())
-            .bind(v.created_at)
-            .bind(v.expires_at)
-            .execute(&mut *tx)
-            .await?;
+        Self::insert_verification(&mut tx, v).await?;
         sqlx::query("UPDATE portal_sessions SET verification_id = $2, expires_at = $3 WHERE id_hash = $1 AND ended_at IS NULL").bind(waiting).bind(v.id.as_str()).bind(v.expires_at).execute(&mut *tx).await?;
         insert_messages(self, &mut tx, &mut head, std::slice::from_ref(code), ctx).await?;
         head.append(&mut tx, &[ctx.event(action::PORTAL_CODE, format!("{}/verification:{}", self.patient_object(&v.external_id), v.id), &format!("success:resent_by_{}", v.channel))]).await?;
