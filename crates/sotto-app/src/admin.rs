@@ -153,6 +153,9 @@ impl<S: Store> App<S> {
         let Some(secret) = bearer.map(str::trim).filter(|s| !s.is_empty()) else {
             return Err(AppError::Unauthenticated { code: "missing_api_key", message: UNAUTHENTICATED });
         };
+        if secret.starts_with(crate::api_clients::TOKEN_PREFIX) {
+            return self.authenticate_token(secret, now).await;
+        }
         let invalid = AppError::Unauthenticated { code: "invalid_api_key", message: UNAUTHENTICATED };
         let Some(key) = self.store.api_key_by_hash(&sotto_crypto::hash_api_key(secret)).await? else {
             return Err(invalid);

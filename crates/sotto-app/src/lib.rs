@@ -49,6 +49,9 @@ mod push_tokens;
 mod replies;
 mod secure_messages;
 mod segments;
+mod staff;
+mod staff_admin;
+mod api_clients;
 mod supervise;
 mod templates;
 mod worker;
@@ -87,6 +90,9 @@ pub use portal::{CodeResult, LinkState, PortalCtx, PortalSession, SignIn};
 pub use portal_appointments::AppointmentAction;
 pub use portal_views::{OpenedMessage, PreferenceForm, Preferences};
 pub use segments::suppressed;
+pub use staff::{EdgeCtx, StaffCode, StaffSession, StaffSignIn};
+pub use staff_admin::{BreakGlassView, StaffView};
+pub use api_clients::{ClientSummary, TokenError, TokenGrant};
 
 use dictionary_cache::DictionaryCache;
 use writer::IngestWriter;
@@ -127,6 +133,47 @@ pub struct AppSettings {
     pub fhir: sotto_core::fhir::FhirSettings,
     /// Whether webhooks may post to this machine (development and tests only).
     pub webhooks_allow_loopback: bool,
+    /// Staff sign-in, sessions, break-glass and API clients.
+    pub staff: StaffSettings,
+}
+
+/// Staff sign-in, sessions, break-glass and API clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSettings {
+    /// A console session idle this long is over.
+    pub idle_timeout: jiff::SignedDuration,
+    /// A console session ends this long after sign-in, however active.
+    pub session_lifetime: jiff::SignedDuration,
+    /// How long a password sign-in waits for its TOTP code.
+    pub code_window: jiff::SignedDuration,
+    /// Attempts per account (and per address, and TOTP codes per account) in the window.
+    pub sign_in_attempts: i64,
+    /// The throttle's window.
+    pub sign_in_window: jiff::SignedDuration,
+    /// How long an invitation stays open.
+    pub invite_lifetime: jiff::SignedDuration,
+    /// The longest break-glass grant.
+    pub break_glass_max: jiff::SignedDuration,
+    /// How long an OAuth access token lives.
+    pub token_lifetime: jiff::SignedDuration,
+    /// How far a signed request's timestamp may be from now.
+    pub signature_window: jiff::SignedDuration,
+}
+
+impl Default for StaffSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: jiff::SignedDuration::from_mins(15),
+            session_lifetime: jiff::SignedDuration::from_hours(10),
+            code_window: jiff::SignedDuration::from_mins(5),
+            sign_in_attempts: 5,
+            sign_in_window: jiff::SignedDuration::from_mins(15),
+            invite_lifetime: jiff::SignedDuration::from_hours(72),
+            break_glass_max: jiff::SignedDuration::from_mins(60),
+            token_lifetime: jiff::SignedDuration::from_mins(15),
+            signature_window: jiff::SignedDuration::from_mins(5),
+        }
+    }
 }
 
 /// The patient portal's lifetimes and limits.
@@ -221,6 +268,7 @@ impl Default for AppSettings {
             hl7: sotto_core::hl7::Hl7Settings::default(),
             fhir: sotto_core::fhir::FhirSettings { region: "US".into(), ..Default::default() },
             webhooks_allow_loopback: false,
+            staff: StaffSettings::default(),
         }
     }
 }
@@ -317,13 +365,15 @@ pub struct App<S> {
     metrics: metrics::Metrics,
     /// What carries webhook deliveries, when this process sends them.
     webhook_poster: std::sync::OnceLock<Arc<dyn webhooks::WebhookPoster>>,
+    /// Signatures of signed requests seen inside the replay window, with when they expire.
+    seen_signatures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default(), webhook_poster: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default(), webhook_poster: Default::default(), seen_signatures: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.

@@ -119,6 +119,18 @@ pub mod action {
     pub const PORTAL_INBOX: &str = "portal.inbox";
     /// A patient confirmed an appointment or asked to reschedule it through its link.
     pub const PORTAL_APPOINTMENT: &str = "portal.appointment";
+    /// A staff member's password checked (success waits for the second factor) or refused.
+    pub const STAFF_SIGN_IN: &str = "staff.sign_in";
+    /// A staff member's TOTP code checked (success signs in), or TOTP enrolled.
+    pub const STAFF_MFA: &str = "staff.mfa";
+    /// A staff session ended (sign-out).
+    pub const STAFF_SIGN_OUT: &str = "staff.sign_out";
+    /// A staff account invited, its invitation accepted, its role changed or it was disabled.
+    pub const STAFF_ACCOUNT: &str = "staff.account";
+    /// Break-glass access started or reviewed.
+    pub const BREAK_GLASS: &str = "staff.break_glass";
+    /// An API client created, revoked or issued a token.
+    pub const API_CLIENT: &str = "api_client";
 }
 
 /// How an audited action ended.

@@ -25,6 +25,7 @@ pub mod phi;
 pub mod purpose;
 pub mod quiet_hours;
 pub mod rate;
+pub mod role;
 pub mod scope;
 pub mod segment;
 pub mod sms_keywords;

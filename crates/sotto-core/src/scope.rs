@@ -97,6 +97,9 @@ pub enum Scope {
     /// Making, listing and turning off webhook subscriptions, and reading their deliveries.
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    /// Inviting staff, changing their roles, disabling them, and reviewing break-glass use.
+    #[serde(rename = "users:manage")]
+    UsersManage,
     /// A sandbox key: every message it queues is gated exactly as in production and then
     /// kept by the development sink, never delivered. Not part of [`Scope::ALL`]: it is a
     /// key's nature, given only when asked for.
@@ -106,7 +109,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, for the demo key and for help texts.
-    pub const ALL: [Scope; 30] = [
+    pub const ALL: [Scope; 31] = [
         Scope::EventsWrite,
         Scope::PatientsRead,
         Scope::PatientsReadPhi,
@@ -137,6 +140,7 @@ impl Scope {
         Scope::SecureMessagesWrite,
         Scope::SecureMessagesRead,
         Scope::WebhooksManage,
+        Scope::UsersManage,
     ];
 
     /// The wire name, such as `events:write`.
@@ -172,6 +176,7 @@ impl Scope {
             Scope::SecureMessagesWrite => "secure_messages:write",
             Scope::SecureMessagesRead => "secure_messages:read",
             Scope::WebhooksManage => "webhooks:manage",
+            Scope::UsersManage => "users:manage",
             Scope::Sandbox => "sandbox",
         }
     }

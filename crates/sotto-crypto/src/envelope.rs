@@ -226,6 +226,17 @@ impl Keyring {
         let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| CryptoError::Decrypt)?;
         open(&self.token, purpose.as_bytes(), &sealed)
     }
+
+    /// Seals bytes kept by Sotto itself (a staff TOTP secret, a client's secret, a stated
+    /// reason), bound to `aad`, under a key derived from the master key.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal(&self.token, aad, plaintext)
+    }
+
+    /// Opens what [`Keyring::seal`] made with the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open(&self.token, aad, sealed)
+    }
 }
 
 impl DataKey {

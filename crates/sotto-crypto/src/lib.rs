@@ -5,6 +5,7 @@ pub mod audit_chain;
 pub mod checkpoint;
 pub mod envelope;
 pub mod password;
+pub mod totp;
 pub mod webhook;
 
 pub use audit_chain::{ChainBreak, ChainKey, ChainVerifier};

@@ -11,6 +11,7 @@ mod outbox_records;
 mod portal_records;
 mod records;
 mod sql;
+mod staff_records;
 mod template_records;
 pub mod testing;
 mod verify;
@@ -27,6 +28,7 @@ pub use portal_records::{CodeAttempt, CodeCheck, PortalStore, SecureMessageRow, 
 pub use outbox_records::{ClaimScope, DispatchControl, Finish, GateInputs, OutboxDecider, OutboxRow, Verdict};
 pub use records::{ApiKeyRecord, AuditContext, EventRecord, IngestJob, IngestWrite, PatientRecord, ProfileMerger, WriteOutcome};
 pub use sql::{Backend, DatabaseUrl, SqlStore};
+pub use staff_records::{ApiClientRow, BreakGlassRow, StaffChange, StaffSessionRow, StaffStore, StaffUserRow};
 pub use template_records::{Review, TemplateRow, TemplateVersionRow};
 pub use verify::verify_audit_chain;
 pub use webhook_records::{DeliveryEnd, DeliveryRow, DueDelivery, SubscriptionRow, WebhookStore};
@@ -346,6 +348,6 @@ pub trait CampaignStore {
 }
 
 /// Everything the application needs from storage.
-pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + WebhookStore + Clone + Send + Sync + 'static {}
+pub trait Store: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + WebhookStore + StaffStore + Clone + Send + Sync + 'static {}
 
-impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + WebhookStore + Clone + Send + Sync + 'static {}
+impl<T> Store for T where T: HealthStore + IngestStore + PatientStore + DictionaryStore + KeyStore + AuditStore + ConsentStore + SegmentStore + TemplateStore + OutboxStore + SendRateStore + CampaignStore + JourneyStore + PortalStore + WebhookStore + StaffStore + Clone + Send + Sync + 'static {}

@@ -16,6 +16,7 @@ mod patients;
 mod portal;
 mod segments;
 mod send_rates;
+mod staff;
 mod templates;
 mod webhooks;
 

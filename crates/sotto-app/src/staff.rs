@@ -1,0 +1,307 @@
+//! Staff sign-in: Argon2id passwords, a TOTP code (each step accepted once) before a session
+//! counts as signed in, sessions with an idle timeout and an absolute lifetime whose role and
+//! state are read fresh on every request, throttles per account and per address that answer
+//! alike whether or not an account exists, CSRF tokens bound to the cookie, and invitations
+//! that set a password and enrol TOTP in one step.
+
+use jiff::Timestamp;
+
+use sotto_core::audit::{Outcome, action};
+use sotto_core::role::{Role, check_password, with_break_glass};
+use sotto_crypto::password::{decoy_hash, hash_password, verify_password};
+use sotto_crypto::totp::check_totp;
+use sotto_crypto::{digest, random_token};
+use sotto_core::audit::AuditEvent;
+use sotto_store::{AuditContext, StaffSessionRow, StaffUserRow, Store};
+
+use crate::{App, AppError, Principal, RequestCtx, micros};
+
+/// A live, signed-in staff session.
+#[derive(Debug, Clone)]
+pub struct StaffSession {
+    /// The account.
+    pub user_id: String,
+    /// Its sign-in name.
+    pub email: String,
+    /// How pages name the person.
+    pub display_name: String,
+    /// The role, as stored now.
+    pub role: Role,
+    /// The cookie's value.
+    pub cookie: String,
+    /// When a live break-glass grant ends.
+    pub break_glass_until: Option<Timestamp>,
+    /// The last sign-in before this one and the last refused attempt, for the dashboard.
+    pub last_sign_in: Option<Timestamp>,
+    /// The last refused attempt.
+    pub last_failure: Option<Timestamp>,
+}
+
+impl StaffSession {
+    /// The principal this session acts as: the role's scopes, plus break-glass while live.
+    pub fn principal(&self) -> Principal {
+        let scopes = if self.break_glass_until.is_some() { with_break_glass(self.role) } else { self.role.scopes() };
+        Principal { actor: format!("user:{}", self.user_id), scopes }
+    }
+}
+
+/// How a password sign-in ended. Refused is the same answer whether or not an account exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffSignIn {
+    /// The password was right: the cookie of a session that waits for the TOTP code.
+    NeedsCode(String),
+    /// Email and password do not match an account that may sign in.
+    Refused,
+    /// Too many attempts for this account or from this address lately.
+    Throttled,
+}
+
+/// How a TOTP check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffCode {
+    /// Signed in: the new session's cookie.
+    Signed(String),
+    /// Wrong (or a code already used); the session still waits.
+    Wrong,
+    /// Too many wrong codes, or the waiting session is over: sign in again.
+    Over,
+}
+
+/// Who is at the edge of a console request, for the audit chain.
+#[derive(Debug, Clone)]
+pub struct EdgeCtx {
+    /// Now, as the edge read it from its clock.
+    pub now: Timestamp,
+    /// The request id.
+    pub request_id: String,
+    /// The client address.
+    pub source_ip: Option<String>,
+}
+
+impl EdgeCtx {
+    pub(crate) fn as_actor(&self, actor: &str) -> AuditContext {
+        AuditContext { actor: actor.to_owned(), request_id: self.request_id.clone(), source_ip: self.source_ip.clone(), at_micros: micros(self.now) }
+    }
+
+    /// The request context of a signed-in session.
+    pub fn for_session(&self, session: &StaffSession) -> RequestCtx {
+        RequestCtx { principal: session.principal(), request_id: self.request_id.clone(), source_ip: self.source_ip.clone(), now: self.now }
+    }
+}
+
+/// The TOTP secret sealed for an account, bound to its id.
+pub(crate) fn totp_aad(user_id: &str) -> Vec<u8> {
+    format!("staff totp {user_id}").into_bytes()
+}
+
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Argon2id checks run at most this many at a time (19 MiB each).
+pub(crate) fn password_checks() -> &'static tokio::sync::Semaphore {
+    static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+    &CHECKS
+}
+
+/// Hashes a new password on the blocking pool.
+pub(crate) async fn hash_on_pool(password: &str) -> Result<String, AppError> {
+    let password = password.to_owned();
+    let _permit = password_checks().acquire().await.map_err(|_| AppError::Internal("password checks closed"))?;
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| AppError::Internal("password hashing ended abnormally"))
+}
+
+/// Checks a password against a hash (or the decoy) on the blocking pool.
+async fn verify_on_pool(password: &str, stored: Option<String>) -> Result<bool, AppError> {
+    let password = password.to_owned();
+    let _permit = password_checks().acquire().await.map_err(|_| AppError::Internal("password checks closed"))?;
+    tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => verify_password(&password, &hash),
+        None => {
+            let _ = verify_password(&password, decoy_hash());
+            false
+        }
+    })
+    .await
+    .map_err(|_| AppError::Internal("password check ended abnormally"))
+}
+
+fn unix_secs(now: Timestamp) -> u64 {
+    u64::try_from(now.as_second()).unwrap_or_default()
+}
+
+impl<S: Store> App<S> {
+    /// The CSRF token of the console's forms shown with a cookie.
+    pub fn staff_csrf(&self, cookie: &str) -> String {
+        self.keyring.derived_token("sotto console csrf v1", cookie)
+    }
+
+    /// Whether a form's CSRF token belongs to the cookie it came with.
+    pub fn staff_csrf_ok(&self, cookie: Option<&str>, token: Option<&str>) -> bool {
+        matches!((cookie, token), (Some(c), Some(t)) if !c.is_empty() && same_secret(&self.staff_csrf(c), t))
+    }
+
+    /// The console's idle timeout in minutes, for pages.
+    pub fn staff_idle_minutes(&self) -> i64 {
+        self.settings.staff.idle_timeout.as_mins()
+    }
+
+    fn staff_session_row(&self, cookie: &str, user_id: &str, mfa_done: bool, now: Timestamp) -> StaffSessionRow {
+        let lifetime = if mfa_done { self.settings.staff.session_lifetime } else { self.settings.staff.code_window };
+        StaffSessionRow { id_hash: digest(cookie), user_id: user_id.to_owned(), mfa_done, created_at: micros(now), last_seen_at: micros(now), expires_at: micros(now + lifetime), ended_at: None }
+    }
+
+    /// Counts an attempt under a purpose and name; true when it is over the limit.
+    async fn staff_throttled(&self, purpose: &str, name: &str, now: Timestamp) -> Result<bool, AppError> {
+        let settings = &self.settings.staff;
+        let key = self.keyring.blind_index(purpose, name);
+        let attempts = self.store.count_sign_in_attempt(&key, micros(now), micros(now - settings.sign_in_window)).await?;
+        Ok(attempts > settings.sign_in_attempts)
+    }
+
+    /// Signs in with email and password. Every attempt counts first, per account name and per
+    /// address; each costs one Argon2id check (a decoy for an unknown, disabled or unfinished
+    /// account), so neither answer nor timing says whether an account exists.
+    pub async fn staff_sign_in(&self, email: &str, password: &str, edge: &EdgeCtx) -> Result<StaffSignIn, AppError> {
+        let email = email.trim().to_lowercase();
+        let by_name = self.staff_throttled("staff sign-in", &email, edge.now).await?;
+        let by_address = self.staff_throttled("staff sign-in address", edge.source_ip.as_deref().unwrap_or("unknown"), edge.now).await?;
+        let object = format!("staff:sign_in/{}", self.keyring.blind_index("staff sign-in", &email).iter().take(8).map(|b| format!("{b:02x}")).collect::<String>());
+        if by_name || by_address {
+            self.store.append_audit(vec![edge.as_actor("staff:unknown").event(action::STAFF_SIGN_IN, object, "rejected:throttled")]).await?;
+            return Ok(StaffSignIn::Throttled);
+        }
+        let user = self.store.staff_user_by_email(&email).await?.filter(|u| u.disabled_at.is_none() && u.totp_sealed.is_some());
+        let right = verify_on_pool(password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+        let Some(user) = user.filter(|_| right) else {
+            if let Some(u) = self.store.staff_user_by_email(&email).await? {
+                self.store.note_staff_sign_in(&u.id, false, micros(edge.now)).await?;
+            }
+            self.store.append_audit(vec![edge.as_actor("staff:unknown").event(action::STAFF_SIGN_IN, object, "rejected:wrong_email_or_password")]).await?;
+            return Ok(StaffSignIn::Refused);
+        };
+        let cookie = random_token();
+        let audit = edge.as_actor(&format!("user:{}", user.id)).event(action::STAFF_SIGN_IN, format!("staff:{}", user.id), "success:awaiting_code");
+        self.store.start_staff_session(&self.staff_session_row(&cookie, &user.id, false, edge.now), vec![audit]).await?;
+        Ok(StaffSignIn::NeedsCode(cookie))
+    }
+
+    /// The account a session waiting for its TOTP code belongs to.
+    pub async fn staff_waiting(&self, cookie: Option<&str>, now: Timestamp) -> Result<Option<StaffUserRow>, AppError> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else { return Ok(None) };
+        let Some(row) = self.store.staff_session(&digest(cookie)).await? else { return Ok(None) };
+        if row.mfa_done || row.ended_at.is_some() || micros(now) >= row.expires_at {
+            return Ok(None);
+        }
+        Ok(self.store.staff_user(&row.user_id).await?.filter(|u| u.disabled_at.is_none()))
+    }
+
+    /// Checks the TOTP code of a waiting session: right (and a step not used before) ends it
+    /// and starts a signed-in session with a new id; five wrong codes in the window end it.
+    pub async fn staff_check_code(&self, cookie: &str, code: &str, edge: &EdgeCtx) -> Result<StaffCode, AppError> {
+        let Some(user) = self.staff_waiting(Some(cookie), edge.now).await? else { return Ok(StaffCode::Over) };
+        let actor = edge.as_actor(&format!("user:{}", user.id));
+        let object = format!("staff:{}", user.id);
+        if self.staff_throttled("staff totp", &user.id, edge.now).await? {
+            self.store.end_staff_session(&digest(cookie), micros(edge.now), vec![actor.event(action::STAFF_MFA, object, "rejected:too_many_codes")]).await?;
+            return Ok(StaffCode::Over);
+        }
+        let secret = user.totp_sealed.as_deref().and_then(|s| self.keyring.open(&totp_aad(&user.id), s).ok());
+        let step = secret.and_then(|s| check_totp(s.as_slice(), code, unix_secs(edge.now)));
+        let fresh = match step {
+            Some(step) => self.store.take_totp_step(&user.id, i64::try_from(step).unwrap_or(i64::MAX)).await?,
+            None => false,
+        };
+        if !fresh {
+            self.store.note_staff_sign_in(&user.id, false, micros(edge.now)).await?;
+            let outcome = if step.is_some() { "rejected:code_reused" } else { "rejected:wrong_code" };
+            self.store.append_audit(vec![actor.event(action::STAFF_MFA, object, outcome)]).await?;
+            return Ok(StaffCode::Wrong);
+        }
+        let new_cookie = random_token();
+        let signed_in = self.staff_session_row(&new_cookie, &user.id, true, edge.now);
+        if !self.store.complete_staff_mfa(&digest(cookie), &signed_in, vec![actor.event(action::STAFF_MFA, object, Outcome::Success.as_str())]).await? {
+            return Ok(StaffCode::Over);
+        }
+        self.store.clear_sign_in_failures(&self.keyring.blind_index("staff sign-in", &user.email)).await?;
+        self.store.clear_sign_in_failures(&self.keyring.blind_index("staff totp", &user.id)).await?;
+        self.store.note_staff_sign_in(&user.id, true, micros(edge.now)).await?;
+        Ok(StaffCode::Signed(new_cookie))
+    }
+
+    /// The signed-in session of a cookie: not ended, idle or past its end, its account enabled,
+    /// with the role as stored now and any live break-glass grant.
+    pub async fn staff_session(&self, cookie: Option<&str>, now: Timestamp) -> Result<Option<StaffSession>, AppError> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else { return Ok(None) };
+        let hash = digest(cookie);
+        let Some(row) = self.store.staff_session(&hash).await? else { return Ok(None) };
+        let idle = micros(now) - row.last_seen_at > self.settings.staff.idle_timeout.as_micros() as i64;
+        if !row.mfa_done || row.ended_at.is_some() || idle || micros(now) >= row.expires_at {
+            return Ok(None);
+        }
+        let Some(user) = self.store.staff_user(&row.user_id).await?.filter(|u| u.disabled_at.is_none()) else { return Ok(None) };
+        let Some(role) = Role::parse(&user.role) else { return Ok(None) };
+        self.store.touch_staff_session(&hash, micros(now)).await?;
+        let grant = self.store.live_break_glass(&user.id, micros(now)).await?;
+        let at = |t: Option<i64>| t.and_then(|t| Timestamp::from_microsecond(t).ok());
+        Ok(Some(StaffSession {
+            break_glass_until: grant.and_then(|g| Timestamp::from_microsecond(g.ends_at).ok()),
+            last_sign_in: at(user.last_sign_in_at),
+            last_failure: at(user.last_failure_at),
+            user_id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            role,
+            cookie: cookie.to_owned(),
+        }))
+    }
+
+    /// Ends a session (sign-out).
+    pub async fn staff_sign_out(&self, session: &StaffSession, edge: &EdgeCtx) -> Result<(), AppError> {
+        let event = edge.as_actor(&format!("user:{}", session.user_id)).event(action::STAFF_SIGN_OUT, format!("staff:{}", session.user_id), Outcome::Success.as_str());
+        self.store.end_staff_session(&digest(&session.cookie), micros(edge.now), vec![event]).await?;
+        Ok(())
+    }
+
+    /// The enrolment secret an invitation shows before it is accepted: derived from the
+    /// invitation, so nothing is stored until a working code proves the app holds it.
+    pub fn invite_totp_secret(&self, token: &str) -> [u8; 20] {
+        let full = self.keyring.derived_secret("sotto staff totp enrolment v1", token);
+        let mut secret = [0u8; 20];
+        secret.copy_from_slice(&full[..20]);
+        secret
+    }
+
+    /// The account an open invitation is for.
+    pub async fn staff_invitation(&self, token: &str, now: Timestamp) -> Result<Option<StaffUserRow>, AppError> {
+        if token.is_empty() || token.len() > 100 {
+            return Ok(None);
+        }
+        let user = self.store.staff_user_by_invite(&digest(token)).await?;
+        Ok(user.filter(|u| u.disabled_at.is_none() && u.invite_expires_at.is_some_and(|t| t > micros(now))))
+    }
+
+    /// Accepts an invitation: a password by the rules and a working code of the shown secret.
+    /// Answers the broken rule's code, if any.
+    pub async fn staff_accept_invite(&self, token: &str, password: &str, confirm: &str, code: &str, edge: &EdgeCtx) -> Result<Option<&'static str>, AppError> {
+        let Some(user) = self.staff_invitation(token, edge.now).await? else { return Ok(Some("invitation_over")) };
+        if let Err(rule) = check_password(password, &user.email) {
+            return Ok(Some(rule));
+        }
+        if password != confirm {
+            return Ok(Some("password_mismatch"));
+        }
+        let secret = self.invite_totp_secret(token);
+        let Some(step) = check_totp(&secret, code, unix_secs(edge.now)) else { return Ok(Some("wrong_code")) };
+        let hash = hash_on_pool(password).await?;
+        let sealed = self.keyring.seal(&totp_aad(&user.id), &secret);
+        let event = edge.as_actor(&format!("user:{}", user.id)).event(action::STAFF_ACCOUNT, format!("staff:{}", user.id), "success:invitation_accepted");
+        let done = self.store.accept_invite(&digest(token), &hash, &sealed, i64::try_from(step).unwrap_or(i64::MAX), micros(edge.now), vec![event]).await?;
+        Ok(if done { None } else { Some("invitation_over") })
+    }
+}
+
+/// An audit event for a staff account change.
+pub(crate) fn account_event(ctx: &RequestCtx, user_id: &str, outcome: &str) -> AuditEvent {
+    ctx.audit().event(action::STAFF_ACCOUNT, format!("staff:{user_id}"), outcome)
+}
