@@ -141,6 +141,11 @@ impl<S: Store> App<S> {
         matches!((cookie, token), (Some(c), Some(t)) if !c.is_empty() && same_secret(&self.staff_csrf(c), t))
     }
 
+    /// Where Sotto is reached, for links it shows (invitations).
+    pub fn public_url(&self) -> &str {
+        &self.settings.public_url
+    }
+
     /// The console's idle timeout in minutes, for pages.
     pub fn staff_idle_minutes(&self) -> i64 {
         self.settings.staff.idle_timeout.as_mins()
@@ -151,12 +156,11 @@ impl<S: Store> App<S> {
         StaffSessionRow { id_hash: digest(cookie), user_id: user_id.to_owned(), mfa_done, created_at: micros(now), last_seen_at: micros(now), expires_at: micros(now + lifetime), ended_at: None }
     }
 
-    /// Counts an attempt under a purpose and name; true when it is over the limit.
-    async fn staff_throttled(&self, purpose: &str, name: &str, now: Timestamp) -> Result<bool, AppError> {
-        let settings = &self.settings.staff;
+    /// Counts an attempt under a purpose and name; true when it is over `limit`.
+    async fn staff_throttled(&self, purpose: &str, name: &str, limit: i64, now: Timestamp) -> Result<bool, AppError> {
         let key = self.keyring.blind_index(purpose, name);
-        let attempts = self.store.count_sign_in_attempt(&key, micros(now), micros(now - settings.sign_in_window)).await?;
-        Ok(attempts > settings.sign_in_attempts)
+        let attempts = self.store.count_sign_in_attempt(&key, micros(now), micros(now - self.settings.staff.sign_in_window)).await?;
+        Ok(attempts > limit)
     }
 
     /// Signs in with email and password. Every attempt counts first, per account name and per
@@ -164,8 +168,10 @@ impl<S: Store> App<S> {
     /// account), so neither answer nor timing says whether an account exists.
     pub async fn staff_sign_in(&self, email: &str, password: &str, edge: &EdgeCtx) -> Result<StaffSignIn, AppError> {
         let email = email.trim().to_lowercase();
-        let by_name = self.staff_throttled("staff sign-in", &email, edge.now).await?;
-        let by_address = self.staff_throttled("staff sign-in address", edge.source_ip.as_deref().unwrap_or("unknown"), edge.now).await?;
+        let limit = self.settings.staff.sign_in_attempts;
+        let by_name = self.staff_throttled("staff sign-in", &email, limit, edge.now).await?;
+        // A clinic's staff often share one address, so it may try twenty times as often.
+        let by_address = self.staff_throttled("staff sign-in address", edge.source_ip.as_deref().unwrap_or("unknown"), limit * 20, edge.now).await?;
         let object = format!("staff:sign_in/{}", self.keyring.blind_index("staff sign-in", &email).iter().take(8).map(|b| format!("{b:02x}")).collect::<String>());
         if by_name || by_address {
             self.store.append_audit(vec![edge.as_actor("staff:unknown").event(action::STAFF_SIGN_IN, object, "rejected:throttled")]).await?;
@@ -202,7 +208,7 @@ impl<S: Store> App<S> {
         let Some(user) = self.staff_waiting(Some(cookie), edge.now).await? else { return Ok(StaffCode::Over) };
         let actor = edge.as_actor(&format!("user:{}", user.id));
         let object = format!("staff:{}", user.id);
-        if self.staff_throttled("staff totp", &user.id, edge.now).await? {
+        if self.staff_throttled("staff totp", &user.id, self.settings.staff.sign_in_attempts, edge.now).await? {
             self.store.end_staff_session(&digest(cookie), micros(edge.now), vec![actor.event(action::STAFF_MFA, object, "rejected:too_many_codes")]).await?;
             return Ok(StaffCode::Over);
         }

@@ -237,3 +237,42 @@ impl<S: Store> App<S> {
         Ok(self.store.break_glass_grants(100).await?.iter().filter(|g| g.ended_at.is_none() && g.ends_at > now).count())
     }
 }
+
+impl<S: Store> App<S> {
+    /// What the settings page shows of the configuration: each channel's provider and its BAA
+    /// (and whether it covers today), and the gate policy (quiet hours and caps). Changes are
+    /// made in the configuration file, so they are reviewed and versioned like code.
+    pub async fn configuration_view(&self, ctx: &RequestCtx) -> Result<serde_json::Value, AppError> {
+        self.require(ctx, Scope::UsersManage, "settings").await?;
+        let providers: Vec<serde_json::Value> = self
+            .settings
+            .providers
+            .iter()
+            .map(|(channel, p)| {
+                serde_json::json!({
+                    "channel": channel.as_str(), "name": p.name, "baa_signed": p.baa_signed.map(|d| d.to_string()), "baa_expires": p.baa_expires.map(|d| d.to_string()),
+                    "covered": self.provider_has_baa(*channel, ctx.now), "backup": p.backup.as_ref().map(|b| b.name.clone()),
+                })
+            })
+            .collect();
+        let gate = &self.settings.gate;
+        let window = |w: &sotto_core::quiet_hours::Window| format!("{}–{}", w.start.strftime("%H:%M"), w.end.strftime("%H:%M"));
+        let caps: Vec<String> = gate
+            .caps
+            .iter()
+            .map(|c| {
+                let purposes = if c.purposes.is_empty() { "any purpose".to_owned() } else { c.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ") };
+                format!("at most {} per {} hours on {} for {}", c.max, c.window.as_hours(), c.channel.map_or("any channel", |ch| ch.as_str()), purposes)
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "providers": providers,
+            "quiet_hours": window(&gate.window),
+            "state_windows": gate.state_windows.iter().map(|(s, w)| format!("{s}: {}", window(w))).collect::<Vec<_>>(),
+            "channel_windows": gate.channel_windows.iter().map(|(c, w)| format!("{}: {}", c.as_str(), window(w))).collect::<Vec<_>>(),
+            "caps": caps,
+            "require_verified": gate.require_verified.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "staff": {"idle_minutes": self.settings.staff.idle_timeout.as_mins(), "session_hours": self.settings.staff.session_lifetime.as_hours(), "break_glass_max_minutes": self.settings.staff.break_glass_max.as_mins()},
+        }))
+    }
+}

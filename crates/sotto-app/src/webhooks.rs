@@ -17,7 +17,7 @@ use sotto_store::{DeliveryEnd, Store, SubscriptionRow};
 use crate::{App, AppError, RequestCtx, micros, time_text};
 
 /// The events a subscription may ask for.
-pub const EVENTS: &[&str] = &["message.sent", "message.delivered", "message.bounced", "message.failed", "message.denied", "consent.changed", "authorization.revoked"];
+pub const EVENTS: &[&str] = &["message.sent", "message.delivered", "message.bounced", "message.failed", "message.denied", "consent.changed", "authorization.revoked", "access.changed", "access.break_glass"];
 const SECRET_PURPOSE: &str = "sotto webhook secret v1";
 /// Posts tried before a delivery fails.
 const MAX_ATTEMPTS: i64 = 10;

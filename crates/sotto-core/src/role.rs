@@ -33,7 +33,7 @@ const TABLE: &[(Role, &str, &[Scope])] = &[
     (
         Role::Composer,
         "composer",
-        &[S::TemplatesWrite, S::ContentLint, S::SegmentsRead, S::SegmentsWrite, S::CampaignsWrite, S::JourneysWrite, S::PatientsRead],
+        &[S::TemplatesWrite, S::ContentLint, S::SegmentsRead, S::SegmentsWrite, S::CampaignsWrite, S::JourneysWrite],
     ),
     (
         Role::Compliance,
@@ -57,8 +57,8 @@ const TABLE: &[(Role, &str, &[Scope])] = &[
         "admin",
         &[S::UsersManage, S::KeysManage, S::WebhooksManage, S::DispatchManage, S::MetricsRead, S::AuditRead, S::DictionaryWrite, S::SegmentsRead],
     ),
-    (Role::Analyst, "analyst", &[S::SegmentsRead, S::MetricsRead, S::PatientsRead]),
-    (Role::Operator, "operator", &[S::DispatchManage, S::MessagesRead, S::MetricsRead, S::SecureMessagesRead]),
+    (Role::Analyst, "analyst", &[S::SegmentsRead, S::MetricsRead]),
+    (Role::Operator, "operator", &[S::DispatchManage, S::MessagesRead, S::MetricsRead, S::SecureMessagesRead, S::PatientsRead]),
     (Role::Auditor, "auditor", &[S::AuditRead, S::MetricsRead]),
 ];
 

@@ -26,6 +26,11 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
         let now = jiff::Timestamp::now();
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        if let Some(crate::oauth_routes::SignedPrincipal(principal)) = parts.extensions.get::<crate::oauth_routes::SignedPrincipal>() {
+            return Ok(Ctx(RequestCtx { principal: principal.clone(), request_id, source_ip, now }));
+        }
         // The scheme is case-insensitive (RFC 9110 section 11.1). Segment's libraries send the
         // key as HTTP Basic's user with an empty password.
         let credentials = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.trim_start().split_once(' '));
@@ -42,8 +47,6 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Ctx {
             _ => None,
         };
         let principal = app.authenticate(key.as_deref(), now).await?;
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
         Ok(Ctx(RequestCtx { principal, request_id, source_ip, now }))
     }
 }

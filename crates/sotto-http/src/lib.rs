@@ -2,6 +2,8 @@
 //! body limits, timeouts, and JSON logs that carry no PHI.
 
 mod campaign_routes;
+mod console;
+mod oauth_routes;
 mod journey_routes;
 mod metrics_routes;
 pub mod openapi;
@@ -41,6 +43,11 @@ use sotto_store::Store;
 
 pub use error::ApiError;
 pub use server::TlsSettings;
+
+/// Every console page with the scope it needs, in navigation order.
+pub fn console_pages() -> &'static [(&'static str, &'static str, Option<sotto_core::scope::Scope>)] {
+    console::PAGES
+}
 
 /// HTTP limits.
 #[derive(Debug, Clone)]
@@ -157,8 +164,11 @@ pub fn router<S: Store>(app: Arc<App<S>>, settings: &HttpSettings) -> Router {
         .route("/portal/authorizations/{id}/revoke", post(portal_routes::revoke::<S>))
         .route("/portal/a/{token}", get(portal_routes::appointment::<S>).post(portal_routes::appointment_act::<S>))
         .route("/u/{token}", get(consent_routes::unsubscribe_get::<S>).post(consent_routes::unsubscribe_post::<S>))
+        .route("/oauth/token", post(oauth_routes::token::<S>))
+        .merge(console::routes::<S>())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state((app.clone(), settings.body_limit), oauth_routes::signed::<S>))
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics_routes::record::<S>))
         .with_state(app);
     let trace = TraceLayer::new_for_http()

@@ -174,6 +174,8 @@ pub trait SegmentStore {
     fn create_segment(&self, row: &SegmentRow, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
     /// One segment.
     fn segment(&self, id: &str) -> impl Future<Output = StoreResult<Option<SegmentRow>>> + Send;
+    /// Every segment, newest first.
+    fn segments(&self) -> impl Future<Output = StoreResult<Vec<SegmentRow>>> + Send;
     /// Profiles after `after` (by external id), at most `limit`.
     fn profile_page(&self, after: &str, limit: i64) -> impl Future<Output = StoreResult<Vec<ProfileFacts>>> + Send;
     /// Events after row `after_id`, at most `limit`, with their row ids.

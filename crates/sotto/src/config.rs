@@ -93,6 +93,7 @@ struct FileConfig {
     last_staff_training: Option<jiff::civil::Date>,
     portal_configured: Option<bool>,
     portal: Option<crate::portal_config::PortalFile>,
+    staff: Option<crate::staff_config::StaffFile>,
     hl7: Option<crate::hl7_config::Hl7File>,
     fhir: Option<crate::fhir_config::FhirFile>,
     webhooks_allow_loopback: Option<bool>,
@@ -149,6 +150,8 @@ pub struct Settings {
     pub compliance: sotto_app::Compliance,
     /// The patient portal's lifetimes and topics.
     pub portal: sotto_app::PortalSettings,
+    /// The console's sessions, break-glass and API clients' tokens.
+    pub staff: sotto_app::StaffSettings,
     /// How HL7 v2 messages are read.
     pub hl7: sotto_core::hl7::Hl7Settings,
     /// How FHIR resources are read.
@@ -174,6 +177,7 @@ impl Settings {
             send_rate: sotto_app::AppSettings::default().send_rate,
             compliance: self.compliance.clone(),
             portal: self.portal.clone(),
+            staff: self.staff.clone(),
             hl7: self.hl7.clone(),
             fhir: self.fhir.clone(),
             webhooks_allow_loopback: self.webhooks_allow_loopback,
@@ -347,6 +351,7 @@ impl ConfigArgs {
             second_approval_above: file.campaign_second_approval_above,
         };
         let portal = crate::portal_config::resolve(file.portal)?;
+        let staff = crate::staff_config::resolve(file.staff)?;
         let hl7 = crate::hl7_config::resolve(file.hl7, &default_region)?;
         let fhir = crate::fhir_config::resolve(file.fhir, &default_region)?;
         let webhooks_allow_loopback = file.webhooks_allow_loopback.unwrap_or(false);
@@ -358,6 +363,7 @@ impl ConfigArgs {
             fhir,
             hl7,
             portal,
+            staff,
             compliance,
             smtp,
             twilio,

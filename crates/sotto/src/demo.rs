@@ -127,6 +127,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("secure:     {secure} secure messages; their nudges in the mailbox link to the portal, where the one-time code (also in the mailbox) opens them");
     }
     println!("portal:     http://{listen}/portal (the patient portal: secure messages and preferences)");
+    let staff_file = args.data_dir.join("console-users.txt");
+    let staff = crate::demo_staff::seed(&app, &staff_file).await?;
+    println!("console:    http://{listen}/console (staff: one account per role; sign in with the email, the password and a code from the TOTP secret)");
+    if staff.is_empty() {
+        println!("            the accounts exist already: their passwords and secrets are in {}", staff_file.display());
+    } else {
+        println!("            shown once here and kept in {} (owner-only):", staff_file.display());
+        for line in &staff {
+            println!("            {line}");
+        }
+    }
     println!("mailbox:    http://{listen}/dev/mailbox (what the development sink kept; nothing leaves this machine)");
     println!("outbox:     curl -s -H \"Authorization: Bearer $(cat {})\" http://{listen}/v1/dispatch", key_file.display());
     checkpoints.write_now(jiff::Timestamp::now()).await.map_err(|e| anyhow::anyhow!("{e}"))?;

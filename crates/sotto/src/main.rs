@@ -2,13 +2,16 @@
 //! the demo clinic, manage keys and sending, and verify the audit chain. Nothing but wiring and configuration lives here.
 
 mod admin;
+mod users_cli;
 mod campaign_cli;
 mod config;
 mod demo;
+mod demo_staff;
 mod demo_campaigns;
 mod import_cli;
 mod lint;
 mod serve;
+mod staff_config;
 mod fhir_config;
 mod hl7_config;
 mod portal_config;
@@ -85,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeysCommand,
     },
+    /// Staff accounts: invite (the first admin too), list, disable.
+    Users {
+        #[command(subcommand)]
+        command: users_cli::UsersCommand,
+    },
     /// Lint message text read as JSON lines: exits 1 when anything blocks, 2 on a malformed line.
     Lint(lint::LintArgs),
     /// Audit chain tools.
@@ -115,6 +123,7 @@ fn main() -> ExitCode {
                 demo::run(demo::DemoArgs { data_dir, listen, patients, seed, serve: !no_serve }).await
             }
             Command::Keys { command } => admin::keys(command).await,
+            Command::Users { command } => users_cli::run(command).await,
             Command::Audit { command } => admin::audit(command).await,
             Command::Lint(args) => lint::run(args),
         }

@@ -8,8 +8,8 @@ use sqlx::Executor;
 
 use sotto_store::testing::{backends, fresh_store};
 
-#[path = "cli/portal_browser.rs"]
-mod portal_browser;
+#[path = "cli/browser.rs"]
+mod browser;
 
 /// Arguments, environment, and a phrase the error must contain.
 type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);

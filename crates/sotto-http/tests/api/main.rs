@@ -27,6 +27,7 @@ mod outbox;
 mod pacing;
 mod provider_status;
 mod sandbox;
+mod staff;
 mod patients;
 mod portal;
 mod segment_library;

@@ -65,6 +65,11 @@ impl SegmentStore for SqlStore {
         Ok(created)
     }
 
+    async fn segments(&self) -> StoreResult<Vec<SegmentRow>> {
+        let rows = sqlx::query("SELECT id, name, definition, expr, touches_phi, created_at, created_by FROM segments ORDER BY created_at DESC, id").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(segment_from_row).collect::<Result<_, _>>()?)
+    }
+
     async fn segment(&self, id: &str) -> StoreResult<Option<SegmentRow>> {
         let row = sqlx::query("SELECT id, name, definition, expr, touches_phi, created_at, created_by FROM segments WHERE id = $1")
             .bind(id)

@@ -1,6 +1,7 @@
-//! The patient portal in headless Chromium against `sotto demo`: `tests/peers/portal_browser.py`
-//! (Selenium with Debian's Chromium and ChromeDriver, axe-core from the npm registry) walks
-//! the whole flow and each refusal, and fails on any serious or critical accessibility finding.
+//! The patient portal and the staff console in headless Chromium against `sotto demo`:
+//! `tests/peers/portal_browser.py` and `console_browser.py` (Selenium with Debian's Chromium and
+//! ChromeDriver, axe-core from the npm registry) walk each flow and each refusal, and fail on
+//! any serious or critical accessibility finding.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,15 +47,17 @@ fn answers(address: &str) -> bool {
     reply.starts_with("HTTP/1.1 200")
 }
 
-#[test]
-fn the_portal_works_end_to_end_in_headless_chromium_with_no_serious_accessibility_violation() {
+/// Starts `sotto demo` on a free port, runs a walk script from `tests/peers` against it with
+/// the demo's key (and `extra` files of its data directory as variables), and answers the
+/// report the script prints last. `None` where the tools are missing outside CI.
+fn walk(script: &str, extra: &[(&str, &str)]) -> Option<serde_json::Value> {
     let (python, axe, chromium, driver) = match tools() {
         Ok(found) => found,
         Err(missing) if std::env::var("CI").as_deref() != Ok("true") => {
             eprintln!("skipped: {missing}");
-            return;
+            return None;
         }
-        Err(missing) => panic!("CI must run the portal's browser test: {missing}"),
+        Err(missing) => panic!("CI must run the browser tests: {missing}"),
     };
     let tmp = tempfile::tempdir().expect("dir");
     let dir = tmp.path().join("demo");
@@ -74,19 +77,38 @@ fn the_portal_works_end_to_end_in_headless_chromium_with_no_serious_accessibilit
         std::thread::sleep(Duration::from_millis(200));
     }
     let key = std::fs::read_to_string(dir.join("demo-api-key")).expect("the demo's key");
-    let out = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/portal_browser.py"))
+    let mut command = Command::new(python);
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(script))
         .env("SOTTO_BASE", format!("http://{address}"))
         .env("SOTTO_KEY", key.trim())
         .env("AXE_JS", axe)
         .env("CHROMIUM", chromium)
-        .env("CHROMEDRIVER", driver)
-        .output()
-        .expect("run the browser walk");
+        .env("CHROMEDRIVER", driver);
+    for (variable, file) in extra {
+        command.env(variable, dir.join(file));
+    }
+    let out = command.output().expect("run the browser walk");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the browser walk failed:\n{stderr}\n{stdout}");
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the accessibility report");
+    Some(serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the walk's report"))
+}
+
+#[test]
+fn the_portal_works_end_to_end_in_headless_chromium_with_no_serious_accessibility_violation() {
+    let Some(report) = walk("portal_browser.py", &[]) else { return };
     let pages = report["accessibility"].as_array().expect("pages");
     assert!(pages.len() >= 12, "axe ran on every page: {report}");
+    println!("{report}");
+}
+
+#[test]
+fn the_console_signs_in_with_totp_and_each_role_reaches_only_its_pages_in_headless_chromium() {
+    let Some(report) = walk("console_browser.py", &[("CONSOLE_USERS", "console-users.txt")]) else { return };
+    let matrix = &report["summary"]["matrix"];
+    assert_eq!(matrix["cells"], 6 * 14, "every page against every role: {report}");
+    assert_eq!(matrix["unexpected_allows"], 0, "{report}");
+    let pages = report["accessibility"].as_array().expect("pages");
+    assert!(pages.len() >= 20, "axe ran on every console page: {report}");
     println!("{report}");
 }

@@ -1,0 +1,383 @@
+//! The staff console: server-rendered pages (auto-escaped), one small script of Sotto's own for
+//! the live parts, nothing from other hosts. Every page names the scope it needs in one table
+//! (the role table decides who holds it); every form carries a CSRF token bound to the cookie
+//! and must come from this origin; every answer is `no-store` and may not be framed.
+
+mod auth;
+mod content;
+mod delivery;
+mod settings;
+mod work;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::{Environment, Value};
+use serde_json::Map;
+
+use sotto_app::{App, AppError, EdgeCtx, RequestCtx, StaffSession};
+use sotto_core::scope::Scope;
+use sotto_store::Store;
+
+use crate::request_id::RequestId;
+
+type AppState<S> = axum::extract::State<Arc<App<S>>>;
+
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Every page of the console with the scope it needs (`None`: any signed-in member), in the
+/// order the navigation lists them.
+pub const PAGES: &[(&str, &str, Option<Scope>)] = &[
+    ("/console", "Dashboard", None),
+    ("/console/patients", "Patients", Some(Scope::PatientsRead)),
+    ("/console/dictionary", "Data dictionary", Some(Scope::DictionaryRead)),
+    ("/console/vault", "Code vault", Some(Scope::VaultRead)),
+    ("/console/segments", "Segments", Some(Scope::SegmentsRead)),
+    ("/console/templates", "Templates", Some(Scope::TemplatesRead)),
+    ("/console/approvals", "Approvals", Some(Scope::Compliance)),
+    ("/console/campaigns", "Campaigns", Some(Scope::CampaignsRead)),
+    ("/console/journeys", "Journeys", Some(Scope::JourneysRead)),
+    ("/console/reports", "Reports", Some(Scope::CampaignsRead)),
+    ("/console/audit", "Audit log", Some(Scope::AuditRead)),
+    ("/console/settings", "Settings", Some(Scope::UsersManage)),
+    ("/console/keys", "API keys and clients", Some(Scope::KeysManage)),
+    ("/console/break-glass", "Break-glass", None),
+];
+
+/// The console's routes.
+pub fn routes<S: Store>() -> Router<Arc<App<S>>> {
+    Router::new()
+        .route("/console/console.css", get(|| asset("text/css; charset=utf-8", include_str!("../pages/console/console.css"))))
+        .route("/console/console.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../pages/console/console.js"))))
+        .route("/console/sign-in", get(auth::sign_in_form::<S>).post(auth::sign_in::<S>))
+        .route("/console/code", get(auth::code_form::<S>).post(auth::code::<S>))
+        .route("/console/sign-out", post(auth::sign_out::<S>))
+        .route("/console/invite/{token}", get(auth::invite_form::<S>).post(auth::accept_invite::<S>))
+        .route("/console", get(work::dashboard::<S>))
+        .route("/console/patients", get(work::patients::<S>))
+        .route("/console/patients/reveal", post(work::reveal::<S>))
+        .route("/console/dictionary", get(work::dictionary::<S>))
+        .route("/console/vault", get(work::vault::<S>).post(work::vault_put::<S>))
+        .route("/console/segments", get(work::segments::<S>).post(work::create_segment::<S>))
+        .route("/console/segments/size", post(work::segment_size::<S>))
+        .route("/console/audit", get(work::audit::<S>))
+        .route("/console/audit.csv", get(work::audit_csv::<S>))
+        .route("/console/templates", get(content::templates::<S>).post(content::create_template::<S>))
+        .route("/console/templates/lint", post(content::lint::<S>))
+        .route("/console/templates/{id}", get(content::template::<S>).post(content::save_template::<S>))
+        .route("/console/templates/{id}/submit", post(content::submit_template::<S>))
+        .route("/console/approvals", get(content::approvals::<S>))
+        .route("/console/approvals/templates/{id}/{version}", post(content::review_template::<S>))
+        .route("/console/approvals/journeys/{id}/{version}", post(content::approve_journey::<S>))
+        .route("/console/campaigns", get(delivery::campaigns::<S>).post(delivery::create_campaign::<S>))
+        .route("/console/campaigns/{id}", get(delivery::campaign::<S>))
+        .route("/console/campaigns/{id}/progress", get(delivery::progress::<S>))
+        .route("/console/campaigns/{id}/{step}", post(delivery::campaign_step::<S>))
+        .route("/console/journeys", get(delivery::journeys::<S>))
+        .route("/console/journeys/{id}", get(delivery::journey::<S>))
+        .route("/console/reports", get(delivery::reports::<S>))
+        .route("/console/settings", get(settings::settings::<S>))
+        .route("/console/settings/users", post(settings::invite::<S>))
+        .route("/console/settings/users/{id}", post(settings::change_user::<S>))
+        .route("/console/keys", get(settings::keys::<S>))
+        .route("/console/keys/new", post(settings::create_key::<S>))
+        .route("/console/keys/{id}/revoke", post(settings::revoke_key::<S>))
+        .route("/console/clients/new", post(settings::create_client::<S>))
+        .route("/console/clients/{id}/revoke", post(settings::revoke_client::<S>))
+        .route("/console/break-glass", get(settings::break_glass::<S>).post(settings::start_break_glass::<S>))
+        .route("/console/break-glass/{id}/review", post(settings::review_break_glass::<S>))
+}
+
+async fn asset(kind: &'static str, body: &'static str) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, kind)], body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../pages/console/base.html")),
+    ("notice.html", include_str!("../pages/console/notice.html")),
+    ("sign_in.html", include_str!("../pages/console/sign_in.html")),
+    ("code.html", include_str!("../pages/console/code.html")),
+    ("invite.html", include_str!("../pages/console/invite.html")),
+    ("dashboard.html", include_str!("../pages/console/dashboard.html")),
+    ("patients.html", include_str!("../pages/console/patients.html")),
+    ("dictionary.html", include_str!("../pages/console/dictionary.html")),
+    ("vault.html", include_str!("../pages/console/vault.html")),
+    ("segments.html", include_str!("../pages/console/segments.html")),
+    ("segment_size.html", include_str!("../pages/console/segment_size.html")),
+    ("audit.html", include_str!("../pages/console/audit.html")),
+    ("templates.html", include_str!("../pages/console/templates.html")),
+    ("template.html", include_str!("../pages/console/template.html")),
+    ("lint.html", include_str!("../pages/console/lint.html")),
+    ("approvals.html", include_str!("../pages/console/approvals.html")),
+    ("campaigns.html", include_str!("../pages/console/campaigns.html")),
+    ("campaign.html", include_str!("../pages/console/campaign.html")),
+    ("progress.html", include_str!("../pages/console/progress.html")),
+    ("journeys.html", include_str!("../pages/console/journeys.html")),
+    ("journey.html", include_str!("../pages/console/journey.html")),
+    ("reports.html", include_str!("../pages/console/reports.html")),
+    ("chart.html", include_str!("../pages/console/chart.html")),
+    ("settings.html", include_str!("../pages/console/settings.html")),
+    ("keys.html", include_str!("../pages/console/keys.html")),
+    ("break_glass.html", include_str!("../pages/console/break_glass.html")),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect("the console's pages parse");
+        }
+        env
+    })
+}
+
+/// The session cookie's name: `__Host-` (Secure, whole host) over HTTPS.
+fn session_cookie<S: Store>(app: &App<S>) -> &'static str {
+    if app.secure_cookies() { "__Host-sotto_staff" } else { "sotto_staff" }
+}
+
+const VISIT: &str = "sotto_staff_visit";
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 100)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie<S: Store>(app: &App<S>, name: &str, value: &str) -> String {
+    if app.secure_cookies() {
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Secure")
+    } else {
+        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax")
+    }
+}
+
+fn clear_cookie<S: Store>(app: &App<S>, name: &str) -> String {
+    let path = if app.secure_cookies() { "/; Secure" } else { "/console" };
+    format!("{name}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// Every console request: its edge context and cookies.
+pub(crate) struct Visit {
+    edge: EdgeCtx,
+    headers: HeaderMap,
+}
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Visit { edge: EdgeCtx { now: app.now(), request_id, source_ip }, headers: parts.headers.clone() })
+    }
+}
+
+/// A signed-in member: their session and the request context they act in. A request without
+/// a live session is sent to sign in.
+pub(crate) struct Staff {
+    pub session: StaffSession,
+    pub ctx: RequestCtx,
+    pub edge: EdgeCtx,
+    headers: HeaderMap,
+}
+
+impl<S: Store> FromRequestParts<Arc<App<S>>> for Staff {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
+        let Ok(visit) = Visit::from_request_parts(parts, app).await;
+        let cookie = cookie(&visit.headers, session_cookie(app));
+        match app.staff_session(cookie.as_deref(), visit.edge.now).await {
+            Ok(Some(session)) => Ok(Staff { ctx: visit.edge.for_session(&session), session, edge: visit.edge, headers: visit.headers }),
+            Ok(None) => {
+                let ended = if cookie.is_some() { vec![clear_cookie(app, session_cookie(app))] } else { Vec::new() };
+                if parts.headers.contains_key("sotto-partial") {
+                    return Err(Page::notice(StatusCode::UNAUTHORIZED, "Signed out", "Your session ended. Sign in again.").render());
+                }
+                Err(see_other("/console/sign-in?ended=1", &ended))
+            }
+            Err(e) => Err(failure(&e)),
+        }
+    }
+}
+
+impl Staff {
+    /// A page for this member, with the navigation their role allows.
+    pub(crate) fn page<S: Store>(&self, app: &App<S>, template: &'static str, title: &str) -> Page {
+        let nav: Vec<_> = PAGES
+            .iter()
+            .filter(|(_, _, scope)| scope.is_none_or(|s| self.ctx.principal.scopes.contains(&s)))
+            .map(|(href, label, _)| serde_json::json!({"href": href, "label": label}))
+            .collect();
+        Page::new(template, title)
+            .with("nav", nav)
+            .with("me", serde_json::json!({"name": self.session.display_name, "role": self.session.role.as_str(), "break_glass_until": self.session.break_glass_until.map(|t| t.to_string())}))
+            .with("csrf", app.staff_csrf(&self.session.cookie))
+            .with("idle", app.staff_idle_minutes())
+    }
+
+    /// The fields of a form after its CSRF token and origin were checked; a refusal page
+    /// otherwise (nothing is written).
+    pub(crate) fn form<S: Store>(&self, app: &App<S>, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+        let fields = form(body);
+        if !same_origin(&self.headers) || !app.staff_csrf_ok(Some(&self.session.cookie), field(&fields, "csrf")) {
+            return Err(Page::notice(StatusCode::FORBIDDEN, "Form expired", "This form is out of date or came from elsewhere. Go back, reload the page and try again.").render());
+        }
+        Ok(fields)
+    }
+
+    /// Whether this member holds a scope.
+    pub(crate) fn holds(&self, scope: Scope) -> bool {
+        self.ctx.principal.scopes.contains(&scope)
+    }
+}
+
+/// Fetch Metadata: a browser says where a request came from; only this origin (or a browser
+/// too old to say) may post.
+fn same_origin(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|site| site == "same-origin" || site == "none")
+}
+
+pub(crate) fn form(body: &Bytes) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub(crate) fn see_other(to: &str, cookies: &[String]) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    harden(&mut response);
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// A failure as a page: forbidden, not found, invalid (with its fields), conflict, or trouble;
+/// never an internal error's text.
+pub(crate) fn failure(e: &AppError) -> Response {
+    match e {
+        AppError::Forbidden(scope) => Page::notice(StatusCode::FORBIDDEN, "Not permitted", &format!("Your role does not include {scope}. Ask an admin, or use break-glass if this is an emergency.")).render(),
+        AppError::NotFound(what) => Page::notice(StatusCode::NOT_FOUND, "Not found", &format!("No such {what}.")).render(),
+        AppError::Invalid(errors) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.code)).collect();
+            Page::notice(StatusCode::UNPROCESSABLE_ENTITY, "Not saved", &lines.join("\n")).render()
+        }
+        AppError::Conflict { code, message } => Page::notice(StatusCode::CONFLICT, "Not done", &format!("{message} ({code})")).render(),
+        other => {
+            tracing::warn!(storage = matches!(other, AppError::Store(_)), "console request failed");
+            Page::notice(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The request could not be completed. Try again in a moment.").render()
+        }
+    }
+}
+
+/// A page to render.
+pub(crate) struct Page {
+    status: StatusCode,
+    template: &'static str,
+    values: Map<String, serde_json::Value>,
+    cookies: Vec<String>,
+}
+
+impl Page {
+    pub(crate) fn new(template: &'static str, title: &str) -> Self {
+        let mut values = Map::new();
+        values.insert("title".into(), title.into());
+        Self { status: StatusCode::OK, template, values, cookies: Vec::new() }
+    }
+
+    pub(crate) fn notice(status: StatusCode, title: &str, message: &str) -> Self {
+        Page::new("notice.html", title).with("message", message).status(status)
+    }
+
+    pub(crate) fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.values.insert(key.to_owned(), serde_json::to_value(value).unwrap_or_default());
+        self
+    }
+
+    pub(crate) fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub(crate) fn cookie(mut self, cookie: String) -> Self {
+        self.cookies.push(cookie);
+        self
+    }
+
+    pub(crate) fn render(self) -> Response {
+        let rendered = env().get_template(self.template).and_then(|t| t.render(Value::from(minijinja::value::Serde(&self.values))));
+        let mut response = match rendered {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, template = self.template, "console page failed to render");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        };
+        harden(&mut response);
+        for cookie in self.cookies {
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        response
+    }
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        self.render()
+    }
+}
+
+/// The console's headers on any answer.
+fn harden(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::VARY, HeaderValue::from_static("Sotto-Partial"));
+}
+
+/// Whether a request asks for a live part of a page (console.js sends this header); a plain
+/// request to a partial-only route is refused.
+pub(crate) fn partial(headers: &HeaderMap) -> bool {
+    headers.contains_key("sotto-partial")
+}
+
+/// The answer to a plain request for a partial-only route.
+pub(crate) fn not_partial() -> Response {
+    Page::notice(StatusCode::BAD_REQUEST, "Not a page", "This address serves a live part of another page.").render()
+}
+
+/// Answers a use case's result: the page it makes, or the failure's page.
+pub(crate) fn shown(result: Result<Page, AppError>) -> Response {
+    match result {
+        Ok(page) => page.render(),
+        Err(e) => failure(&e),
+    }
+}
