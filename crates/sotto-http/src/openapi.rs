@@ -126,6 +126,7 @@ const OPERATIONS: &[(&str, &str, &str, Body)] = &[
     ("get", "/portal/preferences", "The preference center", Empty),
     ("post", "/portal/preferences", "Save preferences", Form),
     ("post", "/portal/authorizations/{id}/revoke", "Revoke an authorization", Form),
+    ("post", "/oauth/token", "An access token for an API client (OAuth 2.0 client credentials)", Form),
     ("get", "/portal/a/{token}", "What an appointment link does", Empty),
     ("post", "/portal/a/{token}", "Confirm or ask to reschedule", Form),
 ];
@@ -187,6 +188,11 @@ fn operation(method: &str, path: &str, summary: &str, body: Body) -> Value {
         "4XX": {"description": "refused: the code says why, the field where", "content": failure},
         "503": {"description": "storage unavailable", "content": {"application/json": {"schema": error_schema()}}},
     });
+    if path == "/oauth/token" {
+        // RFC 6749 section 5.2: {"error": "invalid_client"}.
+        let oauth = json!({"application/json": {"schema": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}});
+        responses["4XX"] = json!({"description": "refused as RFC 6749 section 5.2 says", "content": oauth});
+    }
     if media == "text/html" {
         responses["3XX"] = json!({"description": "on to the next page"});
     }
@@ -218,7 +224,10 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Sotto", "version": env!("CARGO_PKG_VERSION"), "description": "Patient engagement with HIPAA as a property of the engine. Errors are {\"error\": {\"code\", \"message\", \"field\"?, \"errors\"?}}."},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API key (sotto_…)"}}},
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (sotto_…), or an API client's access token (sat_…) from /oauth/token; a client may instead sign each request: Authorization: Sotto-HMAC-SHA256 client_id=…, timestamp=…, signature=hex(HMAC-SHA256(secret, METHOD\\npath?query\\ntimestamp\\nhex(SHA-256(body))))"},
+            "client_credentials": {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}}}},
+        }},
         "paths": paths,
     })
 }

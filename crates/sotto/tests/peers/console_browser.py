@@ -231,6 +231,19 @@ def main():
         assert status == 403, f"a composer's approval was answered {status}"
         assert api("GET", "/v1/campaigns/" + draft["id"])["state"] == "draft"
 
+        # A journey drawn as its steps; the segment size shown while a definition is typed.
+        journey = api("GET", "/v1/journeys")["journeys"][0]
+        driver.get(BASE + "/console/journeys/" + journey["id"])
+        steps = driver.find_elements(By.CSS_SELECTOR, "ol.steps > li")
+        assert len(steps) >= 5 and "send by" in text(driver), "the journey is drawn as its steps"
+        once_a11y(driver, "journey")
+        driver.get(BASE + "/console/segments")
+        driver.find_element(By.ID, "definition").send_keys('language = "es"')
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#segment-size [data-size]"))
+        driver.find_element(By.ID, "definition").send_keys(" and")
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#segment-size ul.error"))
+        once_a11y(driver, "segment size")
+
         # A template edited until the live linter is satisfied.
         driver.get(BASE + "/console/templates")
         driver.find_element(By.ID, "name").send_keys("Console walk " + str(time.time_ns())[-6:])
