@@ -197,17 +197,17 @@ impl<S: Store> App<S> {
     /// The principal of a signed request: the client's live secret signs method, path and
     /// query, timestamp and body; the timestamp is within the window; the same signature is
     /// accepted once in this process.
-    pub async fn authenticate_signed(&self, client_id: &str, timestamp: i64, signature: &str, method: &str, path_and_query: &str, body: &[u8], now: Timestamp) -> Result<Principal, AppError> {
+    pub async fn authenticate_signed(&self, client_id: &str, signature: &str, request: &sotto_crypto::totp::SignedRequest<'_>, now: Timestamp) -> Result<Principal, AppError> {
         let invalid = AppError::Unauthenticated { code: "invalid_signature", message: "the request signature does not verify: sign METHOD\\npath?query\\ntimestamp\\nhex(sha256(body)) with the client secret" };
         let Some((row, secret)) = self.live_client(client_id).await? else { return Err(invalid) };
         let window = self.settings.staff.signature_window.as_secs();
-        if !sotto_crypto::totp::verify_request(secret.as_bytes(), method, path_and_query, timestamp, body, signature, now.as_second(), window) {
+        if !request.verify(secret.as_bytes(), signature, now.as_second(), window) {
             return Err(invalid);
         }
         {
             let mut seen = self.seen_signatures.lock().map_err(|_| AppError::Internal("signature memory poisoned"))?;
             seen.retain(|_, until| *until > now.as_second());
-            if seen.insert(signature.trim().to_ascii_lowercase(), timestamp + window + 1).is_some() {
+            if seen.insert(signature.trim().to_ascii_lowercase(), request.timestamp + window + 1).is_some() {
                 return Err(AppError::Unauthenticated { code: "replayed_signature", message: "this signed request was already received; sign each request anew" });
             }
         }

@@ -43,28 +43,50 @@ pub fn totp_code(secret: &[u8], unix_secs: u64) -> Option<String> {
     totp(secret, "code").map(|t| t.generate(unix_secs).to_string())
 }
 
-/// What a signed request's signature covers: `METHOD\npath?query\ntimestamp\nhex(SHA-256(body))`.
-pub fn request_string(method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> String {
-    format!("{}\n{path_and_query}\n{timestamp}\n{}", method.to_ascii_uppercase(), hex::encode(Sha256::digest(body)))
+/// What a signed request's signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path and query as sent.
+    pub path_and_query: &'a str,
+    /// Unix seconds, as the client's header states.
+    pub timestamp: i64,
+    /// The body's bytes.
+    pub body: &'a [u8],
 }
 
-/// The hex HMAC-SHA256 of a request string under a client's secret.
-pub fn sign_request(secret: &[u8], method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("hmac takes any key length");
-    mac.update(request_string(method, path_and_query, timestamp, body).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Whether `signature` (hex) signs the request, in constant time, and its timestamp is within
-/// `window_secs` of `now_secs`.
-pub fn verify_request(secret: &[u8], method: &str, path_and_query: &str, timestamp: i64, body: &[u8], signature: &str, now_secs: i64, window_secs: i64) -> bool {
-    if (now_secs - timestamp).abs() > window_secs {
-        return false;
+impl SignedRequest<'_> {
+    /// `METHOD\npath?query\ntimestamp\nhex(SHA-256(body))`.
+    pub fn canonical(&self) -> String {
+        format!("{}\n{}\n{}\n{}", self.method.to_ascii_uppercase(), self.path_and_query, self.timestamp, hex::encode(Sha256::digest(self.body)))
     }
-    let Ok(given) = hex::decode(signature.trim()) else { return false };
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("hmac takes any key length");
-    mac.update(request_string(method, path_and_query, timestamp, body).as_bytes());
-    mac.verify_slice(&given).is_ok()
+
+    fn mac(&self, secret: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("hmac takes any key length");
+        mac.update(self.canonical().as_bytes());
+        mac
+    }
+
+    /// The hex HMAC-SHA256 of the canonical text under a client's secret.
+    pub fn sign(&self, secret: &[u8]) -> String {
+        hex::encode(self.mac(secret).finalize().into_bytes())
+    }
+
+    /// Whether `signature` (hex) signs the request, in constant time, and its timestamp is
+    /// within `window_secs` of `now_secs`.
+    pub fn verify(&self, secret: &[u8], signature: &str, now_secs: i64, window_secs: i64) -> bool {
+        if (now_secs - self.timestamp).abs() > window_secs {
+            return false;
+        }
+        let Ok(given) = hex::decode(signature.trim()) else { return false };
+        self.mac(secret).verify_slice(&given).is_ok()
+    }
+}
+
+/// The signature of a request (for clients and tests).
+pub fn sign_request(secret: &[u8], method: &str, path_and_query: &str, timestamp: i64, body: &[u8]) -> String {
+    SignedRequest { method, path_and_query, timestamp, body }.sign(secret)
 }
 
 #[cfg(test)]
@@ -100,11 +122,12 @@ mod tests {
     #[test]
     fn a_signed_request_verifies_only_unchanged_and_within_the_window() {
         let secret = b"client secret";
+        let request = |path, body| SignedRequest { method: "POST", path_and_query: path, timestamp: 1000, body };
         let sig = sign_request(secret, "post", "/v1/track?x=1", 1000, b"{}");
-        assert!(verify_request(secret, "POST", "/v1/track?x=1", 1000, b"{}", &sig, 1100, 300));
-        assert!(!verify_request(secret, "POST", "/v1/track?x=1", 1000, b"{ }", &sig, 1100, 300));
-        assert!(!verify_request(secret, "POST", "/v1/track?x=2", 1000, b"{}", &sig, 1100, 300));
-        assert!(!verify_request(secret, "POST", "/v1/track?x=1", 1000, b"{}", &sig, 1400, 300));
-        assert!(!verify_request(b"other", "POST", "/v1/track?x=1", 1000, b"{}", &sig, 1100, 300));
+        assert!(request("/v1/track?x=1", b"{}").verify(secret, &sig, 1100, 300));
+        assert!(!request("/v1/track?x=1", b"{ }").verify(secret, &sig, 1100, 300));
+        assert!(!request("/v1/track?x=2", b"{}").verify(secret, &sig, 1100, 300));
+        assert!(!request("/v1/track?x=1", b"{}").verify(secret, &sig, 1400, 300));
+        assert!(!request("/v1/track?x=1", b"{}").verify(b"other", &sig, 1100, 300));
     }
 }

@@ -112,7 +112,8 @@ pub(crate) async fn signed<S: Store>(State((app, limit)): State<(Arc<App<S>>, us
         return ApiError::request(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than the server accepts").into_response();
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    match app.authenticate_signed(&client, timestamp, &signature, parts.method.as_str(), &path, &bytes, jiff::Timestamp::now()).await {
+    let signed = sotto_crypto::totp::SignedRequest { method: parts.method.as_str(), path_and_query: &path, timestamp, body: &bytes };
+    match app.authenticate_signed(&client, &signature, &signed, jiff::Timestamp::now()).await {
         Ok(principal) => {
             parts.extensions.insert(SignedPrincipal(principal));
             next.run(Request::from_parts(parts, Body::from(bytes))).await

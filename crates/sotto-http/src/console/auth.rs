@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::Query;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use sotto_app::{App, StaffCode, StaffSignIn};
 use sotto_store::Store;
@@ -104,7 +104,7 @@ pub(crate) async fn code<S: Store>(axum::extract::State(app): AppState<S>, visit
 
 pub(crate) async fn sign_out<S: Store>(axum::extract::State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
-        return refused;
+        return refused.into_response();
     }
     if let Err(e) = app.staff_sign_out(&staff.session, &staff.edge).await {
         return failure(&e);

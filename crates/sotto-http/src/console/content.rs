@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use sotto_core::contact::Channel;
@@ -55,7 +55,7 @@ pub(crate) async fn templates<S: Store>(State(app): AppState<S>, staff: Staff) -
 pub(crate) async fn create_template<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let channel = channel_of(field(&fields, "channel"));
     let text = field(&fields, "text").unwrap_or_default();
@@ -93,7 +93,7 @@ pub(crate) async fn template<S: Store>(State(app): AppState<S>, staff: Staff, Pa
 pub(crate) async fn save_template<S: Store>(State(app): AppState<S>, staff: Staff, Path(id): Path<String>, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let request = content_of(&fields, channel_of(field(&fields, "channel")));
     match app.edit_template(&staff.ctx, &id, &request).await {
@@ -105,7 +105,7 @@ pub(crate) async fn save_template<S: Store>(State(app): AppState<S>, staff: Staf
 pub(crate) async fn submit_template<S: Store>(State(app): AppState<S>, staff: Staff, Path(id): Path<String>, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let version = field(&fields, "version").and_then(|v| v.parse().ok()).unwrap_or(0);
     match app.review_template(&staff.ctx, &id, version, "submit", &json!({})).await {
@@ -121,7 +121,7 @@ pub(crate) async fn lint<S: Store>(State(app): AppState<S>, staff: Staff, header
     }
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let mut results = Vec::new();
     for surface in surfaces_of(channel_of(field(&fields, "channel"))) {
@@ -183,7 +183,7 @@ pub(crate) async fn approvals<S: Store>(State(app): AppState<S>, staff: Staff) -
 pub(crate) async fn review_template<S: Store>(State(app): AppState<S>, staff: Staff, Path((id, version)): Path<(String, i64)>, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let step = if field(&fields, "decision") == Some("reject") { "reject" } else { "approve" };
     let comment = field(&fields, "comment").unwrap_or_default();
@@ -195,7 +195,7 @@ pub(crate) async fn review_template<S: Store>(State(app): AppState<S>, staff: St
 
 pub(crate) async fn approve_journey<S: Store>(State(app): AppState<S>, staff: Staff, Path((id, version)): Path<(String, i64)>, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
-        return refused;
+        return refused.into_response();
     }
     match app.approve_journey(&staff.ctx, &id, version, &json!({"move_runs": true})).await {
         Ok(_) => see_other("/console/approvals", &[]),

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use sotto_app::AppError;
@@ -51,7 +51,7 @@ pub(crate) async fn campaigns<S: Store>(State(app): AppState<S>, staff: Staff) -
 pub(crate) async fn create_campaign<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let channel = field(&fields, "channel").unwrap_or("email");
     let mut request = json!({
@@ -99,7 +99,7 @@ pub(crate) async fn progress<S: Store>(State(app): AppState<S>, staff: Staff, he
 /// A campaign's next step from the console: preflight, approve, launch, pause, resume, cancel.
 pub(crate) async fn campaign_step<S: Store>(State(app): AppState<S>, staff: Staff, Path((id, step)): Path<(String, String)>, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
-        return refused;
+        return refused.into_response();
     }
     let result = match step.as_str() {
         "preflight" => match app.campaign_preflight(&staff.ctx, &id).await {

@@ -236,10 +236,10 @@ impl Staff {
 
     /// The fields of a form after its CSRF token and origin were checked; a refusal page
     /// otherwise (nothing is written).
-    pub(crate) fn form<S: Store>(&self, app: &App<S>, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+    pub(crate) fn form<S: Store>(&self, app: &App<S>, body: &Bytes) -> Result<Vec<(String, String)>, FormRefused> {
         let fields = form(body);
         if !same_origin(&self.headers) || !app.staff_csrf_ok(Some(&self.session.cookie), field(&fields, "csrf")) {
-            return Err(Page::notice(StatusCode::FORBIDDEN, "Form expired", "This form is out of date or came from elsewhere. Go back, reload the page and try again.").render());
+            return Err(FormRefused);
         }
         Ok(fields)
     }
@@ -247,6 +247,15 @@ impl Staff {
     /// Whether this member holds a scope.
     pub(crate) fn holds(&self, scope: Scope) -> bool {
         self.ctx.principal.scopes.contains(&scope)
+    }
+}
+
+/// A form refused for its CSRF token or its origin: nothing was written.
+pub(crate) struct FormRefused;
+
+impl IntoResponse for FormRefused {
+    fn into_response(self) -> Response {
+        Page::notice(StatusCode::FORBIDDEN, "Form expired", "This form is out of date or came from elsewhere. Go back, reload the page and try again.").render()
     }
 }
 

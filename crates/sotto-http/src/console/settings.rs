@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use sotto_app::{AppError, KeyRequest};
 use sotto_core::role::Role;
@@ -34,7 +34,7 @@ pub(crate) async fn settings<S: Store>(State(app): AppState<S>, staff: Staff) ->
 pub(crate) async fn invite<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let (email, name, role) = (field(&fields, "email").unwrap_or_default(), field(&fields, "display_name").unwrap_or_default(), field(&fields, "role").unwrap_or_default());
     match app.invite_staff(&staff.ctx, email, name, role).await {
@@ -50,7 +50,7 @@ pub(crate) async fn invite<S: Store>(State(app): AppState<S>, staff: Staff, body
 pub(crate) async fn change_user<S: Store>(State(app): AppState<S>, staff: Staff, Path(id): Path<String>, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let role = field(&fields, "role").filter(|r| *r != "disabled");
     match app.change_staff(&staff.ctx, &id, role).await {
@@ -73,7 +73,7 @@ pub(crate) async fn keys<S: Store>(State(app): AppState<S>, staff: Staff) -> Res
 pub(crate) async fn create_key<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     if let Err(e) = app.require(&staff.ctx, Scope::KeysManage, "api_keys").await {
         return failure(&e);
@@ -88,7 +88,7 @@ pub(crate) async fn create_key<S: Store>(State(app): AppState<S>, staff: Staff, 
 
 pub(crate) async fn revoke_key<S: Store>(State(app): AppState<S>, staff: Staff, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
-        return refused;
+        return refused.into_response();
     }
     match app.revoke_key(&staff.ctx, &id).await {
         Ok(()) => see_other("/console/keys", &[]),
@@ -99,7 +99,7 @@ pub(crate) async fn revoke_key<S: Store>(State(app): AppState<S>, staff: Staff, 
 pub(crate) async fn create_client<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     match app.create_api_client(&staff.ctx, field(&fields, "name").unwrap_or_default(), &scopes_from(&fields)).await {
         Ok((id, secret)) => shown(keys_page(&app, &staff, Some(serde_json::json!({"kind": "API client", "id": id, "secret": secret}))).await),
@@ -109,7 +109,7 @@ pub(crate) async fn create_client<S: Store>(State(app): AppState<S>, staff: Staf
 
 pub(crate) async fn revoke_client<S: Store>(State(app): AppState<S>, staff: Staff, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
-        return refused;
+        return refused.into_response();
     }
     match app.revoke_api_client(&staff.ctx, &id).await {
         Ok(()) => see_other("/console/keys", &[]),
@@ -132,7 +132,7 @@ pub(crate) async fn break_glass<S: Store>(State(app): AppState<S>, staff: Staff)
 pub(crate) async fn start_break_glass<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let minutes = field(&fields, "minutes").and_then(|m| m.parse().ok()).unwrap_or(0);
     match app.start_break_glass(&staff.session, field(&fields, "reason").unwrap_or_default(), minutes, &staff.edge).await {
@@ -143,7 +143,7 @@ pub(crate) async fn start_break_glass<S: Store>(State(app): AppState<S>, staff: 
 
 pub(crate) async fn review_break_glass<S: Store>(State(app): AppState<S>, staff: Staff, Path(id): Path<String>, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
-        return refused;
+        return refused.into_response();
     }
     match app.review_break_glass(&staff.ctx, &id).await {
         Ok(()) => see_other("/console/break-glass", &[]),

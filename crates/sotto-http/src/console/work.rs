@@ -40,7 +40,7 @@ pub(crate) async fn patients<S: Store>(State(app): AppState<S>, staff: Staff) ->
 pub(crate) async fn reveal<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let id = field(&fields, "external_id").unwrap_or_default().trim().to_owned();
     let kind = if field(&fields, "view") == Some("full") { ViewKind::Full } else { ViewKind::Masked };
@@ -65,7 +65,7 @@ pub(crate) async fn vault<S: Store>(State(app): AppState<S>, staff: Staff) -> Re
 pub(crate) async fn vault_put<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let code = field(&fields, "code").unwrap_or_default().trim();
     let result = if field(&fields, "action") == Some("write") {
@@ -83,7 +83,7 @@ pub(crate) async fn segments<S: Store>(State(app): AppState<S>, staff: Staff) ->
 pub(crate) async fn create_segment<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let request = json!({"name": field(&fields, "name").unwrap_or_default(), "definition": field(&fields, "definition").unwrap_or_default()});
     match app.create_segment(&staff.ctx, &request).await {
@@ -99,7 +99,7 @@ pub(crate) async fn segment_size<S: Store>(State(app): AppState<S>, staff: Staff
     }
     let fields = match staff.form(&app, &body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     shown(app.draft_segment_size(&staff.ctx, field(&fields, "definition").unwrap_or_default()).await.map(|size| Page::new("segment_size.html", "").with("s", size)))
 }
