@@ -95,6 +95,7 @@ impl<S: Store> App<S> {
         if request.scopes.is_empty() {
             return Err(AppError::invalid(FieldError::new("missing_field", "scope", "a key needs at least one scope")));
         }
+        crate::api_clients::only_held_scopes(ctx, &request.scopes)?;
         if request.expires_at.is_some_and(|t| t <= ctx.now) {
             return Err(AppError::invalid(FieldError::new("invalid_expiry", "expires_at", "a key must expire in the future")));
         }

@@ -81,6 +81,15 @@ fn client_aad(id: &str) -> Vec<u8> {
     format!("api client {id}").into_bytes()
 }
 
+/// Refuses a key or client that would hold a scope its creator does not (a sandbox key holds
+/// less, so it may always be made): nobody grants themselves more through a credential.
+pub(crate) fn only_held_scopes(ctx: &RequestCtx, scopes: &[Scope]) -> Result<(), AppError> {
+    match scopes.iter().find(|s| **s != Scope::Sandbox && !ctx.principal.scopes.contains(s)) {
+        Some(scope) => Err(AppError::invalid(FieldError::new("scope_not_held", "scope", format!("a credential holds only scopes its creator holds; you do not hold {scope}")))),
+        None => Ok(()),
+    }
+}
+
 const UNAUTHENTICATED: &str = "send a valid API key or access token as Authorization: Bearer <token>, or sign the request";
 
 impl<S: Store> App<S> {
@@ -94,6 +103,7 @@ impl<S: Store> App<S> {
         if scopes.is_empty() {
             return Err(AppError::invalid(FieldError::new("missing_field", "scope", "a client needs at least one scope")));
         }
+        only_held_scopes(ctx, scopes)?;
         let id = format!("cli_{}", random_id(8));
         let secret = format!("scs_{}", sotto_crypto::random_token());
         let row = ApiClientRow {

@@ -61,10 +61,11 @@ impl<S: sotto_store::Store> App<S> {
         Ok(json!({"segments": rows.iter().map(|r| json!({"id": r.id, "name": r.name, "definition": r.definition, "touches_phi": r.touches_phi, "created_at": time_text(r.created_at), "created_by": r.created_by})).collect::<Vec<_>>()}))
     }
 
-    /// The size a segment definition would have now (suppressed), or the errors that stop it,
-    /// without storing anything.
+    /// The size a segment definition would have now, or the errors that stop it, without
+    /// storing anything: for those who write segments, audited, and with none shown like 1 to
+    /// 10 (so a draft cannot tell whether one patient matches).
     pub async fn draft_segment_size(&self, ctx: &RequestCtx, definition: &str) -> Result<Value, AppError> {
-        self.require(ctx, Scope::SegmentsRead, "segments").await?;
+        self.require(ctx, Scope::SegmentsWrite, "segments").await?;
         if definition.trim().is_empty() {
             return Ok(json!({"empty": true}));
         }
@@ -82,7 +83,10 @@ impl<S: sotto_store::Store> App<S> {
         };
         let now = ctx.now;
         let size = self.read_engine(move |engine| engine.evaluate(&expr, now).len()).await?;
-        Ok(json!({"size": suppressed(size as u64), "touches_phi": touches_phi}))
+        let event = ctx.audit().event(sotto_core::audit::action::SEGMENT_SIZE, "segment:draft".into(), if touches_phi { "success:reads_phi" } else { "success" });
+        self.store.append_audit(vec![event]).await?;
+        let shown = if size <= 10 { json!(sotto_core::disclosure::disclose(1)) } else { suppressed(size as u64) };
+        Ok(json!({"size": shown, "touches_phi": touches_phi}))
     }
 
     /// The linter's report for a draft surface, with the text split at the findings so a page

@@ -141,6 +141,16 @@ impl<S: Store> App<S> {
         matches!((cookie, token), (Some(c), Some(t)) if !c.is_empty() && same_secret(&self.staff_csrf(c), t))
     }
 
+    /// Whether large campaigns need a second compliance approval (the campaign page offers it).
+    pub fn second_approval_configured(&self) -> bool {
+        self.settings.compliance.second_approval_above.is_some()
+    }
+
+    /// The longest break-glass grant, in minutes.
+    pub fn break_glass_max_minutes(&self) -> i64 {
+        self.settings.staff.break_glass_max.as_mins()
+    }
+
     /// Where Sotto is reached, for links it shows (invitations).
     pub fn public_url(&self) -> &str {
         &self.settings.public_url
@@ -180,9 +190,9 @@ impl<S: Store> App<S> {
         let user = self.store.staff_user_by_email(&email).await?.filter(|u| u.disabled_at.is_none() && u.totp_sealed.is_some());
         let right = verify_on_pool(password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
         let Some(user) = user.filter(|_| right) else {
-            if let Some(u) = self.store.staff_user_by_email(&email).await? {
-                self.store.note_staff_sign_in(&u.id, false, micros(edge.now)).await?;
-            }
+            // The same write whether or not the account exists (an unknown id changes nothing).
+            let known = self.store.staff_user_by_email(&email).await?.map_or_else(|| "usr_none".to_owned(), |u| u.id);
+            self.store.note_staff_sign_in(&known, false, micros(edge.now)).await?;
             self.store.append_audit(vec![edge.as_actor("staff:unknown").event(action::STAFF_SIGN_IN, object, "rejected:wrong_email_or_password")]).await?;
             return Ok(StaffSignIn::Refused);
         };
@@ -213,7 +223,9 @@ impl<S: Store> App<S> {
             return Ok(StaffCode::Over);
         }
         let secret = user.totp_sealed.as_deref().and_then(|s| self.keyring.open(&totp_aad(&user.id), s).ok());
-        let step = secret.and_then(|s| check_totp(s.as_slice(), code, unix_secs(edge.now)));
+        // An authenticator app keeps real time, so codes are checked against the system clock
+        // even when the development clock was moved forward (sessions follow that one).
+        let step = secret.and_then(|s| check_totp(s.as_slice(), code, unix_secs(Timestamp::now())));
         let fresh = match step {
             Some(step) => self.store.take_totp_step(&user.id, i64::try_from(step).unwrap_or(i64::MAX)).await?,
             None => false,
@@ -236,8 +248,10 @@ impl<S: Store> App<S> {
     }
 
     /// The signed-in session of a cookie: not ended, idle or past its end, its account enabled,
-    /// with the role as stored now and any live break-glass grant.
-    pub async fn staff_session(&self, cookie: Option<&str>, now: Timestamp) -> Result<Option<StaffSession>, AppError> {
+    /// with the role as stored now and any live break-glass grant. `active` says whether the
+    /// request is the person's doing (a page or a form) and so restarts the idle timeout; a
+    /// page's own polling is not.
+    pub async fn staff_session(&self, cookie: Option<&str>, now: Timestamp, active: bool) -> Result<Option<StaffSession>, AppError> {
         let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else { return Ok(None) };
         let hash = digest(cookie);
         let Some(row) = self.store.staff_session(&hash).await? else { return Ok(None) };
@@ -247,7 +261,9 @@ impl<S: Store> App<S> {
         }
         let Some(user) = self.store.staff_user(&row.user_id).await?.filter(|u| u.disabled_at.is_none()) else { return Ok(None) };
         let Some(role) = Role::parse(&user.role) else { return Ok(None) };
-        self.store.touch_staff_session(&hash, micros(now)).await?;
+        if active {
+            self.store.touch_staff_session(&hash, micros(now)).await?;
+        }
         let grant = self.store.live_break_glass(&user.id, micros(now)).await?;
         let at = |t: Option<i64>| t.and_then(|t| Timestamp::from_microsecond(t).ok());
         Ok(Some(StaffSession {
@@ -269,13 +285,22 @@ impl<S: Store> App<S> {
         Ok(())
     }
 
-    /// The enrolment secret an invitation shows before it is accepted: derived from the
-    /// invitation, so nothing is stored until a working code proves the app holds it.
-    pub fn invite_totp_secret(&self, token: &str) -> [u8; 20] {
-        let full = self.keyring.derived_secret("sotto staff totp enrolment v1", token);
-        let mut secret = [0u8; 20];
-        secret.copy_from_slice(&full[..20]);
-        secret
+    fn enrolment_purpose(token: &str) -> String {
+        format!("sotto staff totp enrolment v1 {}", digest(token).iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    /// A new TOTP secret for an invitation's page, and the same sealed for its form: each visit
+    /// shows a fresh one, and only the one a working code proves is kept, so a link scanner's
+    /// visit learns nothing that signs in.
+    pub fn staff_enrolment(&self, token: &str) -> ([u8; 20], String) {
+        let secret = sotto_crypto::totp::new_totp_secret();
+        (secret, self.keyring.seal_token(&Self::enrolment_purpose(token), &secret))
+    }
+
+    /// The secret a form's sealed enrolment carries, for this invitation only.
+    pub fn staff_enrolment_secret(&self, token: &str, sealed: &str) -> Option<[u8; 20]> {
+        let opened = self.keyring.open_token(&Self::enrolment_purpose(token), sealed).ok()?;
+        <[u8; 20]>::try_from(opened.as_slice()).ok()
     }
 
     /// The account an open invitation is for.
@@ -289,7 +314,7 @@ impl<S: Store> App<S> {
 
     /// Accepts an invitation: a password by the rules and a working code of the shown secret.
     /// Answers the broken rule's code, if any.
-    pub async fn staff_accept_invite(&self, token: &str, password: &str, confirm: &str, code: &str, edge: &EdgeCtx) -> Result<Option<&'static str>, AppError> {
+    pub async fn staff_accept_invite(&self, token: &str, enrolment: &str, password: &str, confirm: &str, code: &str, edge: &EdgeCtx) -> Result<Option<&'static str>, AppError> {
         let Some(user) = self.staff_invitation(token, edge.now).await? else { return Ok(Some("invitation_over")) };
         if let Err(rule) = check_password(password, &user.email) {
             return Ok(Some(rule));
@@ -297,8 +322,8 @@ impl<S: Store> App<S> {
         if password != confirm {
             return Ok(Some("password_mismatch"));
         }
-        let secret = self.invite_totp_secret(token);
-        let Some(step) = check_totp(&secret, code, unix_secs(edge.now)) else { return Ok(Some("wrong_code")) };
+        let Some(secret) = self.staff_enrolment_secret(token, enrolment) else { return Ok(Some("wrong_code")) };
+        let Some(step) = check_totp(&secret, code, unix_secs(Timestamp::now())) else { return Ok(Some("wrong_code")) };
         let hash = hash_on_pool(password).await?;
         let sealed = self.keyring.seal(&totp_aad(&user.id), &secret);
         let event = edge.as_actor(&format!("user:{}", user.id)).event(action::STAFF_ACCOUNT, format!("staff:{}", user.id), "success:invitation_accepted");

@@ -94,7 +94,15 @@ impl<S: Store> App<S> {
         let role = parse_role(role)?;
         let (email, name) = parse_account(email, display_name)?;
         let token = random_token();
-        let user = StaffUserRow { invite_hash: Some(digest(&token)), invite_expires_at: Some(micros(ctx.now + self.settings.staff.invite_lifetime)), ..new_user(ctx, email, name, role) };
+        let expires = micros(ctx.now + self.settings.staff.invite_lifetime);
+        if let Some(existing) = self.store.staff_user_by_email(&email).await?.filter(|u| u.password_hash.is_none() && u.disabled_at.is_none()) {
+            // Never set up: a new invitation replaces the old one.
+            let event = account_event(ctx, &existing.id, &format!("success:invited_again_as_{}", role.as_str()));
+            if self.store.reissue_invite(&existing.id, role.as_str(), &name, &digest(&token), expires, vec![event]).await? {
+                return Ok(token);
+            }
+        }
+        let user = StaffUserRow { invite_hash: Some(digest(&token)), invite_expires_at: Some(expires), ..new_user(ctx, email, name, role) };
         let event = account_event(ctx, &user.id, &format!("success:invited_as_{}", role.as_str()));
         if !self.store.create_staff_user(&user, vec![event]).await? {
             return Err(AppError::Conflict { code: "email_taken", message: "an account with this email exists".into() });

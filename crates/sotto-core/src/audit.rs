@@ -129,6 +129,8 @@ pub mod action {
     pub const STAFF_ACCOUNT: &str = "staff.account";
     /// Break-glass access started or reviewed.
     pub const BREAK_GLASS: &str = "staff.break_glass";
+    /// A segment definition sized while it was written (nothing stored).
+    pub const SEGMENT_SIZE: &str = "segment.size";
     /// An API client created, revoked or issued a token.
     pub const API_CLIENT: &str = "api_client";
 }

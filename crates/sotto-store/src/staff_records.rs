@@ -121,6 +121,9 @@ pub trait StaffStore {
     fn staff_user_by_invite(&self, invite_hash: &[u8]) -> impl Future<Output = StoreResult<Option<StaffUserRow>>> + Send;
     /// Every account, by email.
     fn staff_users(&self) -> impl Future<Output = StoreResult<Vec<StaffUserRow>>> + Send;
+    /// Issues a new invitation to an account never set up (its old one expired or was lost),
+    /// with the role and name given. False when the account was set up or is disabled.
+    fn reissue_invite(&self, id: &str, role: &str, display_name: &str, invite_hash: &[u8], expires_at: i64, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Sets up an invited account once: password, TOTP secret and the step of the code that
     /// proved it, while the invitation is open at `now`. False otherwise.
     fn accept_invite(&self, invite_hash: &[u8], password_hash: &str, totp_sealed: &[u8], step: i64, now: i64, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<bool>> + Send;

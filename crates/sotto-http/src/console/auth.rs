@@ -120,8 +120,12 @@ fn qr_svg(uri: &str) -> Option<String> {
     Some(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))
 }
 
-fn invite_page<S: Store>(app: &Arc<App<S>>, visit: &Visit, token: &str, email: &str, status: StatusCode, error: Option<&str>) -> Response {
-    let secret = app.invite_totp_secret(token);
+fn invite_page<S: Store>(app: &Arc<App<S>>, visit: &Visit, token: &str, email: &str, kept: Option<&str>, status: StatusCode, error: Option<&str>) -> Response {
+    // After a refused attempt the same secret is shown again (the app holds it already).
+    let (secret, enrolment) = match kept.and_then(|sealed| app.staff_enrolment_secret(token, sealed).map(|s| (s, sealed.to_owned()))) {
+        Some(kept) => kept,
+        None => app.staff_enrolment(token),
+    };
     let uri = sotto_crypto::totp::totp_uri(&secret, email).unwrap_or_default();
     let (v, set) = visitor(app, visit);
     let mut page = Page::new("invite.html", "Set up your account")
@@ -129,6 +133,7 @@ fn invite_page<S: Store>(app: &Arc<App<S>>, visit: &Visit, token: &str, email: &
         .with("csrf", app.staff_csrf(&v))
         .with("email", email)
         .with("secret", sotto_crypto::totp::totp_text(&secret))
+        .with("enrolment", enrolment)
         .with("qr", qr_svg(&uri))
         .with("error", error)
         .with("min", sotto_core::role::MIN_PASSWORD);
@@ -140,7 +145,7 @@ fn invite_page<S: Store>(app: &Arc<App<S>>, visit: &Visit, token: &str, email: &
 
 pub(crate) async fn invite_form<S: Store>(axum::extract::State(app): AppState<S>, visit: Visit, Path(token): Path<String>) -> Response {
     match app.staff_invitation(&token, visit.edge.now).await {
-        Ok(Some(user)) => invite_page(&app, &visit, &token, &user.email, StatusCode::OK, None),
+        Ok(Some(user)) => invite_page(&app, &visit, &token, &user.email, None, StatusCode::OK, None),
         Ok(None) => Page::notice(StatusCode::GONE, "Invitation over", "This invitation was used, withdrawn or has expired. Ask an admin for a new one.").render(),
         Err(e) => failure(&e),
     }
@@ -152,7 +157,8 @@ pub(crate) async fn accept_invite<S: Store>(axum::extract::State(app): AppState<
         return expired();
     }
     let (password, confirm, code) = (field(&fields, "password").unwrap_or_default(), field(&fields, "confirm").unwrap_or_default(), field(&fields, "code").unwrap_or_default());
-    match app.staff_accept_invite(&token, password, confirm, code, &visit.edge).await {
+    let enrolment = field(&fields, "enrolment").unwrap_or_default();
+    match app.staff_accept_invite(&token, enrolment, password, confirm, code, &visit.edge).await {
         Ok(None) => see_other("/console/sign-in?invited=1", &[]),
         Ok(Some("invitation_over")) => Page::notice(StatusCode::GONE, "Invitation over", "This invitation was used, withdrawn or has expired. Ask an admin for a new one.").render(),
         Ok(Some(rule)) => {
@@ -165,7 +171,7 @@ pub(crate) async fn accept_invite<S: Store>(axum::extract::State(app): AppState<
                 _ => "That code is not right. Enter the code your authenticator app shows now.",
             };
             let email = app.staff_invitation(&token, visit.edge.now).await.ok().flatten().map(|u| u.email).unwrap_or_default();
-            invite_page(&app, &visit, &token, &email, StatusCode::UNPROCESSABLE_ENTITY, Some(message))
+            invite_page(&app, &visit, &token, &email, Some(enrolment), StatusCode::UNPROCESSABLE_ENTITY, Some(message))
         }
         Err(e) => failure(&e),
     }

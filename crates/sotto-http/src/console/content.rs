@@ -131,7 +131,7 @@ pub(crate) async fn lint<S: Store>(State(app): AppState<S>, staff: Staff, header
         }
         let (report, pieces) = match app.lint_draft(&staff.ctx, surface, text).await {
             Ok(r) => r,
-            Err(e) => return failure(&e),
+            Err(e) => return super::partial_failure(&e),
         };
         let limit = shown_chars(surface);
         let locked: String = text.chars().take(limit).collect();
@@ -168,8 +168,9 @@ pub(crate) async fn approvals<S: Store>(State(app): AppState<S>, staff: Staff) -
     };
     let mut submitted_journeys = Vec::new();
     for j in journeys {
-        if let Ok(all) = app.get_journey(&staff.ctx, j["id"].as_str().unwrap_or_default()).await {
-            submitted_journeys.extend(all["versions"].as_array().into_iter().flatten().filter(|v| v["state"] == "submitted").cloned());
+        match app.get_journey(&staff.ctx, j["id"].as_str().unwrap_or_default()).await {
+            Ok(all) => submitted_journeys.extend(all["versions"].as_array().into_iter().flatten().filter(|v| v["state"] == "submitted").cloned()),
+            Err(e) => return failure(&e),
         }
     }
     let campaigns: Vec<Value> = match app.list_campaigns(&staff.ctx).await {

@@ -38,7 +38,10 @@ pub(crate) async fn campaigns<S: Store>(State(app): AppState<S>, staff: Staff) -
     };
     let mut page = staff.page(&app, "campaigns.html", "Campaigns").with("campaigns", &list["campaigns"]).with("may_write", staff.holds(Scope::CampaignsWrite));
     if staff.holds(Scope::CampaignsWrite) {
-        let segments = app.list_segments(&staff.ctx).await.map(|s| s["segments"].clone()).unwrap_or_default();
+        let segments = match app.list_segments(&staff.ctx).await {
+            Ok(s) => s["segments"].clone(),
+            Err(e) => return failure(&e),
+        };
         let templates: Vec<Value> = match app.templates(&staff.ctx).await {
             Ok(t) => t["templates"].as_array().into_iter().flatten().filter(|t| !t["approved_version"].is_null()).cloned().collect(),
             Err(e) => return failure(&e),
@@ -82,7 +85,8 @@ pub(crate) async fn campaign<S: Store>(State(app): AppState<S>, staff: Staff, Pa
             .with("checklist", checklist)
             .with("p", progress)
             .with("may_write", staff.holds(Scope::CampaignsWrite))
-            .with("may_approve", staff.holds(Scope::Compliance)))
+            .with("may_approve", staff.holds(Scope::Compliance))
+            .with("second_approval", app.second_approval_configured()))
     }
     .await;
     shown(result)
@@ -93,7 +97,10 @@ pub(crate) async fn progress<S: Store>(State(app): AppState<S>, staff: Staff, he
     if !partial(&headers) {
         return not_partial();
     }
-    shown(app.campaign_progress(&staff.ctx, &id).await.map(|p| Page::new("progress.html", "").with("p", p)))
+    match app.campaign_progress(&staff.ctx, &id).await {
+        Ok(p) => Page::new("progress.html", "").with("p", p).render(),
+        Err(e) => super::partial_failure(&e),
+    }
 }
 
 /// A campaign's next step from the console: preflight, approve, launch, pause, resume, cancel.
@@ -133,7 +140,10 @@ pub(crate) async fn journey<S: Store>(State(app): AppState<S>, staff: Staff, Pat
         Err(e) => return failure(&e),
     };
     let latest = all["versions"].as_array().and_then(|v| v.last()).cloned().unwrap_or_default();
-    let runs = app.journey_runs(&staff.ctx, &id).await.unwrap_or_default();
+    let runs = match app.journey_runs(&staff.ctx, &id).await {
+        Ok(runs) => runs,
+        Err(e) => return failure(&e),
+    };
     let steps: Vec<Value> = latest["definition"]["steps"]
         .as_array()
         .into_iter()
@@ -166,7 +176,10 @@ pub(crate) async fn reports<S: Store>(State(app): AppState<S>, staff: Staff) -> 
     };
     let mut charts = Vec::new();
     for c in list["campaigns"].as_array().into_iter().flatten().filter(|c| !c["launched_at"].is_null()).take(10) {
-        let Ok(report) = app.campaign_report(&staff.ctx, c["id"].as_str().unwrap_or_default()).await else { continue };
+        let report = match app.campaign_report(&staff.ctx, c["id"].as_str().unwrap_or_default()).await {
+            Ok(r) => r,
+            Err(e) => return failure(&e),
+        };
         let total = &report["total"];
         let items = ["sent", "bounced", "failed", "denied", "pending", "clicked", "unsubscribed"].map(|k| (k.to_owned(), &total[k]));
         let drawn = bars(items);
@@ -175,7 +188,11 @@ pub(crate) async fn reports<S: Store>(State(app): AppState<S>, staff: Staff) -> 
     let mut decisions = Value::Null;
     if staff.holds(Scope::Compliance) {
         let since = staff.edge.now - jiff::SignedDuration::from_hours(24 * 30);
-        if let Ok(summary) = app.decision_summary(&staff.ctx, since).await {
+        let summary = match app.decision_summary(&staff.ctx, since).await {
+            Ok(s) => s,
+            Err(e) => return failure(&e),
+        };
+        {
             let reasons: Vec<(String, &Value)> = summary["by_reason"].as_object().map(|m| m.iter().map(|(k, v)| (k.replace('_', " "), v)).collect()).unwrap_or_default();
             let height = reasons.len() * 28;
             decisions = json!({"title": "Gate decisions by reason, last 30 days", "bars": bars(reasons), "height": height});

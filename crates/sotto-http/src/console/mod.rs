@@ -129,6 +129,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("settings.html", include_str!("../pages/console/settings.html")),
     ("keys.html", include_str!("../pages/console/keys.html")),
     ("break_glass.html", include_str!("../pages/console/break_glass.html")),
+    ("fragment_error.html", include_str!("../pages/console/fragment_error.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -205,7 +206,9 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Staff {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S>>) -> Result<Self, Self::Rejection> {
         let Ok(visit) = Visit::from_request_parts(parts, app).await;
         let cookie = cookie(&visit.headers, session_cookie(app));
-        match app.staff_session(cookie.as_deref(), visit.edge.now).await {
+        // A page's polling (a partial fetched with GET) does not count as activity.
+        let active = !(parts.method == axum::http::Method::GET && parts.headers.contains_key("sotto-partial"));
+        match app.staff_session(cookie.as_deref(), visit.edge.now, active).await {
             Ok(Some(session)) => Ok(Staff { ctx: visit.edge.for_session(&session), session, edge: visit.edge, headers: visit.headers }),
             Ok(None) => {
                 let ended = if cookie.is_some() { vec![clear_cookie(app, session_cookie(app))] } else { Vec::new() };
@@ -301,6 +304,23 @@ pub(crate) fn failure(e: &AppError) -> Response {
             Page::notice(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The request could not be completed. Try again in a moment.").render()
         }
     }
+}
+
+/// A failure inside a live part of a page: a short message, not a whole page.
+pub(crate) fn partial_failure(e: &AppError) -> Response {
+    let message = match e {
+        AppError::Forbidden(scope) => format!("Your role does not include {scope}."),
+        AppError::NotFound(what) => format!("No such {what}."),
+        AppError::Invalid(errors) => errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        _ => "This part could not be updated. Reload the page.".to_owned(),
+    };
+    let status = match e {
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Page::new("fragment_error.html", "").with("message", message).status(status).render()
 }
 
 /// A page to render.

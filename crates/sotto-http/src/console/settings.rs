@@ -15,6 +15,12 @@ use sotto_store::Store;
 use super::{AppState, Page, Staff, failure, field, see_other, shown};
 use crate::extract::Path;
 
+/// The member acting without break-glass scopes: a credential never carries a grant's PHI access.
+fn without_grant(staff: &Staff) -> sotto_app::RequestCtx {
+    let principal = sotto_app::Principal { actor: staff.ctx.principal.actor.clone(), scopes: staff.session.role.scopes() };
+    sotto_app::RequestCtx { principal, ..staff.ctx.clone() }
+}
+
 fn scopes_from(fields: &[(String, String)]) -> Vec<Scope> {
     fields.iter().filter(|(k, _)| k == "scope").filter_map(|(_, v)| Scope::parse(v).ok()).collect()
 }
@@ -80,7 +86,7 @@ pub(crate) async fn create_key<S: Store>(State(app): AppState<S>, staff: Staff, 
     }
     let days = field(&fields, "days").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=3650).contains(d));
     let request = KeyRequest { name: field(&fields, "name").unwrap_or_default().to_owned(), scopes: scopes_from(&fields), expires_at: days.map(|d| staff.edge.now + jiff::SignedDuration::from_hours(24 * d)) };
-    match app.create_key(&staff.ctx, request).await {
+    match app.create_key(&without_grant(&staff), request).await {
         Ok(key) => shown(keys_page(&app, &staff, Some(serde_json::json!({"kind": "API key", "id": key.id, "secret": key.secret}))).await),
         Err(e) => failure(&e),
     }
@@ -101,7 +107,7 @@ pub(crate) async fn create_client<S: Store>(State(app): AppState<S>, staff: Staf
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    match app.create_api_client(&staff.ctx, field(&fields, "name").unwrap_or_default(), &scopes_from(&fields)).await {
+    match app.create_api_client(&without_grant(&staff), field(&fields, "name").unwrap_or_default(), &scopes_from(&fields)).await {
         Ok((id, secret)) => shown(keys_page(&app, &staff, Some(serde_json::json!({"kind": "API client", "id": id, "secret": secret}))).await),
         Err(e) => failure(&e),
     }
@@ -126,7 +132,10 @@ pub(crate) async fn break_glass<S: Store>(State(app): AppState<S>, staff: Staff)
     } else {
         None
     };
-    staff.page(&app, "break_glass.html", "Break-glass").with("grants", grants).with("reads_phi", staff.session.role.reads_phi()).render()
+    let max = app.break_glass_max_minutes();
+    let mut minutes: Vec<i64> = [15, 30, 60, 120, 240].into_iter().filter(|m| *m < max).collect();
+    minutes.push(max);
+    staff.page(&app, "break_glass.html", "Break-glass").with("grants", grants).with("reads_phi", staff.session.role.reads_phi()).with("minutes", minutes).render()
 }
 
 pub(crate) async fn start_break_glass<S: Store>(State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {

@@ -17,7 +17,14 @@ use super::{AppState, Page, Staff, failure, field, not_partial, partial, see_oth
 pub(crate) async fn dashboard<S: Store>(State(app): AppState<S>, staff: Staff) -> Response {
     let zone = jiff::tz::TimeZone::UTC;
     let day_start = staff.edge.now.to_zoned(zone).start_of_day().map(|z| z.timestamp()).unwrap_or(staff.edge.now);
-    let live_grants = if staff.holds(Scope::Compliance) { app.live_break_glass_count(staff.edge.now).await.unwrap_or_default() } else { 0 };
+    let live_grants = if staff.holds(Scope::Compliance) {
+        match app.live_break_glass_count(staff.edge.now).await {
+            Ok(n) => n,
+            Err(e) => return failure(&e),
+        }
+    } else {
+        0
+    };
     shown(app.dashboard(&staff.ctx, day_start).await.map(|d| {
         staff
             .page(&app, "dashboard.html", "Dashboard")
@@ -101,7 +108,10 @@ pub(crate) async fn segment_size<S: Store>(State(app): AppState<S>, staff: Staff
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
-    shown(app.draft_segment_size(&staff.ctx, field(&fields, "definition").unwrap_or_default()).await.map(|size| Page::new("segment_size.html", "").with("s", size)))
+    match app.draft_segment_size(&staff.ctx, field(&fields, "definition").unwrap_or_default()).await {
+        Ok(size) => Page::new("segment_size.html", "").with("s", size).render(),
+        Err(e) => super::partial_failure(&e),
+    }
 }
 
 pub(crate) async fn audit<S: Store>(State(app): AppState<S>, staff: Staff, Query(filter): Query<AuditFilter>) -> Response {
@@ -135,6 +145,6 @@ fn csv_cell(v: &serde_json::Value) -> String {
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
     };
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text };
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text };
     format!("\"{}\"", text.replace('"', "\"\""))
 }

@@ -85,8 +85,17 @@ async fn member(t: &TestApp, role: &str) -> (String, [u8; 20]) {
     (email, secret)
 }
 
-fn code(t: &TestApp, secret: &[u8]) -> String {
-    totp_code(secret, t.app.now().as_second() as u64).expect("code")
+/// The code an authenticator app shows now (it keeps real time, whatever the development
+/// clock says).
+fn code(_: &TestApp, secret: &[u8]) -> String {
+    totp_code(secret, jiff::Timestamp::now().as_second() as u64).expect("code")
+}
+
+/// Waits for the next 30-second TOTP step, so the same account may sign in again.
+async fn next_step() {
+    let now = jiff::Timestamp::now();
+    let into = now.as_millisecond().rem_euclid(30_000);
+    tokio::time::sleep(std::time::Duration::from_millis((30_000 - into + 50) as u64)).await;
 }
 
 async fn advance(t: &TestApp, by: &str) {
@@ -120,7 +129,7 @@ async fn a_member_signs_in_with_a_password_then_a_totp_code_that_works_once() {
         let (_, page) = again.get(t, "/console/code").await;
         let (status, page) = again.post(t, "/console/code", &[("csrf", &csrf(&page)), ("code", &code(t, &secret))]).await;
         assert_eq!(status, 401, "a used code is refused: {page}");
-        advance(t, "1m").await;
+        next_step().await;
         let (status, to) = again.post(t, "/console/code", &[("csrf", &csrf(&page)), ("code", &code(t, &secret))]).await;
         assert_eq!((status, to.as_str()), (303, "/console"));
         // Without a session, a page sends to sign-in.
@@ -201,13 +210,13 @@ async fn disabling_a_member_or_changing_their_role_ends_their_sessions_at_once()
         let (status, _) = a.post(t, &format!("/console/settings/users/{id}"), &[("csrf", &csrf(&settings)), ("role", "analyst")]).await;
         assert_eq!(status, 303);
         assert_eq!(composer.get(t, "/console/segments").await, (303, "/console/sign-in?ended=1".to_owned()), "the role change ended the session");
-        advance(t, "1m").await;
+        next_step().await;
         let mut analyst = signed_in(t, &email, &secret).await;
         assert_eq!(analyst.get(t, "/console/segments").await.0, 200);
         let (_, settings) = a.get(t, "/console/settings").await;
         a.post(t, &format!("/console/settings/users/{id}"), &[("csrf", &csrf(&settings)), ("role", "disabled")]).await;
         assert_eq!(analyst.get(t, "/console").await.0, 303, "the disable ended the session");
-        advance(t, "1m").await;
+        next_step().await;
         let mut b = Browser::new();
         let (_, page) = b.get(t, "/console/sign-in").await;
         assert_eq!(b.post(t, "/console/sign-in", &[("csrf", &csrf(&page)), ("email", &email), ("password", "plain words for testing")]).await.0, 401, "a disabled member cannot sign in");
@@ -229,9 +238,35 @@ async fn a_form_without_its_csrf_token_or_sent_from_another_site_is_refused_and_
         let r = a.client.post(format!("{}/console/keys/new", t.base)).header("cookie", a.header()).header("sec-fetch-site", "cross-site").form(&[("csrf", csrf(&page).as_str()), ("name", "probe"), ("scope", "events:write")]).send().await.expect("post");
         assert_eq!(r.status(), 403, "a cross-site post is refused even with the token");
         assert_eq!(sotto_store::KeyStore::api_keys(t.store()).await.expect("keys").len(), before, "nothing was written");
-        let (status, body) = a.post(t, "/console/keys/new", &[("csrf", &csrf(&page)), ("name", "made here"), ("scope", "events:write")]).await;
+        let (status, body) = a.post(t, "/console/keys/new", &[("csrf", &csrf(&page)), ("name", "made here"), ("scope", "metrics:read")]).await;
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("sotto_"), "the new key's secret is shown once");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_admin_mints_no_credential_with_a_scope_the_role_lacks_and_an_unfinished_invitation_is_issued_again() {
+    each_app(async |t| {
+        let (admin, secret) = member(t, "admin").await;
+        let mut a = signed_in(t, &admin, &secret).await;
+        let (_, page) = a.get(t, "/console/keys").await;
+        let (status, body) = a.post(t, "/console/keys/new", &[("csrf", &csrf(&page)), ("name", "reader"), ("scope", "patients:read_phi")]).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains("scope_not_held"), "{body}");
+        let (status, _) = a.post(t, "/console/clients/new", &[("csrf", &csrf(&page)), ("name", "reader"), ("scope", "vault:read")]).await;
+        assert_eq!(status, 422, "nor a client");
+        let (_, page) = a.get(t, "/console/settings").await;
+        let invite = [("csrf", csrf(&page)), ("display_name", "New Reviewer".to_owned()), ("email", "new.reviewer@clinic.example".to_owned()), ("role", "compliance".to_owned())];
+        let form: Vec<(&str, &str)> = invite.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, first) = a.post(t, "/console/settings/users", &form).await;
+        assert_eq!(status, 200);
+        let (status, second) = a.post(t, "/console/settings/users", &form).await;
+        assert_eq!(status, 200, "an invitation never accepted is issued again: {second}");
+        let link = |page: &str| page.replace("&#x2f;", "/").split("/console/invite/").nth(1).and_then(|s| s.split('<').next()).unwrap_or_else(|| panic!("a link in {page}")).to_owned();
+        assert_ne!(link(&first), link(&second));
+        assert_eq!(Browser::new().get(t, &format!("/console/invite/{}", link(&first))).await.0, 410, "the first link no longer works");
+        assert_eq!(Browser::new().get(t, &format!("/console/invite/{}", link(&second))).await.0, 200);
     })
     .await;
 }
@@ -271,6 +306,7 @@ async fn break_glass_gives_phi_access_for_its_minutes_alerts_by_webhook_and_is_r
         assert!(text.contains("access.break_glass") && text.contains("patient.read_phi"), "alerted and audited");
         assert!(!text.contains("after surgery"), "the stated reason is sealed");
         advance(t, "16m").await;
+        next_step().await;
         let mut op = signed_in(t, &email, &secret).await;
         let (_, page) = op.get(t, "/console/patients").await;
         assert_eq!(op.post(t, "/console/patients/reveal", &[("csrf", &csrf(&page)), ("external_id", "bg-patient-1"), ("view", "full")]).await.0, 403, "it ended by itself");

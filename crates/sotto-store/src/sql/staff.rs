@@ -143,6 +143,25 @@ impl StaffStore for SqlStore {
         Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
     }
 
+    async fn reissue_invite(&self, id: &str, role: &str, display_name: &str, invite_hash: &[u8], expires_at: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
+        let (mut tx, mut head) = self.begin_write().await?;
+        let done = sqlx::query("UPDATE staff_users SET role = $2, display_name = $3, invite_hash = $4, invite_expires_at = $5 WHERE id = $1 AND password_hash IS NULL AND disabled_at IS NULL")
+            .bind(id)
+            .bind(role)
+            .bind(display_name)
+            .bind(invite_hash)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if done {
+            head.append(&mut tx, &audit).await?;
+            head.commit(tx).await?;
+        }
+        Ok(done)
+    }
+
     async fn accept_invite(&self, invite_hash: &[u8], password_hash: &str, totp_sealed: &[u8], step: i64, now: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
         let (mut tx, mut head) = self.begin_write().await?;
         let done = sqlx::query(
