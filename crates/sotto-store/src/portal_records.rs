@@ -119,8 +119,8 @@ pub trait PortalStore {
     /// old one is still pending and fewer than `max_codes` were sent for the same secure
     /// message (audited). False otherwise.
     fn resend_code(&self, waiting: &[u8], old: &str, new: &VerificationRow, code: &OutboxRow, max_codes: i64, ctx: &AuditContext) -> impl Future<Output = StoreResult<bool>> + Send;
-    /// Deletes what the portal no longer needs: sessions and verifications over for a day,
-    /// throttle counts whose window ended. Answers the rows removed.
+    /// Deletes what the portal and the console no longer need: patients' and staff sessions and
+    /// verifications over for a day, throttle counts whose window ended. Answers the rows removed.
     fn purge_portal(&self, now: i64, window_start_before: i64) -> impl Future<Output = StoreResult<u64>> + Send;
     /// One verification.
     fn verification(&self, id: &str) -> impl Future<Output = StoreResult<Option<VerificationRow>>> + Send;

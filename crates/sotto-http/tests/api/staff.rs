@@ -280,6 +280,10 @@ async fn a_session_idle_for_fourteen_minutes_lives_and_one_idle_for_sixteen_is_o
         assert_eq!(b.get(t, "/console/audit").await.0, 200);
         advance(t, "16m").await;
         assert_eq!(b.get(t, "/console/audit").await, (303, "/console/sign-in?ended=1".to_owned()));
+        let sessions = async || sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM staff_sessions").fetch_one(t.store().pool()).await.expect("count");
+        assert!(sessions().await >= 2, "the waiting and the signed-in session");
+        t.app.purge_portal(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(48)).await.expect("purge");
+        assert_eq!(sessions().await, 0, "housekeeping removes staff sessions over for a day");
     })
     .await;
 }

@@ -182,10 +182,15 @@ impl SqlStore {
     /// Runs one conditional write; when it changed exactly one row, appends `event` and
     /// commits, else leaves everything as it was. Answers whether it changed the row.
     async fn change_one(&self, query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>, event: AuditEvent) -> Result<bool, StoreError> {
+        self.change_one_with(query, vec![event]).await
+    }
+
+    /// [`SqlStore::change_one`] with any number of audit events.
+    async fn change_one_with(&self, query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>, events: Vec<AuditEvent>) -> Result<bool, StoreError> {
         let (mut tx, mut head) = self.begin_write().await?;
         let changed = query.execute(&mut *tx).await?.rows_affected() == 1;
         if changed {
-            head.append(&mut tx, &[event]).await?;
+            head.append(&mut tx, &events).await?;
             head.commit(tx).await?;
         }
         Ok(changed)

@@ -172,6 +172,8 @@ impl PortalStore for SqlStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
+        // Staff sessions over for a day go too (their sign-in counts share the throttle table).
+        removed += sqlx::query("DELETE FROM staff_sessions WHERE (ended_at IS NOT NULL AND ended_at < $1) OR expires_at < $1").bind(now - day).execute(&self.pool).await?.rows_affected();
         removed += sqlx::query("DELETE FROM portal_throttle WHERE window_start < $1").bind(window_start_before).execute(&self.pool).await?.rows_affected();
         Ok(removed)
     }

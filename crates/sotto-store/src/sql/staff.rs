@@ -144,27 +144,17 @@ impl StaffStore for SqlStore {
     }
 
     async fn reissue_invite(&self, id: &str, role: &str, display_name: &str, invite_hash: &[u8], expires_at: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let done = sqlx::query("UPDATE staff_users SET role = $2, display_name = $3, invite_hash = $4, invite_expires_at = $5 WHERE id = $1 AND password_hash IS NULL AND disabled_at IS NULL")
+        let query = sqlx::query("UPDATE staff_users SET role = $2, display_name = $3, invite_hash = $4, invite_expires_at = $5 WHERE id = $1 AND password_hash IS NULL AND disabled_at IS NULL")
             .bind(id)
             .bind(role)
             .bind(display_name)
             .bind(invite_hash)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if done {
-            head.append(&mut tx, &audit).await?;
-            head.commit(tx).await?;
-        }
-        Ok(done)
+            .bind(expires_at);
+        self.change_one_with(query, audit).await
     }
 
     async fn accept_invite(&self, invite_hash: &[u8], password_hash: &str, totp_sealed: &[u8], step: i64, now: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE staff_users SET password_hash = $2, totp_sealed = $3, totp_last_step = $4, invite_hash = NULL, invite_expires_at = NULL \
              WHERE invite_hash = $1 AND invite_expires_at > $5 AND disabled_at IS NULL",
         )
@@ -172,17 +162,8 @@ impl StaffStore for SqlStore {
         .bind(password_hash)
         .bind(totp_sealed)
         .bind(step)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !done {
-            return Ok(false);
-        }
-        head.append(&mut tx, &audit).await?;
-        head.commit(tx).await?;
-        Ok(true)
+        .bind(now);
+        self.change_one_with(query, audit).await
     }
 
     async fn change_staff(&self, id: &str, change: StaffChange<'_>, now: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
@@ -249,13 +230,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn end_staff_session(&self, id_hash: &[u8], now: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let ended = sqlx::query("UPDATE staff_sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL").bind(id_hash).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
-        if ended {
-            head.append(&mut tx, &audit).await?;
-            head.commit(tx).await?;
-        }
-        Ok(ended)
+        self.change_one_with(sqlx::query("UPDATE staff_sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL").bind(id_hash).bind(now), audit).await
     }
 
     async fn start_break_glass(&self, g: &BreakGlassRow, audit: Vec<AuditEvent>) -> StoreResult<()> {
@@ -290,20 +265,8 @@ impl StaffStore for SqlStore {
     }
 
     async fn review_break_glass(&self, id: &str, by: &str, now: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let done = sqlx::query("UPDATE break_glass SET reviewed_by = $2, reviewed_at = $3 WHERE id = $1 AND reviewed_at IS NULL AND (ends_at <= $3 OR ended_at IS NOT NULL)")
-            .bind(id)
-            .bind(by)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if done {
-            head.append(&mut tx, &audit).await?;
-            head.commit(tx).await?;
-        }
-        Ok(done)
+        let query = sqlx::query("UPDATE break_glass SET reviewed_by = $2, reviewed_at = $3 WHERE id = $1 AND reviewed_at IS NULL AND (ends_at <= $3 OR ended_at IS NOT NULL)").bind(id).bind(by).bind(now);
+        self.change_one_with(query, audit).await
     }
 
     async fn create_api_client(&self, c: &ApiClientRow, audit: Vec<AuditEvent>) -> StoreResult<()> {
@@ -335,13 +298,7 @@ impl StaffStore for SqlStore {
     }
 
     async fn revoke_api_client(&self, id: &str, now: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
-        let (mut tx, mut head) = self.begin_write().await?;
-        let done = sqlx::query("UPDATE api_clients SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL").bind(id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
-        if done {
-            head.append(&mut tx, &audit).await?;
-            head.commit(tx).await?;
-        }
-        Ok(done)
+        self.change_one_with(sqlx::query("UPDATE api_clients SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL").bind(id).bind(now), audit).await
     }
 
     async fn touch_api_client(&self, id: &str, now: i64) -> StoreResult<()> {
