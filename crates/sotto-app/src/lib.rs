@@ -160,6 +160,9 @@ pub struct StaffSettings {
     pub token_lifetime: jiff::SignedDuration,
     /// How far a signed request's timestamp may be from now.
     pub signature_window: jiff::SignedDuration,
+    /// How long after a TOTP code sensitive actions (approvals, break-glass, credentials,
+    /// staff changes) may be taken without entering a new one.
+    pub reauth_window: jiff::SignedDuration,
 }
 
 impl Default for StaffSettings {
@@ -174,6 +177,7 @@ impl Default for StaffSettings {
             break_glass_max: jiff::SignedDuration::from_mins(60),
             token_lifetime: jiff::SignedDuration::from_mins(15),
             signature_window: jiff::SignedDuration::from_mins(5),
+            reauth_window: jiff::SignedDuration::from_mins(10),
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct StaffSession {
     pub break_glass_until: Option<Timestamp>,
     /// The last sign-in before this one and the last refused attempt, for the dashboard.
     pub last_sign_in: Option<Timestamp>,
+    /// Whether a TOTP code was entered in this session lately enough for a sensitive action.
+    pub elevated: bool,
     /// The last refused attempt.
     pub last_failure: Option<Timestamp>,
 }
@@ -163,7 +165,8 @@ impl<S: Store> App<S> {
 
     fn staff_session_row(&self, cookie: &str, user_id: &str, mfa_done: bool, now: Timestamp) -> StaffSessionRow {
         let lifetime = if mfa_done { self.settings.staff.session_lifetime } else { self.settings.staff.code_window };
-        StaffSessionRow { id_hash: digest(cookie), user_id: user_id.to_owned(), mfa_done, created_at: micros(now), last_seen_at: micros(now), expires_at: micros(now + lifetime), ended_at: None }
+        let reauth_at = mfa_done.then(|| micros(now));
+        StaffSessionRow { id_hash: digest(cookie), user_id: user_id.to_owned(), mfa_done, created_at: micros(now), last_seen_at: micros(now), expires_at: micros(now + lifetime), ended_at: None, reauth_at }
     }
 
     /// Counts an attempt under a purpose and name; true when it is over `limit`.
@@ -202,6 +205,18 @@ impl<S: Store> App<S> {
         Ok(StaffSignIn::NeedsCode(cookie))
     }
 
+    /// Checks a code against the account's secret and takes its step once: `None` when wrong,
+    /// `Some(false)` when its step was accepted before, `Some(true)` when taken now. An
+    /// authenticator app keeps real time, so codes are checked against the system clock even
+    /// when the development clock was moved forward (sessions follow that one).
+    async fn take_code(&self, user: &StaffUserRow, code: &str) -> Result<Option<bool>, AppError> {
+        let secret = user.totp_sealed.as_deref().and_then(|s| self.keyring.open(&totp_aad(&user.id), s).ok());
+        match secret.and_then(|s| check_totp(s.as_slice(), code, unix_secs(Timestamp::now()))) {
+            Some(step) => Ok(Some(self.store.take_totp_step(&user.id, i64::try_from(step).unwrap_or(i64::MAX)).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The account a session waiting for its TOTP code belongs to.
     pub async fn staff_waiting(&self, cookie: Option<&str>, now: Timestamp) -> Result<Option<StaffUserRow>, AppError> {
         let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 100) else { return Ok(None) };
@@ -222,17 +237,10 @@ impl<S: Store> App<S> {
             self.store.end_staff_session(&digest(cookie), micros(edge.now), vec![actor.event(action::STAFF_MFA, object, "rejected:too_many_codes")]).await?;
             return Ok(StaffCode::Over);
         }
-        let secret = user.totp_sealed.as_deref().and_then(|s| self.keyring.open(&totp_aad(&user.id), s).ok());
-        // An authenticator app keeps real time, so codes are checked against the system clock
-        // even when the development clock was moved forward (sessions follow that one).
-        let step = secret.and_then(|s| check_totp(s.as_slice(), code, unix_secs(Timestamp::now())));
-        let fresh = match step {
-            Some(step) => self.store.take_totp_step(&user.id, i64::try_from(step).unwrap_or(i64::MAX)).await?,
-            None => false,
-        };
-        if !fresh {
+        let taken = self.take_code(&user, code).await?;
+        if taken != Some(true) {
             self.store.note_staff_sign_in(&user.id, false, micros(edge.now)).await?;
-            let outcome = if step.is_some() { "rejected:code_reused" } else { "rejected:wrong_code" };
+            let outcome = if taken.is_some() { "rejected:code_reused" } else { "rejected:wrong_code" };
             self.store.append_audit(vec![actor.event(action::STAFF_MFA, object, outcome)]).await?;
             return Ok(StaffCode::Wrong);
         }
@@ -266,7 +274,9 @@ impl<S: Store> App<S> {
         }
         let grant = self.store.live_break_glass(&user.id, micros(now)).await?;
         let at = |t: Option<i64>| t.and_then(|t| Timestamp::from_microsecond(t).ok());
+        let elevated = row.reauth_at.is_some_and(|at| micros(now) - at <= self.settings.staff.reauth_window.as_micros() as i64);
         Ok(Some(StaffSession {
+            elevated,
             break_glass_until: grant.and_then(|g| Timestamp::from_microsecond(g.ends_at).ok()),
             last_sign_in: at(user.last_sign_in_at),
             last_failure: at(user.last_failure_at),
@@ -276,6 +286,24 @@ impl<S: Store> App<S> {
             role,
             cookie: cookie.to_owned(),
         }))
+    }
+
+    /// Checks a TOTP code entered again before a sensitive action; right (and a step not used
+    /// before) marks the session as recently verified. Answers whether it was right.
+    pub async fn staff_reauthenticate(&self, session: &StaffSession, code: &str, edge: &EdgeCtx) -> Result<bool, AppError> {
+        let actor = edge.as_actor(&format!("user:{}", session.user_id));
+        let object = format!("staff:{}", session.user_id);
+        if self.staff_throttled("staff totp", &session.user_id, self.settings.staff.sign_in_attempts, edge.now).await? {
+            self.store.append_audit(vec![actor.event(action::STAFF_MFA, object, "rejected:too_many_codes")]).await?;
+            return Ok(false);
+        }
+        let user = self.store.staff_user(&session.user_id).await?.ok_or(AppError::NotFound("staff account"))?;
+        if self.take_code(&user, code).await? != Some(true) {
+            self.store.append_audit(vec![actor.event(action::STAFF_MFA, object, "rejected:wrong_code_to_elevate")]).await?;
+            return Ok(false);
+        }
+        self.store.clear_sign_in_failures(&self.keyring.blind_index("staff totp", &user.id)).await?;
+        Ok(self.store.reauthenticate_staff(&digest(&session.cookie), micros(edge.now), vec![actor.event(action::STAFF_MFA, object, "success:elevated")]).await?)
     }
 
     /// Ends a session (sign-out).

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, context};
 
@@ -16,6 +16,45 @@ fn env() -> &'static Environment<'static> {
         env.add_template("mailbox.html", include_str!("pages/mailbox.html")).expect("the mailbox page parses");
         env
     })
+}
+
+/// An auto-escaping environment holding the `.html` pages of a part (the portal, the console);
+/// every test renders them, so a page that does not parse never ships.
+pub(crate) fn environment(pages: &[(&'static str, &'static str)]) -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in pages.iter().filter(|(n, _)| n.ends_with(".html")) {
+        env.add_template(name, source).expect("every page parses");
+    }
+    env
+}
+
+/// A signed-in part's protective headers: its Content-Security-Policy, `no-store`, no referrer
+/// (a link's token never leaks) and no framing.
+pub(crate) fn protect(response: &mut Response, policy: &'static str) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// A rendered page as an answer with its status, its part's headers (`protect`) and its
+/// cookies; a page that failed to render is logged with its part and answered 500.
+pub(crate) fn respond(rendered: Result<String, minijinja::Error>, status: StatusCode, harden: fn(&mut Response), cookies: Vec<String>, part: &str) -> Response {
+    let mut response = match rendered {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, part, "page failed to render");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    harden(&mut response);
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// Renders the unsubscribe page.

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use minijinja::{Environment, Value};
 use serde_json::Map;
 
@@ -26,13 +26,7 @@ const PAGES: [(&str, &str); 11] = [
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        for (name, source) in PAGES.iter().filter(|(n, _)| n.ends_with(".html")) {
-            env.add_template(name, source).expect("the portal's pages parse");
-        }
-        env
-    })
+    ENV.get_or_init(|| crate::pages::environment(&PAGES))
 }
 
 fn strings() -> &'static serde_json::Value {
@@ -97,30 +91,13 @@ impl Page {
         let clinic = ctx.get("clinic").cloned().unwrap_or_else(|| "Sotto".into());
         ctx.insert("clinic".into(), clinic);
         let rendered = env().get_template(self.template).and_then(|t| t.render(Value::from(minijinja::value::Serde(&ctx))));
-        let mut response = match rendered {
-            Ok(html) => (self.status, Html(html)).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "portal page failed to render");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-        };
-        harden(&mut response);
-        for cookie in self.cookies {
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-        }
-        response
+        crate::pages::respond(rendered, self.status, harden, self.cookies, "portal")
     }
 }
 
 /// The portal's headers on any answer.
 pub(crate) fn harden(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    crate::pages::protect(response, POLICY);
 }
 
 /// The portal's stylesheet.

@@ -56,6 +56,8 @@ pub struct StaffSessionRow {
     pub expires_at: i64,
     /// When it was ended.
     pub ended_at: Option<i64>,
+    /// The last TOTP code entered in it (at sign-in, or again before a sensitive action).
+    pub reauth_at: Option<i64>,
 }
 
 /// A break-glass grant.
@@ -138,6 +140,8 @@ pub trait StaffStore {
     fn start_staff_session(&self, session: &StaffSessionRow, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<()>> + Send;
     /// Ends a waiting session and starts the signed-in one, once. False when it was over.
     fn complete_staff_mfa(&self, waiting: &[u8], signed_in: &StaffSessionRow, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Records a TOTP code entered again in a live session (audited).
+    fn reauthenticate_staff(&self, id_hash: &[u8], at: i64, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<bool>> + Send;
     /// A session by the hash of its cookie.
     fn staff_session(&self, id_hash: &[u8]) -> impl Future<Output = StoreResult<Option<StaffSessionRow>>> + Send;
     /// Moves a session's last-seen time forward.

@@ -112,6 +112,32 @@ pub(crate) async fn sign_out<S: Store>(axum::extract::State(app): AppState<S>, s
     see_other("/console/sign-in", &[clear_cookie(&app, session_cookie(&app))])
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
+fn reauth_page<S: Store>(app: &App<S>, staff: &Staff, next: &str, status: StatusCode, error: Option<&str>) -> Response {
+    staff.page(app, "reauth.html", "Confirm it is you").status(status).with("next", next).with("error", error).render()
+}
+
+pub(crate) async fn reauth_form<S: Store>(axum::extract::State(app): AppState<S>, staff: Staff, Query(q): Query<NextQuery>) -> Response {
+    reauth_page(&app, &staff, super::local_page(q.next.as_deref()), StatusCode::OK, None)
+}
+
+pub(crate) async fn reauth<S: Store>(axum::extract::State(app): AppState<S>, staff: Staff, body: Bytes) -> Response {
+    let fields = match staff.form(&app, &body) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
+    };
+    let next = super::local_page(field(&fields, "next")).to_owned();
+    match app.staff_reauthenticate(&staff.session, field(&fields, "code").unwrap_or_default(), &staff.edge).await {
+        Ok(true) => see_other(&next, &[]),
+        Ok(false) => reauth_page(&app, &staff, &next, StatusCode::UNAUTHORIZED, Some("That code is not right, or was used already. Enter the code your app shows now.")),
+        Err(e) => failure(&e),
+    }
+}
+
 /// The enrolment QR code: the `otpauth://` address drawn as SVG by the server.
 fn qr_svg(uri: &str) -> Option<String> {
     let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;

@@ -186,6 +186,9 @@ pub(crate) async fn review_template<S: Store>(State(app): AppState<S>, staff: St
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(needs) = staff.elevated("/console/approvals") {
+        return needs.into_response();
+    }
     let step = if field(&fields, "decision") == Some("reject") { "reject" } else { "approve" };
     let comment = field(&fields, "comment").unwrap_or_default();
     match app.review_template(&staff.ctx, &id, version, step, &json!({"comment": comment})).await {
@@ -197,6 +200,9 @@ pub(crate) async fn review_template<S: Store>(State(app): AppState<S>, staff: St
 pub(crate) async fn approve_journey<S: Store>(State(app): AppState<S>, staff: Staff, Path((id, version)): Path<(String, i64)>, body: Bytes) -> Response {
     if let Err(refused) = staff.form(&app, &body) {
         return refused.into_response();
+    }
+    if let Err(needs) = staff.elevated("/console/approvals") {
+        return needs.into_response();
     }
     match app.approve_journey(&staff.ctx, &id, version, &json!({"move_runs": true})).await {
         Ok(_) => see_other("/console/approvals", &[]),

@@ -108,6 +108,11 @@ pub(crate) async fn campaign_step<S: Store>(State(app): AppState<S>, staff: Staf
     if let Err(refused) = staff.form(&app, &body) {
         return refused.into_response();
     }
+    if matches!(step.as_str(), "approve" | "launch")
+        && let Err(needs) = staff.elevated(&format!("/console/campaigns/{}", crate::console::safe_id(&id)))
+    {
+        return needs.into_response();
+    }
     let result = match step.as_str() {
         "preflight" => match app.campaign_preflight(&staff.ctx, &id).await {
             Ok(preflight) => {

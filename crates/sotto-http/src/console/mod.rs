@@ -6,31 +6,30 @@
 mod auth;
 mod content;
 mod delivery;
+mod page;
 mod settings;
 mod work;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use minijinja::{Environment, Value};
-use serde_json::Map;
 
-use sotto_app::{App, AppError, EdgeCtx, RequestCtx, StaffSession};
+use sotto_app::{App, EdgeCtx, RequestCtx, StaffSession};
 use sotto_core::scope::Scope;
 use sotto_store::Store;
 
 use crate::request_id::RequestId;
 
-type AppState<S> = axum::extract::State<Arc<App<S>>>;
+pub(crate) use page::{Page, failure, harden, not_partial, partial, partial_failure, shown};
 
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+type AppState<S> = axum::extract::State<Arc<App<S>>>;
 
 /// Every page of the console with the scope it needs (`None`: any signed-in member), in the
 /// order the navigation lists them.
@@ -59,6 +58,7 @@ pub fn routes<S: Store>() -> Router<Arc<App<S>>> {
         .route("/console/sign-in", get(auth::sign_in_form::<S>).post(auth::sign_in::<S>))
         .route("/console/code", get(auth::code_form::<S>).post(auth::code::<S>))
         .route("/console/sign-out", post(auth::sign_out::<S>))
+        .route("/console/reauth", get(auth::reauth_form::<S>).post(auth::reauth::<S>))
         .route("/console/invite/{token}", get(auth::invite_form::<S>).post(auth::accept_invite::<S>))
         .route("/console", get(work::dashboard::<S>))
         .route("/console/patients", get(work::patients::<S>))
@@ -100,48 +100,6 @@ async fn asset(kind: &'static str, body: &'static str) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     response
-}
-
-const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../pages/console/base.html")),
-    ("notice.html", include_str!("../pages/console/notice.html")),
-    ("sign_in.html", include_str!("../pages/console/sign_in.html")),
-    ("code.html", include_str!("../pages/console/code.html")),
-    ("invite.html", include_str!("../pages/console/invite.html")),
-    ("dashboard.html", include_str!("../pages/console/dashboard.html")),
-    ("patients.html", include_str!("../pages/console/patients.html")),
-    ("dictionary.html", include_str!("../pages/console/dictionary.html")),
-    ("vault.html", include_str!("../pages/console/vault.html")),
-    ("segments.html", include_str!("../pages/console/segments.html")),
-    ("segment_size.html", include_str!("../pages/console/segment_size.html")),
-    ("audit.html", include_str!("../pages/console/audit.html")),
-    ("templates.html", include_str!("../pages/console/templates.html")),
-    ("template.html", include_str!("../pages/console/template.html")),
-    ("lint.html", include_str!("../pages/console/lint.html")),
-    ("approvals.html", include_str!("../pages/console/approvals.html")),
-    ("campaigns.html", include_str!("../pages/console/campaigns.html")),
-    ("campaign.html", include_str!("../pages/console/campaign.html")),
-    ("progress.html", include_str!("../pages/console/progress.html")),
-    ("journeys.html", include_str!("../pages/console/journeys.html")),
-    ("journey.html", include_str!("../pages/console/journey.html")),
-    ("reports.html", include_str!("../pages/console/reports.html")),
-    ("chart.html", include_str!("../pages/console/chart.html")),
-    ("settings.html", include_str!("../pages/console/settings.html")),
-    ("keys.html", include_str!("../pages/console/keys.html")),
-    ("break_glass.html", include_str!("../pages/console/break_glass.html")),
-    ("fragment_error.html", include_str!("../pages/console/fragment_error.html")),
-];
-
-fn env() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        for (name, source) in TEMPLATES {
-            env.add_template(name, source).expect("the console's pages parse");
-        }
-        env
-    })
 }
 
 /// The session cookie's name: `__Host-` (Secure, whole host) over HTTPS.
@@ -247,6 +205,13 @@ impl Staff {
         Ok(fields)
     }
 
+    /// Refuses a sensitive action (approvals, launches, break-glass, credentials, staff changes)
+    /// unless a TOTP code was entered lately in this session; the answer sends the member to
+    /// enter one and come back to `back`.
+    pub(crate) fn elevated(&self, back: &str) -> Result<(), NeedsCode> {
+        if self.session.elevated { Ok(()) } else { Err(NeedsCode(back.to_owned())) }
+    }
+
     /// Whether this member holds a scope.
     pub(crate) fn holds(&self, scope: Scope) -> bool {
         self.ctx.principal.scopes.contains(&scope)
@@ -259,6 +224,29 @@ pub(crate) struct FormRefused;
 impl IntoResponse for FormRefused {
     fn into_response(self) -> Response {
         Page::notice(StatusCode::FORBIDDEN, "Form expired", "This form is out of date or came from elsewhere. Go back, reload the page and try again.").render()
+    }
+}
+
+/// A sensitive action asked for without a recent TOTP code: on to enter one, then back.
+pub(crate) struct NeedsCode(String);
+
+impl IntoResponse for NeedsCode {
+    fn into_response(self) -> Response {
+        let query = serde_urlencoded::to_string([("next", self.0.as_str())]).unwrap_or_default();
+        see_other(&format!("/console/reauth?{query}"), &[])
+    }
+}
+
+/// An id from a path, kept only when it has the shape of the ids Sotto makes (for links).
+pub(crate) fn safe_id(raw: &str) -> &str {
+    if raw.len() <= 40 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') { raw } else { "" }
+}
+
+/// Where a form may send a member back to: a console page, never another site.
+pub(crate) fn local_page(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with("/console") && !path.contains("//") && !path.contains('\\') => path,
+        _ => "/console",
     }
 }
 
@@ -288,125 +276,3 @@ pub(crate) fn see_other(to: &str, cookies: &[String]) -> Response {
     response
 }
 
-/// A failure as a page: forbidden, not found, invalid (with its fields), conflict, or trouble;
-/// never an internal error's text.
-pub(crate) fn failure(e: &AppError) -> Response {
-    match e {
-        AppError::Forbidden(scope) => Page::notice(StatusCode::FORBIDDEN, "Not permitted", &format!("Your role does not include {scope}. Ask an admin, or use break-glass if this is an emergency.")).render(),
-        AppError::NotFound(what) => Page::notice(StatusCode::NOT_FOUND, "Not found", &format!("No such {what}.")).render(),
-        AppError::Invalid(errors) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.code)).collect();
-            Page::notice(StatusCode::UNPROCESSABLE_ENTITY, "Not saved", &lines.join("\n")).render()
-        }
-        AppError::Conflict { code, message } => Page::notice(StatusCode::CONFLICT, "Not done", &format!("{message} ({code})")).render(),
-        other => {
-            tracing::warn!(storage = matches!(other, AppError::Store(_)), "console request failed");
-            Page::notice(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The request could not be completed. Try again in a moment.").render()
-        }
-    }
-}
-
-/// A failure inside a live part of a page: a short message, not a whole page.
-pub(crate) fn partial_failure(e: &AppError) -> Response {
-    let message = match e {
-        AppError::Forbidden(scope) => format!("Your role does not include {scope}."),
-        AppError::NotFound(what) => format!("No such {what}."),
-        AppError::Invalid(errors) => errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
-        _ => "This part could not be updated. Reload the page.".to_owned(),
-    };
-    let status = match e {
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::NotFound(_) => StatusCode::NOT_FOUND,
-        AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    Page::new("fragment_error.html", "").with("message", message).status(status).render()
-}
-
-/// A page to render.
-pub(crate) struct Page {
-    status: StatusCode,
-    template: &'static str,
-    values: Map<String, serde_json::Value>,
-    cookies: Vec<String>,
-}
-
-impl Page {
-    pub(crate) fn new(template: &'static str, title: &str) -> Self {
-        let mut values = Map::new();
-        values.insert("title".into(), title.into());
-        Self { status: StatusCode::OK, template, values, cookies: Vec::new() }
-    }
-
-    pub(crate) fn notice(status: StatusCode, title: &str, message: &str) -> Self {
-        Page::new("notice.html", title).with("message", message).status(status)
-    }
-
-    pub(crate) fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
-        self.values.insert(key.to_owned(), serde_json::to_value(value).unwrap_or_default());
-        self
-    }
-
-    pub(crate) fn status(mut self, status: StatusCode) -> Self {
-        self.status = status;
-        self
-    }
-
-    pub(crate) fn cookie(mut self, cookie: String) -> Self {
-        self.cookies.push(cookie);
-        self
-    }
-
-    pub(crate) fn render(self) -> Response {
-        let rendered = env().get_template(self.template).and_then(|t| t.render(Value::from(minijinja::value::Serde(&self.values))));
-        let mut response = match rendered {
-            Ok(html) => (self.status, Html(html)).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, template = self.template, "console page failed to render");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-        };
-        harden(&mut response);
-        for cookie in self.cookies {
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-        }
-        response
-    }
-}
-
-impl IntoResponse for Page {
-    fn into_response(self) -> Response {
-        self.render()
-    }
-}
-
-/// The console's headers on any answer.
-fn harden(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(POLICY));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::VARY, HeaderValue::from_static("Sotto-Partial"));
-}
-
-/// Whether a request asks for a live part of a page (console.js sends this header); a plain
-/// request to a partial-only route is refused.
-pub(crate) fn partial(headers: &HeaderMap) -> bool {
-    headers.contains_key("sotto-partial")
-}
-
-/// The answer to a plain request for a partial-only route.
-pub(crate) fn not_partial() -> Response {
-    Page::notice(StatusCode::BAD_REQUEST, "Not a page", "This address serves a live part of another page.").render()
-}
-
-/// Answers a use case's result: the page it makes, or the failure's page.
-pub(crate) fn shown(result: Result<Page, AppError>) -> Response {
-    match result {
-        Ok(page) => page.render(),
-        Err(e) => failure(&e),
-    }
-}

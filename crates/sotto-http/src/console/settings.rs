@@ -42,6 +42,9 @@ pub(crate) async fn invite<S: Store>(State(app): AppState<S>, staff: Staff, body
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(needs) = staff.elevated("/console/settings") {
+        return needs.into_response();
+    }
     let (email, name, role) = (field(&fields, "email").unwrap_or_default(), field(&fields, "display_name").unwrap_or_default(), field(&fields, "role").unwrap_or_default());
     match app.invite_staff(&staff.ctx, email, name, role).await {
         Ok(token) => {
@@ -58,6 +61,9 @@ pub(crate) async fn change_user<S: Store>(State(app): AppState<S>, staff: Staff,
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(needs) = staff.elevated("/console/settings") {
+        return needs.into_response();
+    }
     let role = field(&fields, "role").filter(|r| *r != "disabled");
     match app.change_staff(&staff.ctx, &id, role).await {
         Ok(()) => see_other("/console/settings", &[]),
@@ -81,6 +87,9 @@ pub(crate) async fn create_key<S: Store>(State(app): AppState<S>, staff: Staff, 
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(needs) = staff.elevated("/console/keys") {
+        return needs.into_response();
+    }
     if let Err(e) = app.require(&staff.ctx, Scope::KeysManage, "api_keys").await {
         return failure(&e);
     }
@@ -107,6 +116,9 @@ pub(crate) async fn create_client<S: Store>(State(app): AppState<S>, staff: Staf
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(needs) = staff.elevated("/console/keys") {
+        return needs.into_response();
+    }
     match app.create_api_client(&without_grant(&staff), field(&fields, "name").unwrap_or_default(), &scopes_from(&fields)).await {
         Ok((id, secret)) => shown(keys_page(&app, &staff, Some(serde_json::json!({"kind": "API client", "id": id, "secret": secret}))).await),
         Err(e) => failure(&e),
@@ -143,6 +155,9 @@ pub(crate) async fn start_break_glass<S: Store>(State(app): AppState<S>, staff: 
         Ok(f) => f,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(needs) = staff.elevated("/console/break-glass") {
+        return needs.into_response();
+    }
     let minutes = field(&fields, "minutes").and_then(|m| m.parse().ok()).unwrap_or(0);
     match app.start_break_glass(&staff.session, field(&fields, "reason").unwrap_or_default(), minutes, &staff.edge).await {
         Ok(ends) => Page::notice(StatusCode::OK, "Break-glass started", &format!("You can read PHI until {ends}. Compliance has been alerted and every view is audited.")).render(),

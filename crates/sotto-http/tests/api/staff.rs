@@ -272,6 +272,32 @@ async fn an_admin_mints_no_credential_with_a_scope_the_role_lacks_and_an_unfinis
 }
 
 #[tokio::test]
+async fn a_sensitive_action_needs_a_code_entered_in_the_last_ten_minutes() {
+    each_app(async |t| {
+        let (email, secret) = member(t, "operator").await;
+        let mut op = signed_in(t, &email, &secret).await;
+        advance(t, "11m").await;
+        let (_, page) = op.get(t, "/console/break-glass").await;
+        let reason = "patient on the phone cannot reach the portal after surgery";
+        let (status, to) = op.post(t, "/console/break-glass", &[("csrf", &csrf(&page)), ("reason", reason), ("minutes", "15")]).await;
+        assert_eq!((status, to.as_str()), (303, "/console/reauth?next=%2Fconsole%2Fbreak-glass"), "eleven minutes after the code, break-glass asks for a new one");
+        let grants = || sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM break_glass").fetch_one(t.store().pool());
+        assert_eq!(grants().await.expect("count"), 0, "nothing was granted");
+        let (status, page) = op.get(t, &to).await;
+        assert_eq!(status, 200);
+        let (status, _) = op.post(t, "/console/reauth", &[("csrf", &csrf(&page)), ("next", "/console/break-glass"), ("code", "000000")]).await;
+        assert_eq!(status, 401, "a wrong code");
+        next_step().await;
+        let (status, to) = op.post(t, "/console/reauth", &[("csrf", &csrf(&page)), ("next", "https://elsewhere.example/"), ("code", &code(t, &secret))]).await;
+        assert_eq!((status, to.as_str()), (303, "/console"), "never sent to another site");
+        let (status, body) = op.post(t, "/console/break-glass", &[("csrf", &csrf(&page)), ("reason", reason), ("minutes", "15")]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(grants().await.expect("count"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_session_idle_for_fourteen_minutes_lives_and_one_idle_for_sixteen_is_over() {
     each_app(async |t| {
         let (email, secret) = member(t, "auditor").await;

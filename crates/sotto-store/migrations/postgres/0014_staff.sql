@@ -24,7 +24,8 @@ CREATE TABLE staff_sessions (
     created_at BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    ended_at BIGINT
+    ended_at BIGINT,
+    reauth_at BIGINT
 );
 CREATE INDEX staff_sessions_by_user ON staff_sessions (user_id);
 CREATE TABLE break_glass (

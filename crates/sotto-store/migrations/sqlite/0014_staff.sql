@@ -24,7 +24,8 @@ CREATE TABLE staff_sessions (
     created_at INTEGER NOT NULL,
     last_seen_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    ended_at INTEGER
+    ended_at INTEGER,
+    reauth_at INTEGER
 );
 CREATE INDEX staff_sessions_by_user ON staff_sessions (user_id);
 CREATE TABLE break_glass (

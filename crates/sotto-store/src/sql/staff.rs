@@ -13,7 +13,7 @@ use super::webhooks::{Fact, queue};
 use crate::{ApiClientRow, BreakGlassRow, StaffChange, StaffSessionRow, StaffStore, StaffUserRow, StoreResult};
 
 const USER_COLUMNS: &str = "id, email, display_name, role, password_hash, totp_sealed, totp_last_step, invite_hash, invite_expires_at, created_at, created_by, disabled_at, last_sign_in_at, last_failure_at";
-const SESSION_COLUMNS: &str = "id_hash, user_id, mfa_done, created_at, last_seen_at, expires_at, ended_at";
+const SESSION_COLUMNS: &str = "id_hash, user_id, mfa_done, created_at, last_seen_at, expires_at, ended_at, reauth_at";
 const GRANT_COLUMNS: &str = "id, user_id, sealed_reason, started_at, ends_at, ended_at, reviewed_by, reviewed_at";
 const CLIENT_COLUMNS: &str = "id, name, scopes, sealed_secret, created_at, created_by, revoked_at, last_used_at";
 
@@ -45,6 +45,7 @@ fn session_from(r: &AnyRow) -> Result<StaffSessionRow, sqlx::Error> {
         last_seen_at: r.try_get("last_seen_at")?,
         expires_at: r.try_get("expires_at")?,
         ended_at: r.try_get("ended_at")?,
+        reauth_at: r.try_get("reauth_at")?,
     })
 }
 
@@ -76,7 +77,7 @@ fn client_from(r: &AnyRow) -> Result<ApiClientRow, sqlx::Error> {
 
 impl SqlStore {
     async fn insert_staff_session(tx: &mut sqlx::Transaction<'static, sqlx::Any>, s: &StaffSessionRow) -> StoreResult<()> {
-        sqlx::query(AssertSqlSafe(format!("INSERT INTO staff_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)")))
+        sqlx::query(AssertSqlSafe(format!("INSERT INTO staff_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")))
             .bind(s.id_hash.as_slice())
             .bind(s.user_id.as_str())
             .bind(i64::from(s.mfa_done))
@@ -84,6 +85,7 @@ impl SqlStore {
             .bind(s.last_seen_at)
             .bind(s.expires_at)
             .bind(s.ended_at)
+            .bind(s.reauth_at)
             .execute(&mut **tx)
             .await?;
         Ok(())
@@ -217,6 +219,10 @@ impl StaffStore for SqlStore {
         head.append(&mut tx, &audit).await?;
         head.commit(tx).await?;
         Ok(true)
+    }
+
+    async fn reauthenticate_staff(&self, id_hash: &[u8], at: i64, audit: Vec<AuditEvent>) -> StoreResult<bool> {
+        self.change_one_with(sqlx::query("UPDATE staff_sessions SET reauth_at = $2 WHERE id_hash = $1 AND ended_at IS NULL AND mfa_done = 1").bind(id_hash).bind(at), audit).await
     }
 
     async fn staff_session(&self, id_hash: &[u8]) -> StoreResult<Option<StaffSessionRow>> {

@@ -324,6 +324,26 @@ def main():
         submit(driver, "Set up my account")
         assert "Your account is ready" in text(driver), text(driver)
 
+        # A sensitive action ten minutes after the code asks for a new one, then goes on.
+        sign_in(driver, users["admin"])
+        advance("11m")
+        driver.get(BASE + "/console/keys")
+        client_form = driver.find_element(By.ID, "client-name").find_element(By.XPATH, "./ancestor::form")
+        driver.find_element(By.ID, "client-name").send_keys("Scheduling feed")
+        client_form.find_element(By.CSS_SELECTOR, "input[name=scope][value='metrics:read']").click()
+        submit(driver, "Create", within=client_form)
+        assert "/console/reauth" in driver.current_url, driver.current_url
+        once_a11y(driver, "confirm it is you")
+        next_step()
+        driver.find_element(By.ID, "code").send_keys(totp(users["admin"]["secret"], time.time()))
+        submit(driver, "Confirm")
+        assert driver.current_url.endswith("/console/keys"), driver.current_url
+        client_form = driver.find_element(By.ID, "client-name").find_element(By.XPATH, "./ancestor::form")
+        driver.find_element(By.ID, "client-name").send_keys("Scheduling feed")
+        client_form.find_element(By.CSS_SELECTOR, "input[name=scope][value='metrics:read']").click()
+        submit(driver, "Create", within=client_form)
+        assert driver.find_element(By.ID, "new-secret").text.startswith("scs_"), "the client's secret is shown once"
+
         # The idle timeout, with the demo's clock moved past it.
         sign_in(driver, users["auditor"])
         driver.get(BASE + "/console/audit")
