@@ -206,7 +206,7 @@ impl<S: Store> App<S> {
 
     /// The principal of a signed request: the client's live secret signs method, path and
     /// query, timestamp and body; the timestamp is within the window; the same signature is
-    /// accepted once in this process.
+    /// accepted once, by every process sharing the database.
     pub async fn authenticate_signed(&self, client_id: &str, signature: &str, request: &sotto_crypto::totp::SignedRequest<'_>, now: Timestamp) -> Result<Principal, AppError> {
         let invalid = AppError::Unauthenticated { code: "invalid_signature", message: "the request signature does not verify: sign METHOD\\npath?query\\ntimestamp\\nhex(sha256(body)) with the client secret" };
         let Some((row, secret)) = self.live_client(client_id).await? else { return Err(invalid) };
@@ -214,12 +214,9 @@ impl<S: Store> App<S> {
         if !request.verify(secret.as_bytes(), signature, now.as_second(), window) {
             return Err(invalid);
         }
-        {
-            let mut seen = self.seen_signatures.lock().map_err(|_| AppError::Internal("signature memory poisoned"))?;
-            seen.retain(|_, until| *until > now.as_second());
-            if seen.insert(signature.trim().to_ascii_lowercase(), request.timestamp + window + 1).is_some() {
-                return Err(AppError::Unauthenticated { code: "replayed_signature", message: "this signed request was already received; sign each request anew" });
-            }
+        let until = (request.timestamp + window + 1) * 1_000_000;
+        if !self.store.record_signature(&sotto_crypto::digest(&signature.trim().to_ascii_lowercase()), until, micros(now)).await? {
+            return Err(AppError::Unauthenticated { code: "replayed_signature", message: "this signed request was already received; sign each request anew" });
         }
         self.store.touch_api_client(&row.id, micros(now)).await?;
         Ok(Principal { actor: format!("client:{}", row.id), scopes: scopes_of(&row) })

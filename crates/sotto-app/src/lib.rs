@@ -371,15 +371,13 @@ pub struct App<S> {
     metrics: metrics::Metrics,
     /// What carries webhook deliveries, when this process sends them.
     webhook_poster: std::sync::OnceLock<Arc<dyn webhooks::WebhookPoster>>,
-    /// Signatures of signed requests seen inside the replay window, with when they expire.
-    seen_signatures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl<S: Store> App<S> {
     /// Builds the application and starts its ingestion writer on the current Tokio runtime.
     pub fn new(store: S, keyring: Keyring, settings: AppSettings) -> Arc<Self> {
         let writer = IngestWriter::spawn(store.clone(), keyring.clone());
-        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default(), webhook_poster: Default::default(), seen_signatures: Default::default() })
+        Arc::new(Self { store, keyring, settings, dictionary: DictionaryCache::default(), writer, segments: Default::default(), mailbox: Default::default(), outbox_notify: Default::default(), send_limits: Default::default(), live_providers: Default::default(), clock_offset: Default::default(), metrics: Default::default(), webhook_poster: Default::default() })
     }
 
     /// How often the ingestion writer was restarted after a panic, for readiness.

@@ -164,6 +164,9 @@ pub trait StaffStore {
     fn api_clients(&self) -> impl Future<Output = StoreResult<Vec<ApiClientRow>>> + Send;
     /// Revokes a client at once. False when unknown or revoked.
     fn revoke_api_client(&self, id: &str, now: i64, audit: Vec<AuditEvent>) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Records a signed request's signature until `expires_at`, forgetting expired ones; false
+    /// when it was seen already (by any process sharing the database).
+    fn record_signature(&self, signature_hash: &[u8], expires_at: i64, now: i64) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Notes a client's use (bookkeeping, at most once a minute per client matters).
     fn touch_api_client(&self, id: &str, now: i64) -> impl Future<Output = StoreResult<()>> + Send;
 }

@@ -400,6 +400,12 @@ async fn a_signed_request_is_accepted_once_and_refused_when_altered_replayed_or_
         assert_eq!(status, 200, "{answer}");
         let (status, answer) = send("/v1/identify", body.clone(), &body, now).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("replayed_signature")));
+        // Another process on the same database refuses it too.
+        let other = sotto_app::App::new(t.store().clone(), sotto_crypto::Keyring::new(&t.test_store.master), crate::support::app_settings());
+        let signature = sign_request(secret.as_bytes(), "POST", "/v1/identify", now, body.as_bytes());
+        let request = sotto_crypto::totp::SignedRequest { method: "POST", path_and_query: "/v1/identify", timestamp: now, body: body.as_bytes() };
+        let replayed = other.authenticate_signed(&id, &signature, &request, jiff::Timestamp::now()).await;
+        assert!(matches!(replayed, Err(sotto_app::AppError::Unauthenticated { code: "replayed_signature", .. })), "{replayed:?}");
         let (status, answer) = send("/v1/identify", body.replace("en", "es"), &body, now + 1).await;
         assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("invalid_signature")), "an altered body");
         let (status, _) = send("/v1/identify", body.clone(), &body, now - 600).await;

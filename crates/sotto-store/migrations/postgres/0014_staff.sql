@@ -1,6 +1,7 @@
 -- Staff accounts (roles, Argon2id password hashes, TOTP secrets sealed with a key the database
 -- never holds), their sessions kept as SHA-256 of the cookie, break-glass grants (the stated
--- reason sealed), and API clients for OAuth client credentials and signed requests.
+-- reason sealed), API clients for OAuth client credentials and signed requests, and the
+-- signatures of signed requests seen inside their replay window (shared by every process).
 CREATE TABLE staff_users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -49,3 +50,8 @@ CREATE TABLE api_clients (
     revoked_at BIGINT,
     last_used_at BIGINT
 );
+CREATE TABLE signed_requests (
+    signature_hash BYTEA PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX signed_requests_expiry ON signed_requests (expires_at);

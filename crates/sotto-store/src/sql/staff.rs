@@ -307,6 +307,17 @@ impl StaffStore for SqlStore {
         self.change_one_with(sqlx::query("UPDATE api_clients SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL").bind(id).bind(now), audit).await
     }
 
+    async fn record_signature(&self, signature_hash: &[u8], expires_at: i64, now: i64) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM signed_requests WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        let taken = sqlx::query("INSERT INTO signed_requests (signature_hash, expires_at) VALUES ($1, $2) ON CONFLICT (signature_hash) DO NOTHING")
+            .bind(signature_hash)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(taken == 1)
+    }
+
     async fn touch_api_client(&self, id: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE api_clients SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)").bind(id).bind(now).bind(now - 60_000_000).execute(&self.pool).await?;
         Ok(())
