@@ -40,21 +40,53 @@ pub(crate) fn protect(response: &mut Response, policy: &'static str) {
 
 /// A rendered page as an answer with its status, its part's headers (`protect`) and its
 /// cookies; a page that failed to render is logged with its part and answered 500.
-pub(crate) fn respond(rendered: Result<String, minijinja::Error>, status: StatusCode, harden: fn(&mut Response), cookies: Vec<String>, part: &str) -> Response {
-    let mut response = match rendered {
-        Ok(html) => (status, Html(html)).into_response(),
+pub(crate) fn respond(rendered: Result<String, minijinja::Error>, status: StatusCode, harden: fn(&mut Response), cookies: &[String], part: &str) -> Response {
+    match rendered {
+        Ok(html) => finish((status, Html(html)).into_response(), harden, cookies),
         Err(e) => {
             tracing::error!(error = %e, part, "page failed to render");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    };
+    }
+}
+
+/// A 303 to the next page of a part, with its headers and cookies.
+pub(crate) fn see_other(to: &str, harden: fn(&mut Response), cookies: &[String]) -> Response {
+    let mut response = axum::response::Redirect::to(to).into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    finish(response, harden, cookies)
+}
+
+fn finish(mut response: Response, harden: fn(&mut Response), cookies: &[String]) -> Response {
     harden(&mut response);
     for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
     response
+}
+
+/// A cookie's value by name (empty and overlong values count as none).
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 100)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A form body's fields (a name may repeat); a body that is not a form has none.
+pub(crate) fn form(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+/// A form's first value of a field.
+pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Renders the unsubscribe page.

@@ -91,7 +91,7 @@ impl Page {
         let clinic = ctx.get("clinic").cloned().unwrap_or_else(|| "Sotto".into());
         ctx.insert("clinic".into(), clinic);
         let rendered = env().get_template(self.template).and_then(|t| t.render(Value::from(minijinja::value::Serde(&ctx))));
-        crate::pages::respond(rendered, self.status, harden, self.cookies, "portal")
+        crate::pages::respond(rendered, self.status, harden, &self.cookies, "portal")
     }
 }
 

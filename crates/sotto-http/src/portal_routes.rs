@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
 
 use sotto_app::{App, AppError, CodeResult, LinkState, PortalCtx, PortalSession, SignIn};
 use sotto_store::Store;
@@ -45,16 +45,6 @@ impl<S: Store> FromRequestParts<Arc<App<S>>> for Visit {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 100)
-        .map(|(_, v)| v.to_owned())
-}
 
 pub(crate) fn set_cookie<S: Store>(app: &App<S>, name: &str, value: &str) -> String {
     let secure = if app.secure_cookies() { "; Secure" } else { "" };
@@ -65,25 +55,10 @@ fn clear_cookie(name: &str) -> String {
     format!("{name}=; Path=/portal; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// A form body's fields (a name may repeat).
-pub(crate) fn form(body: &Bytes) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
-}
-
-pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
+pub(crate) use crate::pages::{cookie, field, form};
 
 pub(crate) fn see_other(to: &str, cookies: &[String]) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    harden(&mut response);
-    for c in cookies {
-        if let Ok(v) = c.parse() {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    response
+    crate::pages::see_other(to, harden, cookies)
 }
 
 pub(crate) fn page<S: Store>(app: &App<S>, template: &'static str, title: &'static str, lang: &'static str) -> Page {

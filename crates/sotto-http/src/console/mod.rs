@@ -18,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use sotto_app::{App, EdgeCtx, RequestCtx, StaffSession};
@@ -109,16 +109,6 @@ fn session_cookie<S: Store>(app: &App<S>) -> &'static str {
 
 const VISIT: &str = "sotto_staff_visit";
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 100)
-        .map(|(_, v)| v.to_owned())
-}
 
 fn set_cookie<S: Store>(app: &App<S>, name: &str, value: &str) -> String {
     if app.secure_cookies() {
@@ -256,23 +246,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
     headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|site| site == "same-origin" || site == "none")
 }
 
-pub(crate) fn form(body: &Bytes) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes(body).unwrap_or_default()
-}
-
-pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
+pub(crate) use crate::pages::{cookie, field, form};
 
 pub(crate) fn see_other(to: &str, cookies: &[String]) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    harden(&mut response);
-    for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(c) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    response
+    crate::pages::see_other(to, harden, cookies)
 }
 

@@ -123,7 +123,7 @@ impl Page {
 
     pub(crate) fn render(self) -> Response {
         let rendered = env().get_template(self.template).and_then(|t| t.render(Value::from(minijinja::value::Serde(&self.values))));
-        crate::pages::respond(rendered, self.status, harden, self.cookies, "console")
+        crate::pages::respond(rendered, self.status, harden, &self.cookies, "console")
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod campaign_ab;
 mod campaign_pacing;
 mod campaigns;

@@ -2,8 +2,6 @@
 //! single-use link, the one-time code from the sink, the password, sessions, CSRF, sign-in
 //! throttling and the preference center (the headless-browser walk is `sotto`'s CLI test).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use sotto_app::{DispatchSettings, Principal, RequestCtx};
@@ -11,65 +9,12 @@ use sotto_app::deliver::Providers;
 
 use crate::consent::patient;
 use crate::outbox::daytime;
+use crate::browser::{Browser, csrf};
 use crate::support::{TestApp, read, spawn_app_with};
 
-/// A client that keeps cookies and does not follow redirects.
-struct Browser {
-    client: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self { client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"), cookies: BTreeMap::new() }
-    }
-
-    fn keep(&mut self, r: &reqwest::Response) {
-        for value in r.headers().get_all("set-cookie") {
-            let text = value.to_str().expect("ascii");
-            assert!(text.contains("HttpOnly") && text.contains("SameSite=Strict") && text.contains("Path=/portal"), "{text}");
-            let (name, rest) = text.split_once('=').expect("cookie");
-            let v = rest.split(';').next().unwrap_or_default();
-            if v.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), v.to_owned());
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    /// GET: status, the Location header or the page.
-    async fn get(&mut self, t: &TestApp, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", t.base)).header("cookie", self.header()).send().await.expect("get");
-        self.answer(r).await
-    }
-
-    async fn post(&mut self, t: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let r = self.client.post(format!("{}{path}", t.base)).header("cookie", self.header()).form(form).send().await.expect("post");
-        self.answer(r).await
-    }
-
-    async fn answer(&mut self, r: reqwest::Response) -> (u16, String) {
-        self.keep(&r);
-        let status = r.status().as_u16();
-        if let Some(location) = r.headers().get("location") {
-            return (status, location.to_str().expect("ascii").to_owned());
-        }
-        assert_eq!(r.headers()["cache-control"], "no-store");
-        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
-        assert!(r.headers()["content-security-policy"].to_str().expect("csp").contains("default-src 'none'"));
-        (status, r.text().await.expect("body"))
-    }
-}
-
-/// The CSRF token of the first form on a page.
-fn csrf(page: &str) -> String {
-    let start = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    page[start..].split('"').next().expect("value").to_owned()
+/// A browser that checks this part's cookie flags and Content-Security-Policy.
+fn browser() -> Browser {
+    Browser::new(&["SameSite=Strict", "Path=/portal"], "default-src 'none'")
 }
 
 /// The path of the first link in a text that goes to `prefix`.
@@ -115,7 +60,7 @@ async fn secure_message(t: &TestApp) -> (String, String) {
 
 /// Follows the link and asks for the code: answers the browser waiting for it.
 async fn open_link(t: &TestApp, path: &str) -> Browser {
-    let mut b = Browser::new();
+    let mut b = browser();
     let (code, page) = b.get(t, path).await;
     assert_eq!(code, 200, "{page}");
     let (code, to) = b.post(t, path, &[("csrf", &csrf(&page))]).await;
@@ -165,7 +110,7 @@ async fn a_secure_message_is_read_only_in_the_portal_after_a_one_time_code_and_e
         assert!(views[0]["actor"].as_str().expect("actor").starts_with("patient:"), "the patient is the actor");
         assert!(!audit.to_string().contains("potassium") && !audit.to_string().contains("p-1"), "no PHI and no id in the chain");
         // A later visit signs in with the password.
-        let mut later = Browser::new();
+        let mut later = browser();
         let (_, page) = later.get(&t, "/portal").await;
         let (code, to) = later.post(&t, "/portal/sign-in", &[("csrf", &csrf(&page)), ("name", "ana@example.org"), ("password", "blue kettle morning")]).await;
         assert_eq!((code, to.as_str()), (303, "/portal"));
@@ -191,7 +136,7 @@ async fn a_link_opens_once_and_an_expired_link_does_not_open() {
         let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), dev_settings()).await;
         let (_, path) = secure_message(&t).await;
         let _first = open_link(&t, &path).await;
-        let mut again = Browser::new();
+        let mut again = browser();
         let (code, page) = again.get(&t, &path).await;
         assert_eq!(code, 410, "{page}");
         assert!(page.contains("already used"));
@@ -216,11 +161,11 @@ async fn a_link_opens_once_and_an_expired_link_does_not_open() {
         let spanish = entries.iter().find(|e| e.to.contains("luz@")).expect("the Spanish nudge");
         assert!(spanish.subject.contains("Tiene un nuevo mensaje seguro"), "{}", spanish.subject);
         let es_path = link(&spanish.text, "/portal/t/");
-        let (code, page) = Browser::new().get(&t, &es_path[es_path.find("/portal").expect("path")..]).await;
+        let (code, page) = browser().get(&t, &es_path[es_path.find("/portal").expect("path")..]).await;
         assert_eq!(code, 200);
         assert!(page.contains("<html lang=\"es\">") && page.contains("Tiene un mensaje seguro") && page.contains("Enviar mi código"), "{page}");
         advance(&t, "8d").await;
-        let (code, page) = Browser::new().get(&t, &second).await;
+        let (code, page) = browser().get(&t, &second).await;
         assert_eq!(code, 410, "{page}");
         assert!(page.contains("expired"));
     }
@@ -282,7 +227,7 @@ async fn sign_in_answers_alike_whether_or_not_the_account_exists_and_throttles_a
     for backend in sotto_store::testing::backends() {
         let t = spawn_app_with(backend, sotto_http::HttpSettings::default(), dev_settings()).await;
         patient(&t, "p-1").await;
-        let mut b = Browser::new();
+        let mut b = browser();
         let (_, page) = b.get(&t, "/portal").await;
         let token = csrf(&page);
         let unknown = b.post(&t, "/portal/sign-in", &[("csrf", &token), ("name", "nobody@example.org"), ("password", "whatever it is")]).await;
@@ -321,7 +266,7 @@ async fn an_appointment_link_asks_first_then_records_the_confirmation_once() {
         let path = link(&sink, "/portal/a/");
         let path = path[path.find("/portal").expect("path")..].to_owned();
         let events = t.counts().await.1;
-        let mut b = Browser::new();
+        let mut b = browser();
         for press in 0..2 {
             let (code, page) = b.get(&t, &path).await;
             assert_eq!(code, 200, "{page}");

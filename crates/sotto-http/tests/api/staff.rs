@@ -3,13 +3,12 @@
 //! every role, sessions ended by a disable, a role change or idleness, CSRF, break-glass, and
 //! API clients (OAuth client credentials and signed requests).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use sotto_app::{Principal, RequestCtx};
 use sotto_crypto::totp::{sign_request, totp_code};
 
+use crate::browser::{Browser, csrf};
 use crate::support::{TestApp, app_settings, read, spawn_app_with};
 
 /// Runs `test` on every engine with the development clock (which moves time forward).
@@ -20,59 +19,9 @@ async fn each_app(test: impl AsyncFn(&TestApp)) {
     }
 }
 
-struct Browser {
-    client: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self { client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"), cookies: BTreeMap::new() }
-    }
-
-    fn keep(&mut self, r: &reqwest::Response) {
-        for value in r.headers().get_all("set-cookie") {
-            let text = value.to_str().expect("ascii");
-            assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Path=/console"), "{text}");
-            let (name, rest) = text.split_once('=').expect("cookie");
-            match rest.split(';').next().unwrap_or_default() {
-                "" => drop(self.cookies.remove(name)),
-                v => drop(self.cookies.insert(name.to_owned(), v.to_owned())),
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    async fn get(&mut self, t: &TestApp, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", t.base)).header("cookie", self.header()).send().await.expect("get");
-        self.answer(r).await
-    }
-
-    async fn post(&mut self, t: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let r = self.client.post(format!("{}{path}", t.base)).header("cookie", self.header()).form(form).send().await.expect("post");
-        self.answer(r).await
-    }
-
-    async fn answer(&mut self, r: reqwest::Response) -> (u16, String) {
-        self.keep(&r);
-        let status = r.status().as_u16();
-        assert_eq!(r.headers()["cache-control"], "no-store");
-        if let Some(location) = r.headers().get("location") {
-            return (status, location.to_str().expect("ascii").to_owned());
-        }
-        let policy = r.headers()["content-security-policy"].to_str().expect("csp").to_owned();
-        let body = r.text().await.expect("body");
-        assert!(policy.contains("script-src 'self'"), "{status} {body}");
-        (status, body)
-    }
-}
-
-fn csrf(page: &str) -> String {
-    let start = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    page[start..].split('"').next().expect("value").to_owned()
+/// A browser that checks this part's cookie flags and Content-Security-Policy.
+fn browser() -> Browser {
+    Browser::new(&["SameSite=Lax", "Path=/console"], "script-src 'self'")
 }
 
 fn system() -> RequestCtx {
@@ -104,7 +53,7 @@ async fn advance(t: &TestApp, by: &str) {
 
 /// Signs in with the password and the current code; answers the browser.
 async fn signed_in(t: &TestApp, email: &str, secret: &[u8]) -> Browser {
-    let mut b = Browser::new();
+    let mut b = browser();
     let (_, page) = b.get(t, "/console/sign-in").await;
     let (status, to) = b.post(t, "/console/sign-in", &[("csrf", &csrf(&page)), ("email", email), ("password", "plain words for testing")]).await;
     assert_eq!((status, to.as_str()), (303, "/console/code"));
@@ -123,7 +72,7 @@ async fn a_member_signs_in_with_a_password_then_a_totp_code_that_works_once() {
         assert_eq!(status, 200);
         assert!(page.contains("Test auditor"), "{page}");
         // The same code again, in the same step, is refused; a new step's code works.
-        let mut again = Browser::new();
+        let mut again = browser();
         let (_, page) = again.get(t, "/console/sign-in").await;
         again.post(t, "/console/sign-in", &[("csrf", &csrf(&page)), ("email", &email), ("password", "plain words for testing")]).await;
         let (_, page) = again.get(t, "/console/code").await;
@@ -133,7 +82,7 @@ async fn a_member_signs_in_with_a_password_then_a_totp_code_that_works_once() {
         let (status, to) = again.post(t, "/console/code", &[("csrf", &csrf(&page)), ("code", &code(t, &secret))]).await;
         assert_eq!((status, to.as_str()), (303, "/console"));
         // Without a session, a page sends to sign-in.
-        let (status, to) = Browser::new().get(t, "/console/campaigns").await;
+        let (status, to) = browser().get(t, "/console/campaigns").await;
         assert_eq!((status, to.as_str()), (303, "/console/sign-in?ended=1"));
         let audit = crate::support::database_text(t).await;
         assert!(audit.contains("staff.mfa") && audit.contains("rejected:code_reused"), "sign-ins and the reused code are audited");
@@ -145,7 +94,7 @@ async fn a_member_signs_in_with_a_password_then_a_totp_code_that_works_once() {
 async fn an_unknown_email_and_a_wrong_password_get_the_same_answer_and_the_sixth_try_is_throttled() {
     each_app(async |t| {
         let (email, _) = member(t, "analyst").await;
-        let mut b = Browser::new();
+        let mut b = browser();
         let (_, page) = b.get(t, "/console/sign-in").await;
         let token = csrf(&page);
         let (s1, unknown) = b.post(t, "/console/sign-in", &[("csrf", &token), ("email", "nobody@clinic.example"), ("password", "plain words for testing")]).await;
@@ -217,7 +166,7 @@ async fn disabling_a_member_or_changing_their_role_ends_their_sessions_at_once()
         a.post(t, &format!("/console/settings/users/{id}"), &[("csrf", &csrf(&settings)), ("role", "disabled")]).await;
         assert_eq!(analyst.get(t, "/console").await.0, 303, "the disable ended the session");
         next_step().await;
-        let mut b = Browser::new();
+        let mut b = browser();
         let (_, page) = b.get(t, "/console/sign-in").await;
         assert_eq!(b.post(t, "/console/sign-in", &[("csrf", &csrf(&page)), ("email", &email), ("password", "plain words for testing")]).await.0, 401, "a disabled member cannot sign in");
     })
@@ -265,8 +214,8 @@ async fn an_admin_mints_no_credential_with_a_scope_the_role_lacks_and_an_unfinis
         assert_eq!(status, 200, "an invitation never accepted is issued again: {second}");
         let link = |page: &str| page.replace("&#x2f;", "/").split("/console/invite/").nth(1).and_then(|s| s.split('<').next()).unwrap_or_else(|| panic!("a link in {page}")).to_owned();
         assert_ne!(link(&first), link(&second));
-        assert_eq!(Browser::new().get(t, &format!("/console/invite/{}", link(&first))).await.0, 410, "the first link no longer works");
-        assert_eq!(Browser::new().get(t, &format!("/console/invite/{}", link(&second))).await.0, 200);
+        assert_eq!(browser().get(t, &format!("/console/invite/{}", link(&first))).await.0, 410, "the first link no longer works");
+        assert_eq!(browser().get(t, &format!("/console/invite/{}", link(&second))).await.0, 200);
     })
     .await;
 }

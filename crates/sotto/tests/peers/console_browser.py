@@ -19,21 +19,13 @@ import json
 import os
 import re
 import struct
-import sys
 import time
-import urllib.error
-import urllib.request
 
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-BASE = os.environ["SOTTO_BASE"].rstrip("/")
-KEY = os.environ["SOTTO_KEY"]
-AXE = open(os.environ["AXE_JS"], encoding="utf-8").read()
-RESULTS = []
+from walk import BASE, RESULTS, advance, api, check_a11y, chromium, run, settled, submit, text
+
 CHECKED = set()
 
 # What each role is meant to reach, written from the roles' descriptions (not from Sotto's
@@ -49,19 +41,6 @@ MAY = {
     "operator": EVERYONE | {"/console/patients"},
     "auditor": EVERYONE | {"/console/audit"},
 }
-
-
-def api(method, path, body=None, expect=(200, 201, 202)):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers={"Authorization": "Bearer " + KEY, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if status not in expect:
-        raise AssertionError(f"{method} {path} answered {status}: {text}")
-    return json.loads(text) if text else None
 
 
 def totp(secret, at):
@@ -82,58 +61,14 @@ def accounts():
     return found
 
 
-def check_a11y(driver, page):
-    result = driver.execute_async_script(
-        AXE + "\nconst done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
-        ".then(r => done({violations: r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length})), passes: r.passes.length}))"
-        ".catch(e => done({error: String(e)}));"
-    )
-    assert "error" not in result, f"axe failed on {page}: {result}"
-    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    RESULTS.append({"page": page, "passes": result["passes"], "violations": result["violations"]})
-    assert not bad, f"axe found serious or critical violations on {page}: {bad}"
-
-
 def once_a11y(driver, page):
     if page not in CHECKED:
         CHECKED.add(page)
         check_a11y(driver, page)
 
 
-def settled(action, attempts=10):
-    for attempt in range(attempts):
-        try:
-            return action()
-        except WebDriverException:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2)
-
-
-def text(driver):
-    return settled(lambda: driver.find_element(By.TAG_NAME, "body").text)
-
-
 def heading(driver):
     return settled(lambda: driver.find_element(By.TAG_NAME, "h1").text)
-
-
-def replaced(element):
-    try:
-        element.is_enabled()
-        return False
-    except WebDriverException:
-        return True
-
-
-def submit(driver, button_text, within=None):
-    old = settled(lambda: driver.find_element(By.TAG_NAME, "html"))
-    scope = within if within is not None else driver
-    button = settled(lambda: scope.find_element(By.XPATH, f".//button[normalize-space()='{button_text}']"))
-    button.click()
-    WebDriverWait(driver, 30).until(lambda _: replaced(old))
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 LAST_STEP = {}
@@ -176,10 +111,6 @@ def next_step():
     time.sleep(30.05 - time.time() % 30)
 
 
-def advance(by):
-    api("POST", "/dev/clock", {"advance": by})
-
-
 def allowed(driver, path):
     driver.get(BASE + path)
     return heading(driver) != "Not permitted"
@@ -187,12 +118,7 @@ def allowed(driver, path):
 
 def main():
     users = accounts()
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ["CHROMIUM"]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(os.environ["CHROMEDRIVER"]), options=options)
-    driver.set_script_timeout(60)
+    driver = chromium("1280,1000")
     summary = {}
     try:
         # Every page against every role.
@@ -272,7 +198,6 @@ def main():
 
         # A campaign made by a composer, approved by compliance, launched by the composer.
         templates = {t["name"]: t["id"] for t in api("GET", "/v1/templates")["templates"]}
-        segments = api("GET", "/v1/campaigns")  # the demo's segments are named in its campaigns
         driver.get(BASE + "/console/campaigns")
         name = "Console walk notice " + str(time.time_ns())[-6:]
         driver.find_element(By.ID, "name").send_keys(name)
@@ -358,8 +283,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

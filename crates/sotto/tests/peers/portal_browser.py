@@ -12,43 +12,18 @@ AXE_JS (axe.min.js), CHROMIUM and CHROMEDRIVER (paths).
 """
 
 import json
-import os
 import re
-import sys
 import time
-import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-BASE = os.environ["SOTTO_BASE"].rstrip("/")
-KEY = os.environ["SOTTO_KEY"]
-AXE = open(os.environ["AXE_JS"], encoding="utf-8").read()
+from walk import BASE, RESULTS, advance, api, check_a11y, chromium, run, submit, text
+
 RUN = str(time.time_ns())[-9:]
 PATIENT = f"browser-walk-{RUN}"
 EMAIL = f"walker{RUN}@example.org"
-RESULTS = []
-
-
-def api(method, path, body=None, expect=(200, 201, 202), key=None):
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}
-    if key:
-        headers["Idempotency-Key"] = key
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if status not in expect:
-        raise AssertionError(f"{method} {path} answered {status}: {text}")
-    return json.loads(text) if text else None
 
 
 def mailbox():
@@ -69,53 +44,6 @@ def to_walker(m):
     return EMAIL in m["to"]
 
 
-def check_a11y(driver, page):
-    result = driver.execute_async_script(
-        AXE + "\nconst done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
-        ".then(r => done({violations: r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length})), passes: r.passes.length}))"
-        ".catch(e => done({error: String(e)}));"
-    )
-    assert "error" not in result, f"axe failed on {page}: {result}"
-    bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    RESULTS.append({"page": page, "passes": result["passes"], "violations": result["violations"]})
-    assert not bad, f"axe found serious or critical violations on {page}: {bad}"
-
-
-def settled(action, attempts=10):
-    """Runs a read of the page again while the browser is still replacing the document."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except WebDriverException:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2)
-
-
-def text(driver):
-    return settled(lambda: driver.find_element(By.TAG_NAME, "body").text)
-
-
-def replaced(element):
-    """Whether the page an element belonged to is gone (ChromeDriver may report a stale element
-    as stale, or as a node that no longer belongs to the document)."""
-    try:
-        element.is_enabled()
-        return False
-    except WebDriverException:
-        return True
-
-
-def submit(driver, button_text):
-    """Presses a form's button and waits for the page it leads to."""
-    old = settled(lambda: driver.find_element(By.TAG_NAME, "html"))
-    button = settled(lambda: driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']"))
-    button.click()
-    WebDriverWait(driver, 30).until(lambda _: replaced(old))
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
 def portal_link(message):
     match = re.search(r"https?://[^\s\"<>]+/portal/t/[A-Za-z0-9_-]+", message["text"] + (message.get("html") or ""))
     assert match, f"no portal link in the nudge: {message['text']}"
@@ -133,10 +61,6 @@ def new_secure_message(nudge_template, subject, body, seen):
     nudge = wait_for_mail(lambda m: to_walker(m) and "/portal/t/" in m["text"], "nudge", seen)
     seen.add(nudge["id"])
     return made, nudge
-
-
-def advance(by):
-    api("POST", "/dev/clock", {"advance": by})
 
 
 def main():
@@ -159,12 +83,7 @@ def main():
     nudge_template = templates["Secure message nudge (email)"]
     seen = {m["id"] for m in mailbox()}
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ["CHROMIUM"]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=412,915"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(os.environ["CHROMEDRIVER"]), options=options)
-    driver.set_script_timeout(60)
+    driver = chromium("412,915")
     try:
         # The nudge carries no PHI.
         made, nudge = new_secure_message(nudge_template, "Your potassium result", "Your potassium is 5.9, which is high. Please call us today.", seen)
@@ -275,8 +194,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        print(f"FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main)
