@@ -13,7 +13,8 @@ pub enum Role {
     Composer,
     /// Approves content, campaigns and journeys; reads the vault and, audited, patients' PHI.
     Compliance,
-    /// Runs the installation: staff, keys, clients, webhooks, dispatch. No PHI.
+    /// Runs the installation: staff, keys and clients (with the integration scopes), webhooks,
+    /// dispatch. No PHI.
     Admin,
     /// Reads reports and sizes; no PHI, no writes.
     Analyst,
@@ -55,7 +56,24 @@ const TABLE: &[(Role, &str, &[Scope])] = &[
     (
         Role::Admin,
         "admin",
-        &[S::UsersManage, S::KeysManage, S::WebhooksManage, S::DispatchManage, S::MetricsRead, S::AuditRead, S::DictionaryWrite, S::SegmentsRead],
+        &[
+            S::UsersManage,
+            S::KeysManage,
+            S::WebhooksManage,
+            S::DispatchManage,
+            S::MetricsRead,
+            S::AuditRead,
+            S::DictionaryWrite,
+            S::SegmentsRead,
+            // What integrations need, so an admin can make their keys and clients; none reads PHI.
+            S::EventsWrite,
+            S::MessagesSend,
+            S::MessagesRead,
+            S::ConsentWrite,
+            S::InboundWrite,
+            S::SecureMessagesWrite,
+            S::SecureMessagesRead,
+        ],
     ),
     (Role::Analyst, "analyst", &[S::SegmentsRead, S::MetricsRead]),
     (Role::Operator, "operator", &[S::DispatchManage, S::MessagesRead, S::MetricsRead, S::SecureMessagesRead, S::PatientsRead]),

@@ -205,6 +205,9 @@ async fn an_admin_mints_no_credential_with_a_scope_the_role_lacks_and_an_unfinis
         assert!(body.contains("scope_not_held"), "{body}");
         let (status, _) = a.post(t, "/console/clients/new", &[("csrf", &csrf(&page)), ("name", "reader"), ("scope", "vault:read")]).await;
         assert_eq!(status, 422, "nor a client");
+        let (status, body) = a.post(t, "/console/clients/new", &[("csrf", &csrf(&page)), ("name", "ehr feed"), ("scope", "events:write"), ("scope", "messages:send")]).await;
+        assert_eq!(status, 200, "an integration's client: {body}");
+        assert!(body.contains("scs_"), "its secret is shown once");
         let (_, page) = a.get(t, "/console/settings").await;
         let invite = [("csrf", csrf(&page)), ("display_name", "New Reviewer".to_owned()), ("email", "new.reviewer@clinic.example".to_owned()), ("role", "compliance".to_owned())];
         let form: Vec<(&str, &str)> = invite.iter().map(|(k, v)| (*k, v.as_str())).collect();
